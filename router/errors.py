@@ -1,0 +1,170 @@
+"""The core's exception tree; the web edge maps each to an HTTP status and the error envelope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(slots=True)
+class FieldError:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class LlmtapError(Exception):
+    """Base of every error the core raises on purpose. ``status``/``type`` drive the envelope."""
+
+    status = 500
+    type = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class BadRequest(LlmtapError):
+    status = 400
+    type = "invalid_request_error"
+
+    def __init__(
+        self, message: str, details: list[FieldError] | None = None, *, code: str | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.details = details or []
+
+
+class Unauthorized(LlmtapError):
+    status = 401
+    type = "authentication_error"
+
+
+class Forbidden(LlmtapError):
+    status = 403
+    type = "permission_error"
+
+
+class NotFound(LlmtapError):
+    status = 404
+    type = "not_found_error"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+    def __init__(self, model: str, suggestions: list[str] | None = None) -> None:
+        hint = f" (did you mean: {', '.join(suggestions)})" if suggestions else ""
+        super().__init__(f"model '{model}' is not available{hint}")
+        self.model = model
+        self.suggestions = suggestions or []
+
+
+class Conflict(LlmtapError):
+    status = 409
+    type = "conflict_error"
+
+
+class PayloadTooLarge(LlmtapError):
+    status = 413
+    type = "invalid_request_error"
+    code = "payload_too_large"
+
+
+UpstreamKind = Literal[
+    "auth", "rate_limit", "context_length", "bad_request", "not_found", "server", "timeout",
+    "connection", "protocol",
+]  # fmt: skip
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try of one plan step, for headers, call logs and error messages."""
+
+    connection_id: str
+    provider: str
+    model: str
+    status: int | None = None
+    error: str | None = None
+    latency_ms: float | None = None
+    skipped: str | None = None
+
+
+class UpstreamError(LlmtapError):
+    """An upstream answered badly or not at all. ``kind`` decides fallback and breakers."""
+
+    type = "upstream_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: UpstreamKind,
+        status: int | None = None,
+        retry_after: float | None = None,
+        provider: str | None = None,
+        body: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.upstream_status = status
+        self.retry_after = retry_after
+        self.provider = provider
+        self.body = body
+        self.status = _STATUS_FOR_KIND.get(kind, 502) if status is None else _client_status(status)
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the next plan step may be tried (router.md "Fallback and resilience")."""
+        return self.kind in ("rate_limit", "server", "timeout", "connection", "context_length") or (
+            self.upstream_status == 408
+        )
+
+    @property
+    def breaker_worthy(self) -> bool:
+        return self.kind in ("timeout", "connection", "server") or self.upstream_status == 408
+
+
+_STATUS_FOR_KIND: dict[str, int] = {
+    "timeout": 504,
+    "connection": 502,
+    "protocol": 502,
+    "server": 502,
+    "rate_limit": 429,
+    "auth": 502,
+    "bad_request": 400,
+    "context_length": 400,
+    "not_found": 404,
+}
+
+
+def _client_status(upstream: int) -> int:
+    # 4xx caused by the request are the client's to see; upstream auth trouble is ours (502).
+    if upstream in (401, 403):
+        return 502
+    if 400 <= upstream < 500:
+        return upstream
+    return 502
+
+
+class AllAttemptsFailed(LlmtapError):
+    """Every step of the plan failed; carries the attempts and the last error."""
+
+    type = "upstream_error"
+
+    def __init__(self, attempts: list[Attempt], last: LlmtapError | None) -> None:
+        detail = "; ".join(
+            f"{a.provider}/{a.model}: {a.error or a.skipped or a.status}" for a in attempts
+        )
+        super().__init__(f"all upstream attempts failed ({detail})" if attempts else "no upstream")
+        self.attempts = attempts
+        self.last = last
+        self.status = last.status if isinstance(last, UpstreamError) and len(attempts) == 1 else 502
+        if isinstance(last, UpstreamError) and last.kind in ("bad_request", "context_length"):
+            self.status = last.status
+

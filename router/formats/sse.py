@@ -1,0 +1,84 @@
+"""Server-sent events framing: an incremental parser robust to any chunking, and a writer."""
+
+from __future__ import annotations
+
+import codecs
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    event: str | None
+    data: str
+    id: str | None = None
+
+
+class SSEParser:
+    """Feeds bytes, yields complete events. Handles UTF-8 split across reads, ``\\r\\n``/``\\r``
+    line ends, comment lines (keep-alives, ignored) and multi-line ``data:`` fields."""
+
+    __slots__ = ("_buf", "_data", "_decoder", "_event", "_id", "_pending_cr")
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._buf = ""
+        self._event: str | None = None
+        self._id: str | None = None
+        self._data: list[str] = []
+        self._pending_cr = False
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        text = self._decoder.decode(chunk)
+        if not text:
+            return []
+        if self._pending_cr and text.startswith("\n"):
+            text = text[1:]  # the \n of a \r\n split across reads
+        self._pending_cr = text.endswith("\r")
+        self._buf += text
+        out: list[SSEEvent] = []
+        lines = self._buf.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        self._buf = lines.pop()
+        for line in lines:
+            self._line(line, out)
+        return out
+
+    def close(self) -> list[SSEEvent]:
+        """End of input: flush a final event that lacked its blank line."""
+        out: list[SSEEvent] = []
+        tail = self._buf + self._decoder.decode(b"", final=True)
+        self._buf = ""
+        if tail:
+            self._line(tail, out)
+        self._line("", out)
+        return out
+
+    def _line(self, line: str, out: list[SSEEvent]) -> None:
+        if line == "":
+            if self._data or self._event is not None:
+                out.append(SSEEvent(self._event, "\n".join(self._data), self._id))
+            self._event, self._data = None, []
+            return
+        if line.startswith(":"):
+            return
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            self._id = value
+
+
+def sse_bytes(data: Any, event: str | None = None) -> bytes:
+    """One SSE event; ``data`` that is not a string is JSON-encoded compactly."""
+    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {payload}\n\n".encode()
+
+
+def sse_comment(text: str) -> bytes:
+    return f": {text}\n\n".encode()

@@ -1,0 +1,89 @@
+"""One settings model; layers: CLI flags > env ``LLMTAP_*`` > settings stored in the DB > defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from router.errors import BadRequest, FieldError
+
+
+def _default_hosts_file() -> Path:
+    if os.name == "nt":
+        return Path(os.environ.get("SystemRoot", r"C:\Windows")) / "System32/drivers/etc/hosts"
+    return Path("/etc/hosts")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=20128, ge=0, le=65535)
+    proxy_port: int = Field(default=8080, ge=0, le=65535)
+    bridge_port: int = Field(default=443, ge=0, le=65535)
+    data_dir: Path = Field(default_factory=lambda: Path.home() / ".llmtap")
+    hosts_file: Path = Field(default_factory=_default_hosts_file)
+    upstream_ca: Path | None = None
+    require_api_key: bool = False
+    require_login: bool = False
+    buffer_size: int = Field(default=1000, ge=1, le=1_000_000)
+    max_body_kb: int = Field(default=1024, ge=1)
+    guard_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    max_request_mb: int = Field(default=32, ge=1)
+    tls_intercept: bool = True
+    http_proxy_autostart: bool = False
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    first_byte_timeout_s: float = Field(default=120.0, gt=0)
+    idle_timeout_s: float = Field(default=120.0, gt=0)
+    log_level: str = "info"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "llmtap.db"
+
+
+# Settings the API may change at runtime (GET/PATCH /api/settings); the rest are start-up only.
+MUTABLE = frozenset(
+    {"require_api_key", "require_login", "buffer_size", "max_body_kb", "guard_minutes",
+     "proxy_port", "bridge_port", "tls_intercept", "max_request_mb"}
+)  # fmt: skip
+
+_ENV_PREFIX = "LLMTAP_"
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    env = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        value = env.get(_ENV_PREFIX + name.upper())
+        if value is not None and value != "":
+            out[name] = value
+    return out
+
+
+def build(
+    *,
+    cli: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    stored: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge the layers (later wins: defaults < stored < env < cli) and validate once."""
+    merged: dict[str, Any] = {}
+    for layer in (stored or {}, from_env(env), cli or {}):
+        merged.update({k: v for k, v in layer.items() if v is not None})
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise validation_error(exc, "invalid settings") from exc
+
+
+def validation_error(exc: ValidationError, message: str) -> BadRequest:
+    """A pydantic ValidationError as a BadRequest with field-level details."""
+    details = [
+        FieldError(".".join(str(p) for p in err["loc"]) or "body", err["msg"]) for err in exc.errors()
+    ]
+    return BadRequest(message, details)
