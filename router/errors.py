@@ -167,4 +167,3 @@ class AllAttemptsFailed(LlmtapError):
         self.status = last.status if isinstance(last, UpstreamError) and len(attempts) == 1 else 502
         if isinstance(last, UpstreamError) and last.kind in ("bad_request", "context_length"):
             self.status = last.status
-

@@ -430,7 +430,9 @@ def response_events(resp: Response) -> list[StreamEvent]:
                 continue
         events.append(BlockStop(index))
     events.append(
-        MessageDelta(stop_reason=resp.stop_reason, stop_sequence=resp.stop_sequence, usage=resp.usage)
+        MessageDelta(
+            stop_reason=resp.stop_reason, stop_sequence=resp.stop_sequence, usage=resp.usage
+        )
     )
     events.append(MessageStop())
     return events

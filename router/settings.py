@@ -14,7 +14,7 @@ from router.errors import BadRequest, FieldError
 
 def _default_hosts_file() -> Path:
     if os.name == "nt":
-        return Path(os.environ.get("SystemRoot", r"C:\Windows")) / "System32/drivers/etc/hosts"
+        return Path(os.environ.get("SYSTEMROOT", r"C:\Windows")) / "System32/drivers/etc/hosts"
     return Path("/etc/hosts")
 
 
@@ -84,6 +84,7 @@ def build(
 def validation_error(exc: ValidationError, message: str) -> BadRequest:
     """A pydantic ValidationError as a BadRequest with field-level details."""
     details = [
-        FieldError(".".join(str(p) for p in err["loc"]) or "body", err["msg"]) for err in exc.errors()
+        FieldError(".".join(str(p) for p in err["loc"]) or "body", err["msg"])
+        for err in exc.errors()
     ]
     return BadRequest(message, details)

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import importlib
+
 from router.formats.base import Codec
 
 FORMATS = ("openai-chat", "anthropic", "responses", "gemini", "cloudcode")
 
+# format id -> (module, attribute); imported on first use so a codec costs nothing until used.
+_WHERE = {
+    "openai-chat": ("router.formats.openai_chat", "CODEC"),
+    "anthropic": ("router.formats.anthropic", "CODEC"),
+    "responses": ("router.formats.responses", "CODEC"),
+    "gemini": ("router.formats.gemini", "CODEC"),
+    "cloudcode": ("router.formats.gemini", "CLOUDCODE_CODEC"),
+}
+_cache: dict[str, Codec] = {}
+
 
 def get_codec(name: str) -> Codec:
-    """The codec for a format id (``openai-chat``, ``anthropic``, ``responses``, ``gemini``,
-    ``cloudcode``). Imported lazily so a codec's import cost is paid only when used."""
-    if name == "openai-chat":
-        from router.formats.openai_chat import CODEC
-    elif name == "anthropic":
-        from router.formats.anthropic import CODEC
-    elif name == "responses":
-        from router.formats.responses import CODEC
-    elif name == "gemini":
-        from router.formats.gemini import CODEC
-    elif name == "cloudcode":
-        from router.formats.gemini import CLOUDCODE_CODEC as CODEC
-    else:
-        raise KeyError(name)
-    return CODEC
+    """The codec for a format id; ``KeyError`` for an unknown one."""
+    codec = _cache.get(name)
+    if codec is None:
+        module, attr = _WHERE[name]
+        codec = _cache[name] = getattr(importlib.import_module(module), attr)
+    return codec

@@ -58,7 +58,7 @@ def require(body: dict[str, Any], name: str, kind: type | tuple[type, ...], labe
     if name not in body or body[name] is None:
         raise BadRequest(f"'{name}' is required", [FieldError(name, "field required")])
     value = body[name]
-    if not isinstance(value, kind) or isinstance(value, bool) and bool not in _as_tuple(kind):
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
         raise BadRequest(
             f"'{name}' must be {label}", [FieldError(name, f"expected {label}")]
         )

@@ -75,10 +75,44 @@ class SSEParser:
 
 def sse_bytes(data: Any, event: str | None = None) -> bytes:
     """One SSE event; ``data`` that is not a string is JSON-encoded compactly."""
-    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    payload = (
+        data
+        if isinstance(data, str)
+        else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    )
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {payload}\n\n".encode()
 
 
 def sse_comment(text: str) -> bytes:
     return f": {text}\n\n".encode()
+
+
+class FrameSplitter:
+    """Splits a byte stream into whole SSE frames (each ending in a blank line), keeping the
+    exact bytes, for pass-through that still flushes event by event."""
+
+    __slots__ = ("_buf",)
+
+    _ENDS = (b"\r\n\r\n", b"\n\n", b"\r\r")
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        self._buf += chunk
+        frames: list[bytes] = []
+        while True:
+            cut = -1
+            for end in self._ENDS:
+                pos = self._buf.find(end)
+                if pos != -1 and (cut == -1 or pos + len(end) < cut):
+                    cut = pos + len(end)
+            if cut == -1:
+                return frames
+            frames.append(self._buf[:cut])
+            self._buf = self._buf[cut:]
+
+    def close(self) -> bytes:
+        rest, self._buf = self._buf, b""
+        return rest

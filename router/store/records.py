@@ -126,3 +126,138 @@ class CallLog(Record):
     streamed: bool = False
     dropped_fields: list[str] = Field(default_factory=list, alias="droppedFields")
     error: str | None = None
+
+
+# --------------------------------------------------------------------------- write inputs
+
+
+class ProviderConnectionCreate(Record):
+    """POST /api/providers. ``provider`` is a plain str so the store can reject it with a
+    field-level 400 instead of a pydantic error in whatever shape the caller chose."""
+
+    provider: str
+    url: str
+    name: str | None = None
+    api_key: str | None = Field(default=None, alias="apiKey", repr=False)
+    is_active: bool = Field(default=True, alias="isActive")
+    max_concurrent: int | None = Field(default=None, alias="maxConcurrent")
+    priority: int = 0
+    models: list[str] = Field(default_factory=list)
+
+
+class ProviderConnectionPatch(Record):
+    """PATCH /api/providers/{id}: only the fields that were sent are applied."""
+
+    provider: str | None = None
+    url: str | None = None
+    name: str | None = None
+    api_key: str | None = Field(default=None, alias="apiKey", repr=False)
+    is_active: bool | None = Field(default=None, alias="isActive")
+    max_concurrent: int | None = Field(default=None, alias="maxConcurrent")
+    priority: int | None = None
+    models: list[str] | None = None
+
+
+class ComboCreate(Record):
+    name: str
+    model: str | None = None
+    strategy: str = "priority"
+    nodes: list[ComboNode] = Field(default_factory=list)
+
+
+class ComboPatch(Record):
+    name: str | None = None
+    model: str | None = None
+    strategy: str | None = None
+    nodes: list[ComboNode] | None = None
+
+
+class ProviderModels(Record):
+    """What a connection's model-list endpoint reported, and when (the models cache)."""
+
+    connection_id: str = Field(alias="connectionId")
+    models: list[str]
+    fetched_at: datetime = Field(alias="fetchedAt")
+
+
+# --------------------------------------------------------------------------- usage analytics
+
+
+class UsageBucket(Record):
+    requests: int = 0
+    errors: int = 0
+    tokens_in: int = Field(default=0, alias="tokensIn")
+    tokens_out: int = Field(default=0, alias="tokensOut")
+    cache_read_tokens: int = Field(default=0, alias="cacheReadTokens")
+    cache_write_tokens: int = Field(default=0, alias="cacheWriteTokens")
+    reasoning_tokens: int = Field(default=0, alias="reasoningTokens")
+    cost_usd: float = Field(default=0.0, alias="costUsd")
+
+
+class UsagePoint(UsageBucket):
+    """One day of one model or provider (``key``); ``day`` is the UTC date, YYYY-MM-DD."""
+
+    day: str
+    key: str
+
+
+class UsageAnalytics(Record):
+    period: Literal["day", "week", "month"]
+    since: datetime
+    totals: UsageBucket
+    by_model: dict[str, UsageBucket] = Field(default_factory=dict, alias="byModel")
+    by_provider: dict[str, UsageBucket] = Field(default_factory=dict, alias="byProvider")
+    model_series: list[UsagePoint] = Field(default_factory=list, alias="modelSeries")
+    provider_series: list[UsagePoint] = Field(default_factory=list, alias="providerSeries")
+
+
+# --------------------------------------------------------------------------- inspector / bridge
+# These keep the contract's snake_case field names on the wire (InspectorSession, CustomHost,
+# AgentState, AgentBridgeMappingRow, AgentBridgeBypassRow).
+
+SessionProfile = Literal["llm", "custom", "all"]
+HostKind = Literal["llm", "app", "custom"]
+
+
+class Session(Record):
+    id: str
+    name: str | None = None
+    started_at: datetime
+    ended_at: datetime | None = None
+    request_count: int = 0
+    profile: SessionProfile | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.ended_at is None
+
+
+class CustomHost(Record):
+    host: str
+    enabled: bool = True
+    label: str | None = None
+    kind: HostKind = "custom"
+    added_at: datetime
+    last_seen_at: datetime | None = None
+
+
+class AgentMapping(Record):
+    agent_id: str
+    source_model: str
+    target_model: str
+    updated_at: datetime
+
+
+class AgentState(Record):
+    agent_id: str
+    dns_enabled: bool = False
+    cert_trusted: bool = False
+    setup_completed: bool = False
+    last_started_at: datetime | None = None
+    last_error: str | None = None
+
+
+class BypassPattern(Record):
+    pattern: str
+    source: Literal["default", "user"] = "user"
+    created_at: datetime | None = None

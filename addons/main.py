@@ -1,0 +1,178 @@
+"""The composition root and the ``llmtap`` command line: wires core, web app and mitmproxy."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from router import __version__
+from router.errors import LlmtapError
+from router.settings import Settings
+
+log = logging.getLogger("llmtap")
+
+
+# --------------------------------------------------------------------------- llmtap up
+
+
+async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
+    """One process: mitmproxy Master + our addons, the aiohttp app inside its loop."""
+    from mitmproxy import addons as mitm_addons
+    from mitmproxy import options
+    from mitmproxy.master import Master
+
+    from addons.capture import build_addons
+    from addons.webapp import WebApp
+    from web.app import create_app
+    from web.runtime import Runtime, parse_provider_spec
+
+    runtime = await Runtime.start(settings)
+    try:
+        for spec in provider_specs:
+            created = runtime.ensure_provider(parse_provider_spec(spec))
+            print(f"provider {created.name} ({created.provider}) -> {created.url}", flush=True)
+
+        opts = options.Options()
+        master = Master(opts, event_loop=asyncio.get_running_loop())
+        master.addons.add(*mitm_addons.default_addons())
+        exit_code = 0
+
+        async def started(host: str, port: int) -> None:
+            runtime.announce(host, port)
+            base = f"http://{host}:{port}"
+            print(f"llmtap {__version__} is up", flush=True)
+            print(f"  UI            {base}/", flush=True)
+            print(
+                f"  router API    {base}/v1   (OpenAI / Anthropic / Responses / Gemini)", flush=True
+            )
+            print(f"  management    {base}/api", flush=True)
+            print(f"  data dir      {settings.data_dir}", flush=True)
+            print("Ctrl-C stops.", flush=True)
+
+        webapp = WebApp(create_app(runtime.services), settings.host, settings.port, started)
+        master.addons.add(webapp, *build_addons(runtime))
+        opts.update(
+            mode=runtime.proxy_modes(),
+            confdir=str(runtime.confdir),
+            listen_host="127.0.0.1",
+            ssl_insecure=False,
+            store_streamed_bodies=True,
+            stream_large_bodies="1m",
+            connection_strategy="lazy",
+        )
+        runtime.attach_master(master)
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, master.shutdown)
+            except (NotImplementedError, RuntimeError):  # Windows
+                signal.signal(sig, lambda *_: master.shutdown())
+        run = asyncio.ensure_future(master.run())
+        # A web app that cannot bind is fatal: stop instead of running headless.
+        while not run.done():
+            await asyncio.sleep(0.05)
+            if webapp.error is not None:
+                print(f"error: {webapp.error}", file=sys.stderr, flush=True)
+                exit_code = 1
+                master.shutdown()
+                break
+        await run
+        return exit_code
+    finally:
+        await runtime.close()
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _settings_from_args(args: argparse.Namespace) -> Settings:
+    from web.runtime import load_settings
+
+    cli: dict[str, Any] = {
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "data_dir": getattr(args, "data_dir", None),
+        "proxy_port": getattr(args, "proxy_port", None),
+        "bridge_port": getattr(args, "bridge_port", None),
+        "upstream_ca": getattr(args, "upstream_ca", None),
+        "hosts_file": getattr(args, "hosts_file", None),
+    }
+    return load_settings(cli)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir", type=Path, help="data dir (default ~/.llmtap, env LLMTAP_DATA_DIR)"
+    )
+    p.add_argument("--port", type=int, help="API/UI port (default 20128, env LLMTAP_PORT)")
+    p.add_argument("--host", help="API/UI bind address (default 127.0.0.1)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmtap", description="See and steer what AI coding agents send to LLM providers."
+    )
+    parser.add_argument("--version", action="version", version=f"llmtap {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run llmtap (router API, management API, UI, capture)")
+    _common(up)
+    up.add_argument("--proxy-port", type=int, help="HTTP proxy capture port (default 8080)")
+    up.add_argument("--bridge-port", type=int, help="AgentBridge TLS port (default 443)")
+    up.add_argument("--upstream-ca", type=Path, help="extra CA (PEM) trusted for upstream TLS")
+    up.add_argument("--hosts-file", type=Path, help="hosts file to manage (default /etc/hosts)")
+    up.add_argument(
+        "--provider",
+        action="append",
+        default=[],
+        metavar="KIND=URL[,key=KEY][,name=NAME][,models=a|b]",
+        help="add a provider connection at start (kept in the DB), e.g. openai=http://127.0.0.1:11434/v1",
+    )
+
+    from addons import cli as cli_commands
+
+    cli_commands.add_commands(sub, _common)
+    return parser
+
+
+def cli(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("LLMTAP_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "up":
+            settings = _settings_from_args(args)
+            code = asyncio.run(run_up(settings, args.provider))
+        else:
+            from addons import cli as cli_commands
+
+            code = cli_commands.dispatch(args, _settings_from_args)
+    except LlmtapError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        details = getattr(exc, "details", None) or []
+        for d in details:
+            print(f"  {d.field}: {d.message}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    cli()

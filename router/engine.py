@@ -1,0 +1,644 @@
+"""The router engine: one inbound call -> attempt plan -> upstream -> reply in the client's format.
+
+Translation is ``render_B(parse_A(x))`` through the IR; a call whose upstream speaks the
+client's own format passes bytes through (model replaced) while a parser taps the stream for
+usage. Failover is allowed until the first byte reaches the client; after that, errors go
+in-band in the client's format. Observers (call log writer, inspector) see every call at start
+and finish; the engine itself never waits on storage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from router import __version__, ir
+from router.errors import AllAttemptsFailed, Attempt, BadRequest, LlmtapError, UpstreamError
+from router.formats import get_codec
+from router.formats.base import Codec
+from router.formats.sse import FrameSplitter, sse_comment
+from router.providers import open_call, provider_format
+from router.providers.http import UpstreamCall
+from router.routing.resolve import Plan, Resolver, Step
+from router.usage import complete_usage
+
+log = logging.getLogger("llmtap.router")
+
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+
+
+@dataclass(slots=True)
+class Inbound:
+    """One call as the web edge hands it over."""
+
+    format: str
+    body: dict[str, Any]
+    path: str
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    pinned: str | None = None  # /v1/providers/{provider}/...
+    path_model: str | None = None  # Gemini puts the model in the path
+    path_stream: bool | None = None  # ... and streaming too
+    api_key_id: str | None = None
+    agent: str | None = None
+    source: str = "router"
+
+
+@dataclass(slots=True)
+class CallInfo:
+    """Everything known about one routed call; observers read it at start and finish."""
+
+    inbound: Inbound
+    started_at: float = field(default_factory=time.time)
+    t0: float = field(default_factory=time.perf_counter)
+    request: ir.Request | None = None
+    requested_model: str = ""
+    step: Step | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    target_format: str | None = None
+    upstream_body: dict[str, Any] | None = None
+    t_sent: float | None = None
+    t_headers: float | None = None
+    t_first_token: float | None = None
+    t_done: float | None = None
+    status: int | None = None
+    streamed: bool = False
+    response: ir.Response | None = None
+    response_bytes: bytes | None = None  # what the client got (JSON or SSE text)
+    usage: ir.Usage | None = None
+    cost_usd: float = 0.0
+    error: str | None = None
+    finished: bool = False
+
+    def ms(self, t: float | None) -> float | None:
+        return None if t is None else round((t - self.t0) * 1000, 2)
+
+    @property
+    def latency_ms(self) -> float | None:
+        return self.ms(self.t_done)
+
+    @property
+    def ttft_ms(self) -> float | None:
+        return self.ms(self.t_first_token)
+
+
+Observer = Callable[[CallInfo, str], None]  # phase: "start" | "finish"
+
+
+class Lease(Protocol):
+    def release(self) -> None: ...
+
+
+class Guard(Protocol):
+    """Resilience hooks: breakers, 429 cooldowns, concurrency limits, node stats."""
+
+    async def admit(self, step: Step, *, last: bool) -> tuple[Lease | None, str | None]: ...
+
+    def success(self, step: Step, latency_ms: float, ttft_ms: float | None) -> None: ...
+
+    def failure(self, step: Step, error: UpstreamError) -> None: ...
+
+
+class _NoLease:
+    def release(self) -> None:
+        return None
+
+
+class OpenGuard:
+    """No breakers, no limits: every step is admitted."""
+
+    async def admit(self, step: Step, *, last: bool) -> tuple[Lease | None, str | None]:
+        return _NoLease(), None
+
+    def success(self, step: Step, latency_ms: float, ttft_ms: float | None) -> None:
+        return None
+
+    def failure(self, step: Step, error: UpstreamError) -> None:
+        return None
+
+
+PriceFn = Callable[[str, ir.Usage], float]
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes | None = None
+    stream: AsyncIterator[bytes] | None = None
+
+
+@dataclass(slots=True)
+class Timeouts:
+    first_byte: float = 120.0
+    idle: float = 120.0
+
+
+class Router:
+    def __init__(
+        self,
+        resolver: Resolver,
+        client: httpx.AsyncClient,
+        *,
+        price: PriceFn,
+        guard: Guard | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        self.resolver = resolver
+        self.client = client
+        self.price = price
+        self.guard: Guard = guard or OpenGuard()
+        self.timeouts = timeouts or Timeouts()
+        self.observers: list[Observer] = []
+
+    # ------------------------------------------------------------------ entry points
+
+    def parse(self, inbound: Inbound) -> ir.Request:
+        body = inbound.body
+        if inbound.format in ("gemini",) and inbound.path_model:
+            body = {**body, "model": inbound.path_model}
+        req = get_codec(inbound.format).parse_request(body)
+        if inbound.path_stream is not None:
+            req.stream = inbound.path_stream
+        return req
+
+    async def handle(self, inbound: Inbound) -> Reply:
+        """Route one call. Raises :class:`LlmtapError` for anything the client should see as
+        an HTTP error (the reply was not started)."""
+        info = CallInfo(inbound)
+        try:
+            req = self.parse(inbound)
+            info.request = req
+            info.requested_model = req.model
+            info.streamed = req.stream
+            plan = self.resolver.plan(
+                req.model, pinned=inbound.pinned, estimate=lambda: ir.estimate_request_tokens(req)
+            )
+        except LlmtapError as exc:
+            self._fail(info, exc)
+            raise
+        self._notify(info, "start")
+        try:
+            return await self._run_plan(info, req, plan)
+        except LlmtapError as exc:
+            self._fail(info, exc)
+            raise
+        except BaseException as exc:  # cancelled by a client disconnect, or a bug
+            self._fail(info, exc)
+            raise
+
+    def plan(self, model: str) -> Plan:
+        return self.resolver.plan(model)
+
+    # ------------------------------------------------------------------ plan walking
+
+    async def _run_plan(self, info: CallInfo, req: ir.Request, plan: Plan) -> Reply:
+        attempts = info.attempts
+        for skip in plan.skipped:
+            attempts.append(_attempt(skip.step, skipped=skip.reason))
+        last_error: LlmtapError | None = None
+        steps = plan.steps
+        for pos, step in enumerate(steps):
+            lease, reason = await self.guard.admit(step, last=pos == len(steps) - 1)
+            if lease is None:
+                attempts.append(_attempt(step, skipped=reason or "unavailable"))
+                continue
+            started = time.perf_counter()
+            released = False
+            try:
+                reply = await self._attempt(info, req, step, lease)
+                released = True  # the reply (or its stream) owns the lease now
+                return reply
+            except UpstreamError as exc:
+                attempts.append(
+                    _attempt(step, status=exc.upstream_status, error=exc.message, t=started)
+                )
+                self.guard.failure(step, exc)
+                last_error = exc
+                if not exc.retryable:
+                    break
+            finally:
+                if not released:
+                    lease.release()
+        raise AllAttemptsFailed(attempts, last_error)
+
+    async def _attempt(self, info: CallInfo, req: ir.Request, step: Step, lease: Lease) -> Reply:
+        inbound = info.inbound
+        target = provider_format(step.connection.provider)
+        same = target == inbound.format
+        codec_in = get_codec(inbound.format)
+        codec_out = codec_in if same else get_codec(target)
+        body = self._upstream_body(inbound, req, step, target, same, codec_out)
+        info.step, info.target_format, info.upstream_body = step, target, body
+        info.t_sent = time.perf_counter()
+        call = await open_call(
+            self.client,
+            step.connection,
+            step.model,
+            body,
+            stream=req.stream,
+            first_byte_timeout=self.timeouts.first_byte,
+            idle_timeout=self.timeouts.idle,
+        )
+        info.t_headers = time.perf_counter()
+        try:
+            streamed = req.stream and "text/event-stream" in call.headers.get("content-type", "")
+            if not streamed:
+                reply = await self._whole(info, req, step, call, codec_in, codec_out, same)
+                call_done = True
+            else:
+                call_done = False
+        except BaseException:
+            await call.aclose()
+            raise
+        if call_done:
+            lease.release()
+            return reply
+        pipe = _StreamPipe(self, info, req, step, call, codec_in, codec_out, same, lease)
+        first = await pipe.prefetch()  # raises UpstreamError when nothing reached us: failover
+        return Reply(
+            200, {**SSE_HEADERS, **self._headers(info, final=False)}, stream=pipe.run(first)
+        )
+
+    def _upstream_body(
+        self,
+        inbound: Inbound,
+        req: ir.Request,
+        step: Step,
+        target: str,
+        same: bool,
+        codec_out: Codec,
+    ) -> dict[str, Any]:
+        if same:
+            body = dict(inbound.body)
+            if target == "gemini":
+                body.pop("model", None)
+            else:
+                body["model"] = step.model
+            if target == "openai-chat" and req.stream:
+                # The router needs usage to account the call (router.md case 5).
+                body["stream_options"] = {
+                    **(body.get("stream_options") or {}),
+                    "include_usage": True,
+                }
+            return body
+        req.model = step.model
+        req.dropped = []
+        return codec_out.render_request(req)
+
+    async def _whole(
+        self,
+        info: CallInfo,
+        req: ir.Request,
+        step: Step,
+        call: UpstreamCall,
+        codec_in: Codec,
+        codec_out: Codec,
+        same: bool,
+    ) -> Reply:
+        data = await call.read_json()
+        await call.aclose()
+        resp = codec_out.parse_response(data)
+        if req.stream:  # asked to stream, upstream answered whole: stream it anyway
+            renderer = codec_in.stream_renderer(req)
+            info.t_first_token = time.perf_counter()
+            self._finish_ok(info, req, step, resp)
+            payload = b"".join(renderer.render(ev) for ev in ir.response_events(resp))
+            payload = self._trailer(info) + payload + renderer.finish()
+            info.response_bytes = payload
+            return Reply(
+                200, {**SSE_HEADERS, **self._headers(info, final=True)}, stream=_once(payload)
+            )
+        out = data if same else codec_in.render_response(resp, req)
+        info.t_first_token = time.perf_counter()
+        payload = json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode()
+        info.response_bytes = payload
+        self._finish_ok(info, req, step, resp)
+        headers = {"Content-Type": "application/json", **self._headers(info, final=True)}
+        return Reply(200, headers, body=payload)
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _finish_ok(self, info: CallInfo, req: ir.Request, step: Step, resp: ir.Response) -> None:
+        info.t_done = time.perf_counter()
+        info.status = 200
+        info.response = resp
+        info.usage = complete_usage(resp.usage, req, resp)
+        info.cost_usd = self.price(step.model, info.usage)
+        info.attempts.append(_attempt(step, status=200, t=info.t_sent))
+        self.guard.success(step, info.latency_ms or 0.0, info.ttft_ms)
+        self._notify(info, "finish")
+
+    def _fail(self, info: CallInfo, exc: BaseException) -> None:
+        if info.finished:
+            return
+        info.t_done = time.perf_counter()
+        if isinstance(exc, LlmtapError):
+            info.status, info.error = exc.status, exc.message
+        else:
+            info.status, info.error = 499, "client disconnected"
+            if not isinstance(exc, (GeneratorExit,)) and not _is_cancel(exc):
+                info.status, info.error = 500, "internal error"
+                log.exception("router call %s failed", info.inbound.request_id, exc_info=exc)
+        if info.request is not None and info.started_at:
+            self._notify(info, "finish")
+        info.finished = True
+
+    def _notify(self, info: CallInfo, phase: str) -> None:
+        if phase == "finish":
+            if info.finished:
+                return
+            info.finished = True
+        for observer in self.observers:
+            try:
+                observer(info, phase)
+            except Exception:  # an observer must never break a call
+                log.exception("observer failed")
+
+    def _headers(self, info: CallInfo, *, final: bool) -> dict[str, str]:
+        h = {
+            "X-OmniRoute-Request-Id": info.inbound.request_id,
+            "X-OmniRoute-Version": __version__,
+            "X-OmniRoute-Cache-Hit": "false",
+        }
+        if info.step is not None:
+            h["X-OmniRoute-Model"] = info.step.model
+            h["X-OmniRoute-Provider"] = info.step.connection.name
+        failed = sum(1 for a in info.attempts if a.status != 200)
+        if failed:
+            h["X-OmniRoute-Fallback-Attempts"] = str(failed)
+        if final:
+            h.update(_figures(info))
+        return h
+
+    def _trailer(self, info: CallInfo) -> bytes:
+        return b"".join(
+            sse_comment(f"{name.lower()}={value}") for name, value in _figures(info).items()
+        )
+
+
+def _figures(info: CallInfo) -> dict[str, str]:
+    usage = info.usage or ir.Usage()
+    return {
+        "X-OmniRoute-Response-Cost": f"{info.cost_usd:.10f}",
+        "X-OmniRoute-Tokens-In": str(usage.input_tokens),
+        "X-OmniRoute-Tokens-Out": str(usage.output_tokens),
+        "X-OmniRoute-Latency-Ms": str(round(info.latency_ms or 0.0)),
+    }
+
+
+def _attempt(
+    step: Step,
+    *,
+    status: int | None = None,
+    error: str | None = None,
+    skipped: str | None = None,
+    t: float | None = None,
+) -> Attempt:
+    latency = None if t is None else round((time.perf_counter() - t) * 1000, 2)
+    return Attempt(
+        connection_id=step.connection.id,
+        provider=step.connection.name,
+        model=step.model,
+        status=status,
+        error=error,
+        skipped=skipped,
+        latency_ms=latency,
+    )
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    import asyncio
+
+    return isinstance(exc, asyncio.CancelledError)
+
+
+async def _once(payload: bytes) -> AsyncIterator[bytes]:
+    yield payload
+
+
+class _StreamPipe:
+    """Upstream SSE -> client SSE, event by event, tapping usage on the way.
+
+    ``prefetch`` pulls until the first client bytes exist (failover is still allowed while it
+    runs); ``run`` yields them and the rest. Closing the generator (client gone) closes the
+    upstream call and still records what arrived (router.md case 11).
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        info: CallInfo,
+        req: ir.Request,
+        step: Step,
+        call: UpstreamCall,
+        codec_in: Codec,
+        codec_out: Codec,
+        same: bool,
+        lease: Lease,
+    ) -> None:
+        self.router, self.info, self.req, self.step, self.call = router, info, req, step, call
+        self.codec_in, self.same, self.lease = codec_in, same, lease
+        self.parser = codec_out.stream_parser()
+        self.renderer = None if same else codec_in.stream_renderer(req)
+        self.splitter = FrameSplitter() if same else None
+        self.acc = ir.StreamAccumulator()
+        # We asked for usage the client did not ask for: drop that extra chunk (case 5).
+        self.strip_usage = same and codec_in.name == "openai-chat" and not req.include_usage
+        self.source = call.chunks()
+        self.sent: list[bytes] = []
+        self.sent_size = 0
+        self.ended = False
+
+    async def prefetch(self) -> bytes:
+        try:
+            async for chunk in self.source:
+                out = self._process(chunk)
+                if out:
+                    return out
+            return self._end()
+        except BaseException:
+            await self._close_upstream()
+            self.lease.release()
+            raise
+
+    async def run(self, first: bytes) -> AsyncIterator[bytes]:
+        try:
+            yield self._keep(first)
+            if self.ended:
+                return
+            try:
+                async for chunk in self.source:
+                    out = self._process(chunk)
+                    if out:
+                        yield self._keep(out)
+                tail = self._end()
+            except UpstreamError as exc:
+                tail = self._in_band(exc.message)
+            if tail:
+                yield self._keep(tail)
+        finally:
+            await self._close_upstream()
+            self.lease.release()
+            self._finish()
+
+    def _keep(self, out: bytes) -> bytes:
+        # The inspector shows the SSE text; a capped copy keeps memory bounded.
+        if self.sent_size < 4 * 1024 * 1024:
+            self.sent.append(out)
+            self.sent_size += len(out)
+        return out
+
+    def _process(self, chunk: bytes) -> bytes:
+        if self.splitter is not None:
+            parts: list[bytes] = []
+            for frame in self.splitter.feed(chunk):
+                events = self.parser.feed(frame)
+                self._tap(events)
+                if self.strip_usage and _usage_only_chunk(frame):
+                    continue
+                if any(isinstance(ev, ir.MessageStop) for ev in events):
+                    parts.append(self.router._trailer(self._settle()))
+                parts.append(frame)
+            return b"".join(parts)
+        return self._render(self.parser.feed(chunk))
+
+    def _render(self, events: list[ir.StreamEvent]) -> bytes:
+        assert self.renderer is not None
+        self._tap(events)
+        parts: list[bytes] = []
+        for ev in events:
+            if isinstance(ev, ir.MessageStop):
+                parts.append(self.router._trailer(self._settle()))
+            parts.append(self.renderer.render(ev))
+        return b"".join(parts)
+
+    def _tap(self, events: list[ir.StreamEvent]) -> None:
+        for ev in events:
+            self.acc.feed(ev)
+            if self.info.t_first_token is None and isinstance(ev, ir.BlockDelta):
+                self.info.t_first_token = time.perf_counter()
+            if isinstance(ev, ir.ErrorEvent):
+                self.info.error = ev.message
+
+    def _end(self) -> bytes:
+        """Upstream finished: flush the parser; a stream cut short becomes an error."""
+        self.ended = True
+        tail = b""
+        if self.splitter is not None:
+            rest = self.splitter.close()
+            events = self.parser.feed(rest) + self.parser.close() if rest else self.parser.close()
+            self._tap(events)
+            if rest:
+                tail += rest
+            error = next((e for e in events if isinstance(e, ir.ErrorEvent)), None)
+            if error is not None:
+                if not self.sent:
+                    raise UpstreamError(error.message, kind="protocol")
+                tail += self.codec_in.error_event(error.message, error.error_type)
+            return tail
+        events = self.parser.close()
+        if (
+            not self.sent
+            and any(isinstance(e, ir.ErrorEvent) for e in events)
+            and not self.acc.started
+        ):
+            msg = next(e.message for e in events if isinstance(e, ir.ErrorEvent))
+            raise UpstreamError(msg, kind="protocol")
+        assert self.renderer is not None
+        return self._render(events) + self.renderer.finish()
+
+    def _in_band(self, message: str) -> bytes:
+        self.info.error = message
+        self.acc.feed(ir.ErrorEvent(message))
+        if self.renderer is not None:
+            return self.renderer.render(ir.ErrorEvent(message)) + self.renderer.finish()
+        return self.codec_in.error_event(message, "api_error")
+
+    def _settle(self) -> CallInfo:
+        """Fold the stream so far into usage and cost (for the trailer and the call log)."""
+        info = self.info
+        resp = self.acc.result()
+        info.response = resp
+        info.usage = complete_usage(resp.usage, self.req, resp)
+        info.cost_usd = self.router.price(self.step.model, info.usage)
+        info.t_done = time.perf_counter()
+        return info
+
+    def _finish(self) -> None:
+        info = self._settle()
+        info.response_bytes = b"".join(self.sent)
+        if self.acc.error is not None or info.error:
+            info.status = 200  # the HTTP status the client got; the error is in-band
+            self.router.guard.failure(
+                self.step, UpstreamError(info.error or "stream error", kind="protocol")
+            )
+        elif not self.ended:
+            info.status, info.error = 499, "client disconnected"
+        else:
+            info.status = 200
+            self.router.guard.success(self.step, info.latency_ms or 0.0, info.ttft_ms)
+        info.attempts.append(_attempt(self.step, status=200, t=info.t_sent))
+        self.router._notify(info, "finish")
+
+    async def _close_upstream(self) -> None:
+        try:
+            await self.call.aclose()
+        except Exception:  # closing a broken connection may fail; nothing to do
+            log.debug("closing upstream call failed", exc_info=True)
+
+
+def _usage_only_chunk(frame: bytes) -> bool:
+    if b'"usage"' not in frame:
+        return False
+    for line in frame.splitlines():
+        if line.startswith(b"data:"):
+            try:
+                data = json.loads(line[5:])
+            except ValueError:
+                return False
+            return isinstance(data, dict) and data.get("choices") == [] and bool(data.get("usage"))
+    return False
+
+
+def count_tokens(inbound: Inbound, router: Router) -> dict[str, int]:
+    """``/v1/messages/count_tokens``: a local estimate (no upstream call)."""
+    body = dict(inbound.body)
+    body.setdefault("max_tokens", 1)
+    req = get_codec("anthropic").parse_request(body)
+    return {"input_tokens": ir.estimate_request_tokens(req)}
+
+
+def model_list(router: Router) -> list[dict[str, Any]]:
+    return [
+        {"id": name, "object": "model", "owned_by": owner, "created": 0}
+        for name, owner in router.resolver.catalog.model_ids()
+    ]
+
+
+def headers_for_error(request_id: str) -> Mapping[str, str]:
+    return {"X-OmniRoute-Request-Id": request_id, "X-OmniRoute-Version": __version__}
+
+
+__all__ = [
+    "BadRequest",
+    "CallInfo",
+    "Guard",
+    "Inbound",
+    "OpenGuard",
+    "Reply",
+    "Router",
+    "Timeouts",
+    "count_tokens",
+    "model_list",
+]

@@ -1,0 +1,374 @@
+"""The upstream transport: one shared pooled ``httpx.AsyncClient`` (system roots plus the upstream
+CA), and the call API the router engine uses (:func:`open_call`, :class:`UpstreamCall`,
+:func:`list_models`) with first-byte and idle timeouts and typed errors.
+
+Timeouts: the client carries only the connect timeout. The first-byte timeout (request sent ->
+response headers) and the idle timeout (between two body chunks) are enforced with
+``asyncio.timeout`` around exactly those awaits, because httpx's read timeout is one number for
+every socket read and cannot tell "the model is thinking" from "the stream stalled".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from router.errors import BadRequest, FieldError, UpstreamError, UpstreamKind
+from router.providers.base import Provider, get_provider
+from router.store.records import ProviderConnection
+
+ROUTER_MARKER_HEADER = "x-llmtap-origin"
+ROUTER_MARKER_VALUE = "router"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_FIRST_BYTE_TIMEOUT = 120.0
+DEFAULT_IDLE_TIMEOUT = 120.0
+_MAX_ERROR_BODY = 1024 * 1024
+
+# Never taken from a caller's extra headers: transport framing is httpx's, credentials are the
+# connection's, and the marker must always be ours.
+_RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "authorization", "x-api-key",
+     "x-goog-api-key", ROUTER_MARKER_HEADER}
+)  # fmt: skip
+# Response headers that describe the upstream hop, not the (decoded) bytes we hand out.
+_HOP_HEADERS = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding",
+     "proxy-connection", "upgrade", "te", "trailer"}
+)  # fmt: skip
+
+
+# ---------------------------------------------------------------------- TLS and the client
+
+
+def load_upstream_ca(path: Path) -> str:
+    """The PEM text of an upstream CA bundle, validated: it exists, is readable and holds at
+    least one PEM certificate. Raises :class:`BadRequest` naming what is wrong."""
+
+    def bad(message: str) -> BadRequest:
+        return BadRequest(message, [FieldError("upstreamCa", message)])
+
+    if not path.exists():
+        raise bad(f"upstream CA file {path} does not exist")
+    if not path.is_file():
+        raise bad(f"upstream CA path {path} is not a file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise bad(f"upstream CA file {path} is not readable: {exc.strerror or exc}") from exc
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise bad(f"upstream CA file {path} holds no valid PEM certificate") from exc
+    return "".join(c.public_bytes(Encoding.PEM).decode() for c in certs)
+
+
+def upstream_ssl_context(upstream_ca: Path | None = None) -> ssl.SSLContext:
+    """The system's default roots, plus the upstream CA when given (added, never replacing)."""
+    ctx = ssl.create_default_context()
+    paths = ssl.get_default_verify_paths()
+    if not (paths.cafile or paths.capath) and not ctx.get_ca_certs():
+        # No system store at all (some minimal images, python.org builds on macOS): fall back to
+        # the Mozilla bundle httpx ships with rather than trusting nothing.
+        import certifi
+
+        ctx.load_verify_locations(cafile=certifi.where())
+    if upstream_ca is not None:
+        ctx.load_verify_locations(cadata=load_upstream_ca(upstream_ca))
+    return ctx
+
+
+def make_client(
+    *,
+    upstream_ca: Path | None = None,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    http2: bool = True,
+    trust_env: bool = True,
+    max_keepalive: int = 32,
+) -> httpx.AsyncClient:
+    """The one client every upstream call shares: pooled, HTTP/2 where the upstream offers it
+    (ALPN), every request tagged with the router marker so the capture layer skips it."""
+    return httpx.AsyncClient(
+        verify=upstream_ssl_context(upstream_ca),
+        http2=http2,
+        trust_env=trust_env,
+        follow_redirects=False,
+        # Streams last minutes, so the pool must not cap open connections (per-connection
+        # concurrency is the router's semaphore); keep-alive only bounds idle sockets.
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=max_keepalive),
+        timeout=httpx.Timeout(
+            connect=connect_timeout, read=None, write=connect_timeout * 6, pool=None
+        ),
+        headers={ROUTER_MARKER_HEADER: ROUTER_MARKER_VALUE, "user-agent": "llmtap"},
+    )
+
+
+# ---------------------------------------------------------------------- transport errors
+
+
+def map_transport_error(exc: Exception, conn: ProviderConnection, *, phase: str) -> UpstreamError:
+    """An httpx failure as a typed error with a one-line message (no traceback, no key)."""
+    while isinstance(exc, ExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    kind: UpstreamKind
+    if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+        kind = "timeout"
+        what = f"timed out {phase}"
+    elif isinstance(exc, (httpx.DecodingError, httpx.LocalProtocolError)):
+        kind = "protocol"
+        what = f"protocol error {phase}: {exc}"
+    else:
+        kind = "connection"
+        verify = _verify_error(exc)
+        if verify is not None:
+            reason = verify.verify_message or "certificate verify failed"
+            what = (
+                f"TLS verification failed {phase} ({reason}); if a corporate proxy re-signs "
+                "TLS, configure its CA as the upstream CA"
+            )
+        else:
+            what = f"connection failed {phase}: {exc or type(exc).__name__}"
+    message = f"{conn.name} ({conn.provider}) {what}"
+    if conn.api_key:
+        message = message.replace(conn.api_key, "***")
+    return UpstreamError(message, kind=kind, provider=conn.name)
+
+
+def _verify_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+# ---------------------------------------------------------------------- one call
+
+
+class UpstreamCall:
+    """An upstream response whose headers have arrived and whose status is 2xx. Read it once:
+    :meth:`read_json` for a JSON body, or :meth:`chunks` for the raw (content-decoded) bytes."""
+
+    def __init__(
+        self, response: httpx.Response, conn: ProviderConnection, *, idle_timeout: float
+    ) -> None:
+        self._response = response
+        self._conn = conn
+        self.idle_timeout = idle_timeout
+
+    @property
+    def status(self) -> int:
+        return self._response.status_code
+
+    @property
+    def headers(self) -> httpx.Headers:
+        return self._response.headers
+
+    @property
+    def http_version(self) -> str:
+        return self._response.http_version
+
+    def passthrough_headers(self) -> dict[str, str]:
+        """The response headers minus hop-by-hop and encoding ones: the bytes from
+        :meth:`chunks` are already decoded, so forwarding ``content-encoding`` would lie."""
+        return {k: v for k, v in self._response.headers.items() if k.lower() not in _HOP_HEADERS}
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive. Raises UpstreamError(timeout) when the upstream is silent
+        for ``idle_timeout``, UpstreamError(connection) when the stream breaks. Leaving early,
+        by break, error or task cancellation, closes the upstream connection."""
+        iterator = self._response.aiter_bytes()
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self.idle_timeout):
+                        chunk = await anext(iterator)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError as exc:
+                    raise UpstreamError(
+                        f"{self._conn.name} ({self._conn.provider}) sent nothing for "
+                        f"{self.idle_timeout:g}s mid-response",
+                        kind="timeout",
+                        provider=self._conn.name,
+                    ) from exc
+                except httpx.HTTPError as exc:
+                    raise map_transport_error(exc, self._conn, phase="mid-response") from exc
+                if chunk:
+                    yield chunk
+        finally:
+            # Shield: on cancellation this is what tells the upstream to stop generating.
+            await asyncio.shield(self.aclose())
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self.chunks()])
+
+    async def read_json(self) -> dict[str, Any]:
+        raw = await self.read()
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise UpstreamError(
+                f"{self._conn.name} ({self._conn.provider}) returned a body that is not JSON "
+                f"({self.headers.get('content-type', 'no content-type')})",
+                kind="protocol",
+                status=None,
+                provider=self._conn.name,
+            ) from exc
+        if not isinstance(value, dict):
+            raise UpstreamError(
+                f"{self._conn.name} ({self._conn.provider}) returned JSON that is not an object",
+                kind="protocol",
+                provider=self._conn.name,
+            )
+        return value
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def build_headers(
+    conn: ProviderConnection, *, stream: bool, extra_headers: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Defaults < the caller's extra headers (e.g. a forwarded ``anthropic-beta``) < auth and
+    the router marker, which no caller can override."""
+    provider = get_provider(conn.provider)
+    headers = provider.default_headers(stream=stream)
+    for name, value in (extra_headers or {}).items():
+        if name.lower() not in _RESERVED_HEADERS:
+            headers[name.lower()] = value
+    headers.update(provider.auth_headers(conn))
+    headers[ROUTER_MARKER_HEADER] = ROUTER_MARKER_VALUE
+    return headers
+
+
+async def open_call(
+    client: httpx.AsyncClient,
+    conn: ProviderConnection,
+    model: str,
+    body: Mapping[str, Any] | bytes,
+    *,
+    stream: bool,
+    api_format: str | None = None,
+    first_byte_timeout: float = DEFAULT_FIRST_BYTE_TIMEOUT,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    extra_headers: Mapping[str, str] | None = None,
+) -> UpstreamCall:
+    """Send one generation request and wait for its response headers.
+
+    ``body`` is already rendered in the provider's format (model included where the format
+    puts it there) and is sent as is; bytes go out byte for byte. A non-2xx status is read and
+    raised as the mapped :class:`UpstreamError`; transport failures likewise, ``from`` the
+    httpx exception. The caller owns the returned call and must close it (async with)."""
+    provider = get_provider(conn.provider)
+    url = provider.call_url(conn, model, stream=stream, api_format=api_format)
+    content = (
+        bytes(body) if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+    )
+    try:
+        request = client.build_request(
+            "POST",
+            url,
+            content=content,
+            headers=build_headers(conn, stream=stream, extra_headers=extra_headers),
+        )
+    except httpx.InvalidURL as exc:
+        raise map_transport_error(exc, conn, phase="before the request") from exc
+    try:
+        async with asyncio.timeout(first_byte_timeout):
+            response = await client.send(request, stream=True)
+    except TimeoutError as exc:
+        raise UpstreamError(
+            f"{conn.name} ({conn.provider}) sent no response within {first_byte_timeout:g}s",
+            kind="timeout",
+            provider=conn.name,
+        ) from exc
+    except (httpx.HTTPError, OSError, OverflowError, ExceptionGroup) as exc:
+        # Socket-level failures httpx lets through (a bad port), sometimes grouped by anyio.
+        raise map_transport_error(exc, conn, phase="before the response") from exc
+    if response.is_success:
+        return UpstreamCall(response, conn, idle_timeout=idle_timeout)
+    raise await _error_from(provider, conn, response, idle_timeout)
+
+
+async def _error_from(
+    provider: Provider, conn: ProviderConnection, response: httpx.Response, idle_timeout: float
+) -> UpstreamError:
+    body = b""
+    try:
+        async with asyncio.timeout(idle_timeout):
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) >= _MAX_ERROR_BODY:
+                    break
+    except (TimeoutError, httpx.HTTPError):
+        pass  # the status alone still says what went wrong
+    finally:
+        await response.aclose()
+    return provider.map_error(conn, response.status_code, response.headers, body)
+
+
+async def list_models(
+    client: httpx.AsyncClient,
+    conn: ProviderConnection,
+    *,
+    timeout: float = 30.0,
+    max_pages: int = 20,
+) -> list[str]:
+    """The model ids the connection offers (Gemini's ``models/x`` names come back as ``x``)."""
+    provider = get_provider(conn.provider)
+    headers = build_headers(conn, stream=False)
+    del headers["content-type"]
+    models: list[str] = []
+    params: dict[str, str] = {}
+    for _ in range(max_pages):
+        try:
+            async with asyncio.timeout(timeout):
+                response = await client.get(
+                    provider.models_url(conn), params=params, headers=headers
+                )
+        except TimeoutError as exc:
+            raise UpstreamError(
+                f"{conn.name} ({conn.provider}) did not list its models within {timeout:g}s",
+                kind="timeout",
+                provider=conn.name,
+            ) from exc
+        except (httpx.HTTPError, httpx.InvalidURL, OSError, OverflowError, ExceptionGroup) as exc:
+            raise map_transport_error(exc, conn, phase="listing models") from exc
+        if not response.is_success:
+            raise provider.map_error(conn, response.status_code, response.headers, response.content)
+        try:
+            page, cursor = provider.parse_models(response.json())
+        except ValueError as exc:
+            raise UpstreamError(
+                f"{conn.name} ({conn.provider}) returned a model list that is not JSON",
+                kind="protocol",
+                provider=conn.name,
+            ) from exc
+        models.extend(m for m in page if m not in models)
+        if not cursor:
+            break
+        params = provider.next_models_params(cursor)
+    return models

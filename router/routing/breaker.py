@@ -1,0 +1,224 @@
+"""Per-connection circuit breakers and 429 cooldowns (router.md "Fallback and resilience").
+
+Everything here runs on the event loop thread, so there are no locks. Time comes from an
+injected ``clock`` so the state machine is testable without sleeping.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Clock = Callable[[], float]
+
+# Why a connection is refused right now; the same strings appear in plans and attempt logs.
+BreakerReason = Literal["breaker_open", "probe_in_flight", "rate_limited"]
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class ResilienceSettings(BaseModel):
+    """Breaker thresholds and cooldowns (GET/PATCH /api/resilience)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
+
+    failure_threshold: int = Field(default=5, ge=1, alias="failureThreshold")
+    cooldown_s: float = Field(default=30.0, gt=0, alias="cooldownSeconds")
+    max_cooldown_s: float = Field(default=600.0, gt=0, alias="maxCooldownSeconds")
+    rate_limit_default_cooldown_s: float = Field(
+        default=60.0, ge=0, alias="rateLimitDefaultCooldownSeconds"
+    )
+
+    @model_validator(mode="after")
+    def _cap_above_base(self) -> Self:
+        if self.max_cooldown_s < self.cooldown_s:
+            raise ValueError("maxCooldownSeconds must be >= cooldownSeconds")
+        return self
+
+
+@dataclass(slots=True)
+class _Breaker:
+    cooldown_s: float
+    state: BreakerState = BreakerState.CLOSED
+    consecutive_failures: int = 0
+    opened_at: float = 0.0
+    probe_started_at: float | None = None
+    probe_id: int | None = None
+    rate_limited_until: float = 0.0
+    trips: int = 0
+    total_failures: int = 0
+    last_failure_at: float | None = None
+
+
+class BreakerRegistry:
+    """One breaker and one 429 cooldown per connection id, created on first sight.
+
+    ``allow`` is the gate right before a request is sent: in HALF_OPEN it hands out the single
+    probe. ``peek`` answers the same question without taking the probe, for planning and dry
+    runs. Every ``allow`` that returned True must be followed by ``on_success``,
+    ``on_failure`` or ``on_cancel`` so a half-open probe is never leaked.
+    """
+
+    def __init__(self, settings: ResilienceSettings | None = None, clock: Clock = time.monotonic):
+        self.settings = settings or ResilienceSettings()
+        self.clock = clock
+        self._breakers: dict[str, _Breaker] = {}
+        self._probe_seq = 0
+
+    def _get(self, conn_id: str) -> _Breaker:
+        b = self._breakers.get(conn_id)
+        if b is None:
+            b = self._breakers[conn_id] = _Breaker(cooldown_s=self.settings.cooldown_s)
+        return b
+
+    def _refresh(self, b: _Breaker, now: float) -> None:
+        # OPEN -> HALF_OPEN is lazy: it happens when somebody looks after the cooldown.
+        if b.state is BreakerState.OPEN and now >= b.opened_at + b.cooldown_s:
+            b.state = BreakerState.HALF_OPEN
+            b.probe_started_at = None
+        # A probe whose owner never reported back (a bug or a lost task) must not wedge the
+        # connection forever; after the longest cooldown another probe may go.
+        if (
+            b.state is BreakerState.HALF_OPEN
+            and b.probe_started_at is not None
+            and now - b.probe_started_at >= self.settings.max_cooldown_s
+        ):
+            b.probe_started_at = None
+
+    def _check(self, conn_id: str, *, take_probe: bool) -> tuple[bool, BreakerReason | None]:
+        now = self.clock()
+        b = self._get(conn_id)
+        self._refresh(b, now)
+        if b.state is BreakerState.OPEN:
+            return False, "breaker_open"
+        if now < b.rate_limited_until:
+            return False, "rate_limited"
+        if b.state is BreakerState.HALF_OPEN:
+            if b.probe_started_at is not None:
+                return False, "probe_in_flight"
+            if take_probe:
+                self._probe_seq += 1
+                b.probe_started_at, b.probe_id = now, self._probe_seq
+        return True, None
+
+    def allow(self, conn_id: str) -> tuple[bool, BreakerReason | None]:
+        """May a request go to ``conn_id`` now? In HALF_OPEN this takes the one probe slot."""
+        return self._check(conn_id, take_probe=True)
+
+    def peek(self, conn_id: str) -> tuple[bool, BreakerReason | None]:
+        """Like :meth:`allow` but without side effects (planning, dry runs)."""
+        return self._check(conn_id, take_probe=False)
+
+    def retry_in(self, conn_id: str) -> float | None:
+        """Seconds until ``conn_id`` may be tried again, or None if it may be tried now."""
+        now = self.clock()
+        b = self._get(conn_id)
+        self._refresh(b, now)
+        waits = [b.rate_limited_until - now]
+        if b.state is BreakerState.OPEN:
+            waits.append(b.opened_at + b.cooldown_s - now)
+        wait = max(waits)
+        return wait if wait > 0 else None
+
+    def state(self, conn_id: str) -> BreakerState:
+        b = self._get(conn_id)
+        self._refresh(b, self.clock())
+        return b.state
+
+    def on_success(self, conn_id: str) -> None:
+        b = self._get(conn_id)
+        # Any success proves the upstream works, even one that was in flight when it opened.
+        b.state = BreakerState.CLOSED
+        b.consecutive_failures = 0
+        b.cooldown_s = self.settings.cooldown_s
+        b.probe_started_at = None
+        b.rate_limited_until = 0.0
+
+    def on_failure(
+        self,
+        conn_id: str,
+        breaker_worthy: bool,
+        retry_after: float | None = None,
+        rate_limited: bool = False,
+    ) -> None:
+        """Record a failed call. Only ``breaker_worthy`` failures (timeouts, connection errors,
+        408, 5xx) move the breaker; a 429 (``rate_limited``) starts the cooldown instead."""
+        now = self.clock()
+        b = self._get(conn_id)
+        self._refresh(b, now)
+        was_probe = b.state is BreakerState.HALF_OPEN
+        b.probe_started_at = None  # a non-worthy probe result frees the slot for the next one
+        b.total_failures += 1
+        b.last_failure_at = now
+        if rate_limited:
+            wait = (
+                self.settings.rate_limit_default_cooldown_s if retry_after is None else retry_after
+            )
+            b.rate_limited_until = max(b.rate_limited_until, now + max(wait, 0.0))
+        if not breaker_worthy:
+            return
+        b.consecutive_failures += 1
+        if was_probe:
+            self._open(b, now, min(b.cooldown_s * 2, self.settings.max_cooldown_s))
+        elif (
+            b.state is BreakerState.CLOSED
+            and b.consecutive_failures >= self.settings.failure_threshold
+        ):
+            self._open(b, now, self.settings.cooldown_s)
+        # Already OPEN: stragglers that were in flight before it opened change nothing.
+
+    def probe_id(self, conn_id: str) -> int | None:
+        """The id of the probe now out on ``conn_id`` (right after ``allow``: the caller's)."""
+        b = self._breakers.get(conn_id)
+        return None if b is None or b.probe_started_at is None else b.probe_id
+
+    def on_cancel(self, conn_id: str, probe_id: int | None = None) -> None:
+        """The caller gave up (client disconnect) without an outcome: free the probe it held.
+        With ``probe_id``, only that probe is freed, never a newer caller's."""
+        b = self._get(conn_id)
+        if probe_id is None or b.probe_id == probe_id:
+            b.probe_started_at = None
+
+    def _open(self, b: _Breaker, now: float, cooldown: float) -> None:
+        b.state = BreakerState.OPEN
+        b.opened_at = now
+        b.cooldown_s = cooldown
+        b.probe_started_at = None
+        b.trips += 1
+
+    def reset(self, conn_id: str | None = None) -> None:
+        """Forget one connection's breaker, or all of them (POST /api/resilience/reset)."""
+        if conn_id is None:
+            self._breakers.clear()
+        else:
+            self._breakers.pop(conn_id, None)
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Per connection id, the JSON view for /api/combos/metrics and /api/monitoring/health."""
+        now = self.clock()
+        out: dict[str, dict[str, Any]] = {}
+        for conn_id, b in self._breakers.items():
+            self._refresh(b, now)
+            out[conn_id] = {
+                "state": b.state.value,
+                "consecutiveFailures": b.consecutive_failures,
+                "cooldownSeconds": b.cooldown_s,
+                "retryInSeconds": self.retry_in(conn_id),
+                "rateLimited": now < b.rate_limited_until,
+                "probeInFlight": b.probe_started_at is not None,
+                "trips": b.trips,
+                "totalFailures": b.total_failures,
+                "secondsSinceLastFailure": (
+                    None if b.last_failure_at is None else round(now - b.last_failure_at, 3)
+                ),
+            }
+        return out

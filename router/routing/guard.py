@@ -1,0 +1,97 @@
+"""The engine's resilience hook: breakers, 429 cooldowns, concurrency slots and node stats.
+
+:class:`ResilienceGuard` fits ``router.engine.Guard`` structurally; it reads only
+``step.connection.id``, ``step.connection.max_concurrent`` and ``step.model``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from router.errors import UpstreamError
+from router.routing.breaker import BreakerRegistry
+from router.routing.limits import ConcurrencyLimiter, Slot
+from router.routing.stats import NodeStats, node_key
+
+
+class ConnectionLike(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def max_concurrent(self) -> int | None: ...
+
+
+class StepLike(Protocol):
+    @property
+    def connection(self) -> ConnectionLike: ...
+
+    @property
+    def model(self) -> str: ...
+
+
+class GuardLease:
+    """A concurrency slot plus, when the breaker was half-open, its probe. Release is
+    idempotent; releasing without a reported outcome (client gone) frees the probe."""
+
+    __slots__ = ("_breakers", "_slot", "connection_id", "probe_id")
+
+    def __init__(
+        self, slot: Slot, breakers: BreakerRegistry, connection_id: str, probe_id: int | None
+    ) -> None:
+        self._slot = slot
+        self._breakers = breakers
+        self.connection_id = connection_id
+        self.probe_id = probe_id
+
+    def release(self) -> None:
+        if self.probe_id is not None:
+            # A no-op when the outcome was already reported: that freed this probe already.
+            self._breakers.on_cancel(self.connection_id, self.probe_id)
+            self.probe_id = None
+        self._slot.release()
+
+
+class ResilienceGuard:
+    def __init__(
+        self,
+        breakers: BreakerRegistry | None = None,
+        limiter: ConcurrencyLimiter | None = None,
+        stats: NodeStats | None = None,
+    ) -> None:
+        self.breakers = breakers or BreakerRegistry()
+        self.limiter = limiter or ConcurrencyLimiter()
+        self.stats = stats or NodeStats()
+
+    async def admit(self, step: StepLike, *, last: bool) -> tuple[GuardLease | None, str | None]:
+        """A lease to send ``step`` now, or (None, why). Only the ``last`` step of a plan
+        waits for a concurrency slot; earlier ones are skipped when full."""
+        conn = step.connection.id
+        self.limiter.set_limit(conn, step.connection.max_concurrent)
+        ok, reason = self.breakers.peek(conn)
+        if not ok:
+            return None, reason
+        slot = self.limiter.try_acquire(conn)
+        if slot is None:
+            if not last:
+                return None, "at_capacity"
+            slot = await self.limiter.acquire(conn)
+        # Checked again after a possible wait; this is the call that takes a half-open probe.
+        ok, reason = self.breakers.allow(conn)
+        if not ok:
+            slot.release()
+            return None, reason
+        return GuardLease(slot, self.breakers, conn, self.breakers.probe_id(conn)), None
+
+    def success(self, step: StepLike, latency_ms: float, ttft_ms: float | None) -> None:
+        self.stats.record(node_key(step.connection.id, step.model), True, latency_ms, ttft_ms)
+        self.breakers.on_success(step.connection.id)
+
+    def failure(self, step: StepLike, error: UpstreamError) -> None:
+        self.stats.record(node_key(step.connection.id, step.model), False)
+        self.breakers.on_failure(
+            step.connection.id,
+            error.breaker_worthy,
+            retry_after=error.retry_after,
+            rate_limited=error.kind == "rate_limit",
+        )

@@ -1,0 +1,148 @@
+"""Call logs (one row per router call) and the usage analytics computed from them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
+
+import peewee
+from peewee import fn
+
+from router.errors import BadRequest, FieldError, NotFound
+from router.store.db import database, executemany, utcnow
+from router.store.records import CallLog, UsageAnalytics, UsageBucket, UsagePoint
+from router.store.tables import CallLogRow
+
+Period = Literal["day", "week", "month"]
+PERIODS: dict[str, timedelta] = {
+    "day": timedelta(days=1),
+    "week": timedelta(days=7),
+    "month": timedelta(days=30),
+}
+_FIELDS = CallLogRow._meta.sorted_fields
+_INSERT = (
+    f"INSERT OR REPLACE INTO {CallLogRow._meta.table_name} "
+    f"({', '.join(f.column_name for f in _FIELDS)}) VALUES ({', '.join('?' for _ in _FIELDS)})"
+)
+
+
+def _record(row: CallLogRow) -> CallLog:
+    data = {name: getattr(row, name) for name in CallLog.model_fields}
+    return CallLog.model_validate(data)
+
+
+def insert_many(logs: Iterable[CallLog]) -> int:
+    """Insert (or replace, by id) a batch in one transaction; returns the number written."""
+    rows = [
+        tuple(field.db_value(data[field.name]) for field in _FIELDS)
+        for data in (log.model_dump() for log in logs)
+    ]
+    with database.atomic():
+        executemany(database, _INSERT, rows)
+    return len(rows)
+
+
+def list_logs(limit: int = 50, offset: int = 0) -> list[CallLog]:
+    """Newest first."""
+    errors = []
+    if not 1 <= limit <= 1000:
+        errors.append(FieldError("limit", "must be between 1 and 1000"))
+    if offset < 0:
+        errors.append(FieldError("offset", "must be >= 0"))
+    if errors:
+        raise BadRequest("invalid paging", errors)
+    query = (
+        CallLogRow.select()
+        .order_by(CallLogRow.timestamp.desc(), CallLogRow.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [_record(r) for r in query]
+
+
+def count() -> int:
+    return int(CallLogRow.select().count())
+
+
+def get_log(log_id: str) -> CallLog:
+    row = CallLogRow.get_or_none(CallLogRow.id == log_id)
+    if row is None:
+        raise NotFound(f"call log '{log_id}' not found")
+    return _record(row)
+
+
+def delete_older_than(cutoff: datetime) -> int:
+    """Retention: drop rows before ``cutoff``; returns how many went."""
+    return int(CallLogRow.delete().where(CallLogRow.timestamp < cutoff).execute())
+
+
+def _aggregates() -> list[Any]:
+    return [
+        fn.COUNT(CallLogRow.id).alias("requests"),
+        fn.SUM(peewee.Case(None, [((CallLogRow.status >= 400), 1)], 0)).alias("errors"),
+        fn.SUM(CallLogRow.tokens_in).alias("tokens_in"),
+        fn.SUM(CallLogRow.tokens_out).alias("tokens_out"),
+        fn.SUM(CallLogRow.cache_read_tokens).alias("cache_read_tokens"),
+        fn.SUM(CallLogRow.cache_write_tokens).alias("cache_write_tokens"),
+        fn.SUM(CallLogRow.reasoning_tokens).alias("reasoning_tokens"),
+        fn.SUM(CallLogRow.cost_usd).alias("cost_usd"),
+    ]
+
+
+def _dicts(query: Any) -> list[dict[str, Any]]:
+    # peewee's stubs type ``.dicts()`` rows as model instances; they are plain dicts.
+    return [cast(dict[str, Any], r) for r in query.dicts()]
+
+
+def _bucket(row: dict[str, Any]) -> dict[str, Any]:
+    names = ("requests", "errors", "tokens_in", "tokens_out", "cache_read_tokens",
+             "cache_write_tokens", "reasoning_tokens")  # fmt: skip
+    out: dict[str, Any] = {name: int(row.get(name) or 0) for name in names}
+    out["cost_usd"] = float(row.get("cost_usd") or 0.0)
+    return out
+
+
+def analytics(period: str = "week", now: datetime | None = None) -> UsageAnalytics:
+    """Totals since ``now - period``, per model and per provider, and both as daily series."""
+    if period not in PERIODS:
+        raise BadRequest("invalid period", [FieldError("period", f"one of: {', '.join(PERIODS)}")])
+    since = (now or utcnow()) - PERIODS[period]
+    recent = CallLogRow.timestamp >= since
+    # Rows that never resolved a model/provider (e.g. 404 model_not_found) still count.
+    model_key = fn.COALESCE(CallLogRow.model, CallLogRow.requested_model)
+    provider_key = fn.COALESCE(CallLogRow.provider, "unknown")
+    day = fn.SUBSTR(CallLogRow.timestamp, 1, 10).coerce(False)  # text, not a datetime
+
+    (totals,) = _dicts(CallLogRow.select(*_aggregates()).where(recent))
+
+    def grouped(key: Any) -> dict[str, UsageBucket]:
+        query = (
+            CallLogRow.select(key.alias("key"), *_aggregates())
+            .where(recent)
+            .group_by(key)
+            .order_by(key)
+        )
+        return {r["key"]: UsageBucket.model_validate(_bucket(r)) for r in _dicts(query)}
+
+    def series(key: Any) -> list[UsagePoint]:
+        query = (
+            CallLogRow.select(day.alias("day"), key.alias("key"), *_aggregates())
+            .where(recent)
+            .group_by(day, key)
+            .order_by(day, key)
+        )
+        return [
+            UsagePoint.model_validate({**_bucket(r), "day": r["day"], "key": r["key"]})
+            for r in _dicts(query)
+        ]
+
+    return UsageAnalytics(
+        period=period,  # checked against PERIODS above
+        since=since,
+        totals=UsageBucket.model_validate(_bucket(totals)),
+        by_model=grouped(model_key),
+        by_provider=grouped(provider_key),
+        model_series=series(model_key),
+        provider_series=series(provider_key),
+    )

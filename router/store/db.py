@@ -1,0 +1,72 @@
+"""The one deferred SQLite database of the process: open (pragmas + migrations), close, clock.
+
+The database file lives in the data dir, which is created 0700; the file itself is made 0600
+(SQLite gives its -wal/-shm files the same mode). Provider API keys are stored as given there
+because they are needed to call upstream; they never leave ``store/`` in a serialised record.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from peewee import SqliteDatabase
+
+# Deferred: tables bind to it at import time, the path is known only once settings are built.
+# peewee keeps one connection per thread (thread_safe=True), so the background writers and the
+# event loop thread never share a sqlite3 connection; check_same_thread is off because peewee,
+# not sqlite3, enforces that.
+database = SqliteDatabase(None)
+
+PRAGMAS: dict[str, str | int] = {
+    "journal_mode": "wal",
+    "synchronous": "normal",
+    "foreign_keys": 1,
+    "busy_timeout": 5000,
+}
+
+
+def open_database(path: Path) -> None:
+    """Point :data:`database` at ``path`` (created 0600 in a 0700 dir) and migrate it."""
+    from router.store import migrations  # it imports this module
+
+    if not database.is_closed():
+        database.close()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        path.touch(mode=0o600)
+    os.chmod(path, 0o600)
+    database.init(str(path), pragmas=PRAGMAS, timeout=5, check_same_thread=False)
+    database.connect(reuse_if_open=True)
+    migrations.apply(database)
+
+
+def close_database() -> None:
+    """Close this thread's connection (other threads' connections close with their thread)."""
+    if database.database is not None and not database.is_closed():
+        database.close()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def execute(db: SqliteDatabase, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+    """``db.execute_sql`` with a type (peewee's stubs leave it untyped)."""
+    cursor: sqlite3.Cursor = db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+    return cursor
+
+
+def executemany(db: SqliteDatabase, sql: str, rows: Sequence[Sequence[object]]) -> None:
+    """One prepared statement for many rows: the batch writers' path, where building SQL per
+    row through peewee's query builder costs more than the insert itself."""
+    cursor: sqlite3.Cursor = db.cursor()  # type: ignore[no-untyped-call]  # untyped in stubs
+    cursor.executemany(sql, rows)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,215 @@
+"""The bounded live buffer of records with synchronous subscribers, and conversation threads."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
+
+from router.traffic.masking import mask_record
+from router.traffic.record import InterceptedRequest, RecordFilter
+
+log = logging.getLogger(__name__)
+
+EventType = Literal["new", "update", "clear"]
+Subscriber = Callable[[EventType, InterceptedRequest | None], None]
+
+TRUNCATED_SUFFIX = "…(truncated)"
+
+
+class LiveBuffer:
+    """A ring of the newest ``size`` records, keyed by id, oldest evicted first.
+
+    Every record is masked (:func:`mask_record`, idempotent) and its bodies cut to
+    ``max_body_kb`` on the way in, so whatever the traffic, memory stays bounded and nothing
+    unmasked reaches a subscriber. Only records are held, never the flows they came from.
+
+    An :meth:`update` for a record that was already evicted is not re-added (that would evict
+    a newer record and make the timeline jump), but subscribers still get the ``update``
+    event, so an active recording session stores the call's final state.
+
+    Subscribers are called synchronously, outside the lock, in subscription order; they must
+    be cheap (the WebSocket hub serialises once and enqueues). One that raises is logged and
+    skipped, never allowed to break capture.
+    """
+
+    def __init__(self, size: int = 1000, max_body_kb: int = 1024) -> None:
+        if size < 1:
+            raise ValueError("buffer size must be at least 1")
+        self.size = size
+        self.max_body_kb = max_body_kb
+        self._records: OrderedDict[str, InterceptedRequest] = OrderedDict()
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def add(self, record: InterceptedRequest) -> InterceptedRequest:
+        """Store a new (usually in-flight) record, evicting the oldest; notifies ``new``.
+        Adding an id that is already held replaces it and notifies ``update``."""
+        stored = self._prepare(record)
+        with self._lock:
+            existing = stored.id in self._records
+            self._records[stored.id] = stored
+            if not existing:
+                while len(self._records) > self.size:
+                    self._records.popitem(last=False)
+        self._notify("update" if existing else "new", stored)
+        return stored
+
+    def update(self, record: InterceptedRequest) -> bool:
+        """Replace the record with the same id in place; notifies ``update``. Returns False
+        when the id is no longer held (see the class docstring)."""
+        stored = self._prepare(record)
+        with self._lock:
+            held = stored.id in self._records
+            if held:
+                self._records[stored.id] = stored
+        self._notify("update", stored)
+        return held
+
+    def get(self, record_id: str) -> InterceptedRequest | None:
+        return self._records.get(record_id)
+
+    def list(
+        self, flt: RecordFilter | None = None, *, limit: int | None = None
+    ) -> list[InterceptedRequest]:
+        """Matching records, newest first."""
+        with self._lock:
+            records = list(reversed(self._records.values()))
+        out: list[InterceptedRequest] = []
+        for record in records:
+            if flt is None or flt.matches(record):
+                out.append(record)
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+        self._notify("clear", None)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Register ``callback(event_type, record_or_None)``; returns the unsubscribe function."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def truncate_body(self, text: str | None) -> tuple[str | None, bool]:
+        """Cut ``text`` to ``max_body_kb`` KiB of UTF-8 (never inside a character), marking
+        the cut with ``…(truncated)``."""
+        return truncate_body(text, self.max_body_kb * 1024)
+
+    def _prepare(self, record: InterceptedRequest) -> InterceptedRequest:
+        masked = mask_record(record)
+        request_body, cut_request = self.truncate_body(masked.request_body)
+        response_body, cut_response = self.truncate_body(masked.response_body)
+        if cut_request or cut_response:
+            masked = masked.model_copy(
+                update={
+                    "request_body": request_body,
+                    "response_body": response_body,
+                    "body_truncated": True,
+                }
+            )
+        return masked
+
+    def _notify(self, event: EventType, record: InterceptedRequest | None) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                callback(event, record)
+            except Exception:
+                log.exception("inspector subscriber failed on %s", event)
+
+
+def truncate_body(text: str | None, max_bytes: int) -> tuple[str | None, bool]:
+    """``(text, False)`` when it fits in ``max_bytes`` of UTF-8, else the longest prefix that
+    fits (suffix included) ending in ``…(truncated)``, and True."""
+    if text is None or len(text) * 4 <= max_bytes:  # UTF-8 never exceeds 4 bytes a character
+        return text, False
+    data = text.encode("utf-8", errors="surrogatepass")
+    if len(data) <= max_bytes:
+        return text, False
+    room = max(0, max_bytes - len(TRUNCATED_SUFFIX.encode()))
+    head = data[:room].decode("utf-8", errors="ignore")
+    return head + TRUNCATED_SUFFIX, True
+
+
+# --------------------------------------------------------------------------- threads
+
+
+def previous_in_thread(
+    records: Iterable[InterceptedRequest], record: InterceptedRequest
+) -> InterceptedRequest | None:
+    """The latest record before ``record`` (by timestamp) with the same contextKey."""
+    if record.context_key is None:
+        return None
+    best: InterceptedRequest | None = None
+    for other in records:
+        if other.id == record.id or other.context_key != record.context_key:
+            continue
+        if other.timestamp < record.timestamp and (
+            best is None or other.timestamp > best.timestamp
+        ):
+            best = other
+    return best
+
+
+def _turns(record: InterceptedRequest | None, part: str) -> list[dict[str, Any]]:
+    if record is None or record.llm is None or record.llm.conversation is None:
+        return []
+    turns = record.llm.conversation.get(part)
+    return [t for t in turns if isinstance(t, dict)] if isinstance(turns, list) else []
+
+
+def _turn_key(turn: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two turns "the same" across calls: role and visible blocks. Thinking is
+    ignored because clients often strip or re-sign it when they send history back."""
+    blocks = turn.get("blocks")
+    kept = tuple(
+        repr(sorted(b.items()))
+        for b in (blocks if isinstance(blocks, list) else [])
+        if isinstance(b, dict) and b.get("type") != "thinking"
+    )
+    return (turn.get("role"), kept)
+
+
+def added_since_previous(
+    prev_record: InterceptedRequest | None, record: InterceptedRequest
+) -> list[dict[str, Any]]:
+    """The conversation turns ``record`` added to its thread: its request turns after the
+    prefix it shares with the previous call (skipping the previous call's answer, echoed back
+    as history), followed by its own response turns. Without a previous call, everything."""
+    request = _turns(record, "request")
+    response = _turns(record, "response")
+    if prev_record is None:
+        return request + response
+    prev_request = _turns(prev_record, "request")
+    shared = _common_prefix(request, prev_request)
+    if shared == len(prev_request):
+        echoed = len(_turns(prev_record, "response"))
+        while echoed and shared < len(request) and request[shared].get("role") == "assistant":
+            shared += 1
+            echoed -= 1
+    return request[shared:] + response
+
+
+def _common_prefix(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> int:
+    n = 0
+    for left, right in zip(a, b, strict=False):
+        if _turn_key(left) != _turn_key(right):
+            break
+        n += 1
+    return n

@@ -1,0 +1,229 @@
+"""Secret masking for everything the inspector stores, broadcasts or exports.
+
+Every function here is idempotent (masking masked text changes nothing) and linear in its
+input: the only regexes are a run of one character class, or a literal prefix followed by
+disjoint character classes, so the engine never backtracks more than a bounded amount.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from router.traffic.record import InterceptedRequest
+
+REDACTED = "[REDACTED]"
+ELLIPSIS = "…"
+
+# Full redaction: cookies are bundles of secrets with no useful shape to keep.
+_REDACT_HEADERS = frozenset({"cookie", "set-cookie"})
+_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key"}
+)
+# Any header whose name says it carries a credential is treated like the named ones.
+_SECRET_HEADER_WORDS = ("token", "secret", "api-key", "apikey", "password")
+# RFC 9110 hop-by-hop headers; proxy-authorization is kept (masked) so the user sees that
+# proxy credentials were sent.
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "te", "trailer",
+     "transfer-encoding", "upgrade"}
+)  # fmt: skip
+# JSON keys whose string value is a credential whatever its shape; compared with case, "-"
+# and "_" ignored.
+_SECRET_KEYS = frozenset(
+    {"apikey", "xapikey", "xgoogapikey", "token", "accesstoken", "refreshtoken", "idtoken",
+     "authtoken", "sessiontoken", "bearertoken", "password", "passwd", "secret",
+     "clientsecret", "authorization", "proxyauthorization", "privatekey", "cookie"}
+)  # fmt: skip
+_SECRET_PARAMS = (
+    "key|api_key|apikey|api-key|token|access_token|refresh_token|id_token|auth|auth_token"
+    "|secret|client_secret|password|sig|signature|x-goog-api-key"
+)
+
+_KEY_PREFIXES = ("sk-ant-", "sk-", "ak-", "pk-")
+_TOKEN_RUN = re.compile(r"[A-Za-z0-9_\-]+")
+_BEARER = re.compile(r"(?i)\b(bearer)[ \t]+[^\s\"',;]+")
+# A literal name, "=", then a value class that cannot contain the separators: no backtracking.
+_QUERY_SECRET = re.compile(rf"(?im)(^|[?&;])({_SECRET_PARAMS})=([^&#;\s\"'<>]*)")
+
+
+def is_masked(value: str) -> bool:
+    return ELLIPSIS in value or "***" in value or value == REDACTED
+
+
+def mask_value(text: str) -> str:
+    """``Bearer <token>`` -> ``Bearer ***``; ``sk-``/``ak-``/``pk-``/``sk-ant-`` keys of 16+
+    characters -> first 6 + ``…`` + last 2; any other run of 40+ token characters -> first 4
+    + ``…`` + last 2."""
+    if not text:
+        return text
+    text = _BEARER.sub(r"\1 ***", text)
+    return _TOKEN_RUN.sub(_mask_run, text)
+
+
+def _mask_run(match: re.Match[str]) -> str:
+    run = match.group(0)
+    if len(run) >= 16 and run.startswith(_KEY_PREFIXES):
+        return run[:6] + ELLIPSIS + run[-2:]
+    if len(run) >= 40:
+        return run[:4] + ELLIPSIS + run[-2:]
+    return run
+
+
+def mask_secret(value: str) -> str:
+    """A value known to be a credential: masked whole whatever its length. ``scheme creds``
+    keeps the scheme (``Basic ***``)."""
+    if not value or is_masked(value):
+        return value
+    masked = mask_value(value)
+    if masked != value:
+        return masked
+    scheme, sep, rest = value.partition(" ")
+    if sep and rest.strip() and scheme.isalpha():
+        return f"{scheme} ***"
+    return value[:4] + ELLIPSIS + value[-2:] if len(value) >= 16 else "***"
+
+
+def mask_query(text: str) -> str:
+    """``key=``/``api_key=``/``token=``... parameter values in URLs, paths and form bodies."""
+    if "=" not in text:
+        return text
+    return _QUERY_SECRET.sub(_mask_param, text)
+
+
+def _mask_param(match: re.Match[str]) -> str:
+    return f"{match.group(1)}{match.group(2)}={mask_secret(match.group(3))}"
+
+
+def mask_text(text: str) -> str:
+    """Free text (a URL, an error message, a non-JSON body): query secrets then values."""
+    return mask_value(mask_query(text))
+
+
+def mask_json(value: Any) -> Any:
+    """A parsed JSON value with every string masked and credential-named keys masked whole.
+    Iterative, so a deeply nested body cannot exhaust the stack."""
+    root: list[Any] = [value]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        parent, key = stack.pop()
+        item = parent[key]
+        if isinstance(item, str):
+            parent[key] = mask_text(item)
+        elif isinstance(item, dict):
+            copy: dict[str, Any] = {}
+            for k, v in item.items():
+                if isinstance(v, str) and _is_secret_key(k):
+                    copy[k] = mask_secret(v)
+                else:
+                    copy[k] = v
+                    stack.append((copy, k))
+            parent[key] = copy
+        elif isinstance(item, list):
+            items = list(item)
+            parent[key] = items
+            stack.extend((items, i) for i in range(len(items)))
+    return root[0]
+
+
+def _is_secret_key(key: str) -> bool:
+    return key.lower().replace("-", "").replace("_", "") in _SECRET_KEYS
+
+
+def mask_body(text: str | None, content_type: str | None = None) -> str | None:
+    """A request or response body: JSON objects/arrays are parsed and masked value by value,
+    SSE is masked line by line (JSON ``data:`` payloads as JSON), anything else as text."""
+    if text is None or text == "":
+        return text
+    ctype = (content_type or "").lower()
+    if "text/event-stream" in ctype or _looks_like_sse(text):
+        return "\n".join(_mask_sse_line(line) for line in text.split("\n"))
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        try:
+            parsed = json.loads(text)
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
+            parsed = None
+        if isinstance(parsed, dict | list):
+            return json.dumps(mask_json(parsed), ensure_ascii=False)
+    return mask_text(text)
+
+
+def _looks_like_sse(text: str) -> bool:
+    head = text.lstrip("\r\n")[:16]
+    return head.startswith(("data:", "event:", ": ", "id:", "retry:"))
+
+
+def _mask_sse_line(line: str) -> str:
+    if line.startswith("data:"):
+        payload = line[5:].strip()
+        if payload[:1] in ("{", "["):
+            try:
+                parsed = json.loads(payload)
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
+                parsed = None
+            if isinstance(parsed, dict | list):
+                masked = json.dumps(mask_json(parsed), ensure_ascii=False, separators=(",", ":"))
+                return "data: " + masked
+    return mask_text(line)
+
+
+def mask_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
+    """A stored copy of headers: hop-by-hop (and those named by ``Connection``) dropped,
+    cookies fully redacted, credential headers masked whole, every other value through the
+    value masker. Repeated names are joined with ``, `` (``set-cookie`` is redacted anyway)."""
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    dropped = set(_HOP_BY_HOP)
+    for name, value in pairs:
+        if name.lower() == "connection":
+            dropped.update(token.strip().lower() for token in value.split(","))
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        lower = name.lower()
+        if lower in dropped:
+            continue
+        if lower in _REDACT_HEADERS:
+            masked = REDACTED
+        elif lower in _SECRET_HEADERS or any(w in lower for w in _SECRET_HEADER_WORDS):
+            masked = mask_secret(value)
+        else:
+            masked = mask_text(value)
+        out[name] = f"{out[name]}, {masked}" if name in out and masked != REDACTED else masked
+    return out
+
+
+def mask_record(record: InterceptedRequest) -> InterceptedRequest:
+    """A copy of a record with every field that can carry a secret masked. Idempotent, so the
+    live buffer applies it to every record it takes, masked already or not."""
+    update: dict[str, Any] = {
+        "path": mask_text(record.path),
+        "request_headers": mask_headers(record.request_headers),
+        "response_headers": mask_headers(record.response_headers),
+        "request_body": mask_body(
+            record.request_body, _header(record.request_headers, "content-type")
+        ),
+        "response_body": mask_body(
+            record.response_body, _header(record.response_headers, "content-type")
+        ),
+    }
+    for name in ("error", "note", "annotation", "source_model", "mapped_model"):
+        value = getattr(record, name)
+        if isinstance(value, str):
+            update[name] = mask_text(value)
+    if record.llm is not None:
+        update["llm"] = record.llm.model_copy(
+            update={
+                "response": mask_json(record.llm.response),
+                "conversation": mask_json(record.llm.conversation),
+            }
+        )
+    return record.model_copy(update=update)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None

@@ -1,0 +1,244 @@
+"""SSE merge, normalized conversation and the ``llm`` summary of a captured call.
+
+All format knowledge comes from the router's codecs (``router.formats``): a stream is merged
+by the codec's stream parser feeding :class:`ir.StreamAccumulator`, a body is understood by
+``parse_request``/``parse_response``. Captured traffic is untrusted, so a codec that rejects
+a body yields "no answer" here, never an exception into the capture path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Literal, TypedDict
+
+from router import ir
+from router.formats import get_codec
+from router.formats.base import Codec
+from router.traffic.detect import context_key
+from router.traffic.masking import mask_json
+from router.traffic.record import LlmInfo
+
+log = logging.getLogger(__name__)
+
+CostFn = Callable[[str, ir.Usage], float]
+
+
+class Turn(TypedDict):
+    role: Literal["system", "user", "assistant", "tool"]
+    blocks: list[dict[str, Any]]
+
+
+class Conversation(TypedDict):
+    request: list[Turn]
+    response: list[Turn]
+    contextKey: str | None
+
+
+def _codec(api_kind: str | None) -> Codec | None:
+    if api_kind is None:
+        return None
+    try:
+        return get_codec(api_kind)
+    except (KeyError, ImportError):
+        return None
+
+
+def merge_stream(api_kind: str | None, raw: bytes) -> ir.Response | None:
+    """A captured stream as the equivalent non-streamed response; None when the format has no
+    codec or nothing was understood. A cut or errored stream yields what arrived."""
+    codec = _codec(api_kind)
+    if codec is None or not raw:
+        return None
+    acc = ir.StreamAccumulator()
+    parser = codec.stream_parser()
+    try:
+        acc.feed_all(parser.feed(raw))
+        acc.feed_all(parser.close())
+    except Exception as exc:  # untrusted bytes: a codec error must not escape into capture
+        log.debug("stream merge failed for %s: %s", api_kind, type(exc).__name__)
+    response = acc.result()
+    if not acc.started and not response.content and response.usage is None:
+        return None
+    return response
+
+
+def parse_request(
+    api_kind: str | None, body: Any, *, model: str | None = None
+) -> ir.Request | None:
+    """The IR of a captured request body, or None. ``model`` fills in a model the body lacks
+    (Gemini carries it in the path)."""
+    codec = _codec(api_kind)
+    if codec is None or not isinstance(body, dict):
+        return None
+    if model is not None and "model" not in body:
+        body = {**body, "model": model}
+    try:
+        return codec.parse_request(body)
+    except Exception:  # untrusted body: a codec that rejects it means "not understood"
+        return None
+
+
+def parse_response(api_kind: str | None, body: Any) -> ir.Response | None:
+    """The IR of a captured non-streamed response body, or None."""
+    codec = _codec(api_kind)
+    if codec is None or not isinstance(body, dict):
+        return None
+    try:
+        return codec.parse_response(body)
+    except Exception:
+        return None
+
+
+def render_response(
+    api_kind: str | None, response: ir.Response, request: ir.Request | None
+) -> dict[str, Any] | None:
+    """A (merged) response rendered back into the call's own wire format."""
+    codec = _codec(api_kind)
+    if codec is None:
+        return None
+    req = request or ir.Request(model=response.model, source_format=api_kind or "")
+    try:
+        return codec.render_response(response, req)
+    except Exception:
+        return None
+
+
+# --------------------------------------------------------------------------- conversation
+
+
+def block_dict(block: ir.Block) -> dict[str, Any]:
+    """One IR content block as a conversation block (camelCase, no base64 payloads)."""
+    match block:
+        case ir.TextBlock():
+            return {"type": "text", "text": block.text}
+        case ir.ThinkingBlock():
+            out: dict[str, Any] = {"type": "thinking", "thinking": block.thinking}
+            if block.redacted:
+                out["redacted"] = True
+            return out
+        case ir.ToolUseBlock():
+            out = {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
+            if block.raw_arguments is not None:
+                out["rawArguments"] = block.raw_arguments
+            return out
+        case ir.ToolResultBlock():
+            out = {
+                "type": "tool_result",
+                "toolUseId": block.tool_use_id,
+                "content": [block_dict(b) for b in block.content],
+                "isError": block.is_error,
+            }
+            if block.name is not None:
+                out["name"] = block.name
+            return out
+        case ir.ImageBlock():
+            # The image itself stays in the body; the conversation only says one was there.
+            out = {"type": "image", "mediaType": block.media_type}
+            if block.url is not None:
+                out["url"] = block.url
+            if block.data is not None:
+                out["dataLength"] = len(block.data)
+            return out
+
+
+def request_turns(req: ir.Request) -> list[Turn]:
+    turns: list[Turn] = []
+    if req.system:
+        turns.append({"role": "system", "blocks": [block_dict(b) for b in req.system]})
+    for message in req.messages:
+        turns.append({"role": message.role, "blocks": [block_dict(b) for b in message.content]})
+    return turns
+
+
+def response_turns(resp: ir.Response | None) -> list[Turn]:
+    if resp is None or not resp.content:
+        return []
+    return [{"role": "assistant", "blocks": [block_dict(b) for b in resp.content]}]
+
+
+def conversation(
+    api_kind: str | None,
+    request_body: Any,
+    response: ir.Response | None,
+    *,
+    model: str | None = None,
+) -> Conversation:
+    """``{request: [Turn], response: [Turn], contextKey}`` of one call."""
+    req = parse_request(api_kind, request_body, model=model)
+    return {
+        "request": request_turns(req) if req is not None else [],
+        "response": response_turns(response),
+        "contextKey": context_key(api_kind, request_body),
+    }
+
+
+# --------------------------------------------------------------------------- llm summary
+
+
+def model_from_path(path: str) -> str | None:
+    """Gemini names the model in the path: ``/v1beta/models/<model>:generateContent``."""
+    bare = path.partition("?")[0]
+    marker = "/models/"
+    if marker not in bare:
+        return None
+    tail = bare.rsplit(marker, 1)[1]
+    return tail.partition(":")[0] or None
+
+
+def llm_summary(
+    api_kind: str | None,
+    request_body: Any,
+    response: ir.Response | None,
+    *,
+    provider: str | None = None,
+    streamed: bool = False,
+    path: str = "",
+    cost_fn: CostFn | None = None,
+) -> LlmInfo:
+    """The record's ``llm`` object. ``response`` is the merged stream (:func:`merge_stream`)
+    or the parsed body (:func:`parse_response`). Without usage in the response, tokens are
+    estimated and ``usageEstimated`` is set. Everything is masked on the way out: a secret
+    split across stream deltas is whole again once merged."""
+    body_model = request_body.get("model") if isinstance(request_body, dict) else None
+    hint = body_model if isinstance(body_model, str) else model_from_path(path)
+    req = parse_request(api_kind, request_body, model=hint)
+    model = (response.model if response is not None else "") or hint or (req.model if req else "")
+
+    usage = response.usage if response is not None else None
+    if usage is None and response is not None:
+        usage = ir.Usage(
+            input_tokens=ir.estimate_request_tokens(req) if req is not None else 0,
+            output_tokens=ir.estimate_response_tokens(response),
+            estimated=True,
+        )
+    cost: float | None = None
+    if usage is not None and cost_fn is not None and model:
+        try:
+            cost = cost_fn(model, usage)
+        except (
+            Exception
+        ) as exc:  # pricing is a separate concern; a bad table row must not drop a record
+            log.debug("cost failed for %s: %s", model, type(exc).__name__)
+
+    rendered = render_response(api_kind, response, req) if response is not None else None
+    convo: Conversation = {
+        "request": request_turns(req) if req is not None else [],
+        "response": response_turns(response),
+        "contextKey": context_key(api_kind, request_body),
+    }
+    return LlmInfo(
+        provider=provider,
+        api_kind=api_kind,
+        model=model or None,
+        streamed=streamed,
+        tokens_in=usage.input_tokens if usage else 0,
+        tokens_out=usage.output_tokens if usage else 0,
+        cache_read_tokens=usage.cache_read_tokens if usage else 0,
+        cache_write_tokens=usage.cache_write_tokens if usage else 0,
+        reasoning_tokens=usage.reasoning_tokens if usage else 0,
+        cost_usd=cost,
+        usage_estimated=usage.estimated if usage else False,
+        response=mask_json(rendered) if rendered is not None else None,
+        conversation=mask_json(dict(convo)),
+    )

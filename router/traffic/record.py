@@ -1,0 +1,177 @@
+"""The InterceptedRequest record (one per captured call, camelCase on the wire) and its filters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from router.errors import BadRequest, FieldError
+
+Source = Literal["agent-bridge", "custom-host", "http-proxy", "system-proxy", "router"]
+DetectedKind = Literal["llm", "app", "unknown"]
+Status = int | Literal["in-flight", "error"]
+Profile = Literal["llm", "custom", "all"]
+StatusClass = Literal["2xx", "3xx", "4xx", "5xx", "error"]
+
+
+class _Wire(BaseModel):
+    """snake_case in code, camelCase on the wire; both accepted on input, unknown keys ignored
+    (records also arrive from the ingest endpoint and from older sessions)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        serialize_by_alias=True,
+        extra="ignore",
+    )
+
+
+class LlmInfo(_Wire):
+    """What the inspector understood of an LLM call. ``response`` is the merged response in the
+    call's own wire format; ``conversation`` is ``{request: [Turn], response: [Turn],
+    contextKey}`` (see :mod:`router.traffic.merge`). Tokens follow ``ir.Usage`` semantics."""
+
+    provider: str | None = None
+    api_kind: str | None = None
+    model: str | None = None
+    streamed: bool = False
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float | None = None
+    usage_estimated: bool = False
+    response: dict[str, Any] | None = None
+    conversation: dict[str, Any] | None = None
+
+
+class InterceptedRequest(_Wire):
+    """One captured call, pushed once as in-flight and then updated in place (same ``id``).
+    Headers and bodies are always masked (:func:`router.traffic.masking.mask_record`)."""
+
+    id: str
+    source: Source
+    agent: str | None = None
+    timestamp: datetime
+    method: str
+    scheme: str = "https"
+    host: str
+    port: int = 443
+    path: str
+    request_headers: dict[str, str] = {}
+    request_body: str | None = None
+    request_size: int = 0
+    response_headers: dict[str, str] = {}
+    response_body: str | None = None
+    response_size: int = 0
+    status: Status = "in-flight"
+    proxy_latency_ms: float | None = None
+    upstream_latency_ms: float | None = None
+    ttfb_ms: float | None = None
+    total_latency_ms: float | None = None
+    error: str | None = None
+    source_model: str | None = None
+    mapped_model: str | None = None
+    detected_kind: DetectedKind = "unknown"
+    context_key: str | None = None
+    llm: LlmInfo | None = None
+    annotation: str | None = None
+    session_id: str | None = None
+    note: str | None = None
+    pid: int | None = None
+    process_name: str | None = None
+    body_truncated: bool | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON-ready dict the API, WebSocket and JSONL carry."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# --------------------------------------------------------------------------- filters
+
+_PROFILES: tuple[str, ...] = ("llm", "custom", "all")
+_STATUS_CLASSES: tuple[str, ...] = ("2xx", "3xx", "4xx", "5xx", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFilter:
+    """The list/export query of the inspector API. Every field is optional; all given ones must
+    match. ``profile``: ``llm`` = detected LLM calls, ``custom`` = calls to user-added custom
+    hosts (source ``custom-host``), ``all`` = everything. ``host`` matches as a
+    case-insensitive substring (like a search box); the other fields match exactly. An
+    in-flight record matches no ``status`` class."""
+
+    profile: Profile = "all"
+    host: str | None = None
+    agent: str | None = None
+    status: StatusClass | None = None
+    source: str | None = None
+    session_id: str | None = None
+    context_key: str | None = None
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> RecordFilter:
+        """Build from URL query parameters (camelCase names); bad values raise BadRequest."""
+        profile = query.get("profile") or "all"
+        if profile not in _PROFILES:
+            raise BadRequest(
+                "'profile' must be one of llm, custom, all",
+                [FieldError("profile", "expected llm, custom or all")],
+            )
+        status = query.get("status") or None
+        if status is not None and status not in _STATUS_CLASSES:
+            raise BadRequest(
+                "'status' must be one of 2xx, 3xx, 4xx, 5xx, error",
+                [FieldError("status", "expected 2xx, 3xx, 4xx, 5xx or error")],
+            )
+        return cls(
+            profile=profile,  # type: ignore[arg-type]  # checked against _PROFILES above
+            host=query.get("host") or None,
+            agent=query.get("agent") or None,
+            status=status,  # type: ignore[arg-type]  # checked against _STATUS_CLASSES above
+            source=query.get("source") or None,
+            session_id=query.get("sessionId") or None,
+            context_key=query.get("contextKey") or None,
+        )
+
+    def matches(self, record: InterceptedRequest) -> bool:
+        if self.profile == "llm" and record.detected_kind != "llm":
+            return False
+        if self.profile == "custom" and record.source != "custom-host":
+            return False
+        if self.host is not None and self.host.lower() not in record.host.lower():
+            return False
+        if self.agent is not None and record.agent != self.agent:
+            return False
+        if self.source is not None and record.source != self.source:
+            return False
+        if self.session_id is not None and record.session_id != self.session_id:
+            return False
+        if self.context_key is not None and record.context_key != self.context_key:
+            return False
+        return self.status is None or status_class(record.status) == self.status
+
+
+def status_class(status: Status) -> StatusClass | None:
+    """``2xx``.. ``5xx`` for a final HTTP status, ``error`` for a failed call, None otherwise
+    (in-flight, 1xx)."""
+    if status == "error":
+        return "error"
+    if isinstance(status, int) and 200 <= status <= 599:
+        return f"{status // 100}xx"  # type: ignore[return-value]  # 2..5 gives a StatusClass
+    return None
+
+
+def filter_records(
+    records: Iterable[InterceptedRequest], flt: RecordFilter | None = None
+) -> Iterator[InterceptedRequest]:
+    """The records that match ``flt`` (all when None), in the order given."""
+    for record in records:
+        if flt is None or flt.matches(record):
+            yield record

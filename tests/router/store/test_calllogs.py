@@ -1,0 +1,93 @@
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from router.errors import BadRequest, NotFound
+from router.store import calllogs
+from router.store.records import CallLog
+
+NOW = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
+
+
+def _log(i: int, **kw: object) -> CallLog:
+    data: dict[str, object] = {
+        "id": f"log-{i}",
+        "timestamp": NOW - timedelta(minutes=i),
+        "path": "/v1/chat/completions",
+        "requestedModel": "fast",
+        "provider": "openai",
+        "model": "gpt-4o",
+        "status": 200,
+        "tokensIn": 100,
+        "tokensOut": 10,
+        "costUsd": 0.01,
+        **kw,
+    }
+    return CallLog.model_validate(data)
+
+
+def test_insert_list_get(db_path: Path) -> None:
+    full = _log(
+        0,
+        attempts=[{"provider": "a", "status": 500}],
+        droppedFields=["logprobs"],
+        cacheReadTokens=5,
+        reasoningTokens=3,
+        latencyMs=12.5,
+        streamed=True,
+        usageEstimated=True,
+        agent="codex",
+    )
+    assert calllogs.insert_many([_log(2), full, _log(1)]) == 3
+    assert [log.id for log in calllogs.list_logs()] == ["log-0", "log-1", "log-2"]
+    assert [log.id for log in calllogs.list_logs(limit=1, offset=1)] == ["log-1"]
+    assert calllogs.get_log("log-0") == full
+    assert calllogs.count() == 3
+    with pytest.raises(NotFound):
+        calllogs.get_log("nope")
+    with pytest.raises(BadRequest) as info:
+        calllogs.list_logs(limit=0, offset=-1)
+    assert {d.field for d in info.value.details} == {"limit", "offset"}
+
+
+def test_insert_replaces_same_id(db_path: Path) -> None:
+    calllogs.insert_many([_log(0, status=0)])
+    calllogs.insert_many([_log(0, status=502, error="boom")])
+    assert calllogs.count() == 1
+    assert calllogs.get_log("log-0").error == "boom"
+
+
+def test_retention(db_path: Path) -> None:
+    calllogs.insert_many([_log(0), _log(60 * 24 * 40)])
+    assert calllogs.delete_older_than(NOW - timedelta(days=30)) == 1
+    assert [log.id for log in calllogs.list_logs()] == ["log-0"]
+
+
+def test_analytics(db_path: Path) -> None:
+    day = 60 * 24
+    calllogs.insert_many(
+        [
+            _log(1),
+            _log(2, model="claude-sonnet-4", provider="anthropic", costUsd=0.5, tokensIn=7),
+            _log(3, status=502, model=None, provider=None, costUsd=0.0),
+            _log(day + 1),  # yesterday
+            _log(day * 10),  # outside a week
+        ]
+    )
+    week = calllogs.analytics("week", now=NOW)
+    assert week.since == NOW - timedelta(days=7)
+    assert week.totals.requests == 4
+    assert week.totals.errors == 1
+    assert week.totals.tokens_in == 100 + 7 + 100 + 100
+    assert week.totals.cost_usd == pytest.approx(0.52)
+    assert week.by_model["gpt-4o"].requests == 2
+    assert week.by_model["fast"].requests == 1  # unresolved: the requested name
+    assert week.by_provider["anthropic"].cost_usd == pytest.approx(0.5)
+    assert week.by_provider["unknown"].errors == 1
+    gpt_days = [(p.day, p.requests) for p in week.model_series if p.key == "gpt-4o"]
+    assert gpt_days == [("2025-06-09", 1), ("2025-06-10", 1)]
+    assert calllogs.analytics("day", now=NOW).totals.requests == 3
+    assert calllogs.analytics("month", now=NOW).totals.requests == 5
+    with pytest.raises(BadRequest):
+        calllogs.analytics("year")

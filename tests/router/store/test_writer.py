@@ -1,0 +1,105 @@
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from router.store import calllogs, sessions
+from router.store.records import CallLog
+from router.store.writer import BatchWriter, CallLogWriter, SessionRecordWriter
+
+
+def _log(i: int) -> CallLog:
+    return CallLog(
+        id=f"log-{i:05d}",
+        timestamp=datetime(2025, 1, 1, tzinfo=UTC),
+        path="/v1/messages",
+        requested_model="m",
+        status=200,
+    )
+
+
+def test_burst_of_10k_drains(db_path: Path) -> None:
+    writer = CallLogWriter()
+    try:
+        for i in range(10_000):
+            writer.submit(_log(i))
+        assert writer.flush(timeout=60)
+        assert calllogs.count() == 10_000
+        assert (writer.written, writer.dropped, writer.failed) == (10_000, 0, 0)
+    finally:
+        assert writer.close()
+
+
+def test_full_queue_drops_oldest_without_blocking() -> None:
+    entered, release = threading.Event(), threading.Event()
+    written: list[int] = []
+
+    def stuck_sink(batch: list[int]) -> None:
+        entered.set()
+        release.wait()
+        written.extend(batch)
+
+    writer: BatchWriter[int] = BatchWriter(
+        stuck_sink, max_queue=5, batch_size=1, max_delay=0, on_thread_exit=None
+    )
+    writer.submit(0)
+    assert entered.wait(timeout=10)  # the worker is now stuck inside the sink holding item 0
+    for i in range(1, 101):
+        writer.submit(i)  # would hang the test if a full queue blocked
+    assert writer.pending == 5
+    assert writer.dropped == 95
+    assert writer.flush(timeout=0.01) is False  # cannot finish while the sink is stuck
+    release.set()
+    assert writer.flush(timeout=10)
+    assert written == [0, 96, 97, 98, 99, 100]  # the oldest went, the newest stayed
+    assert writer.close()
+
+
+def test_failed_batch_is_counted_and_writer_continues() -> None:
+    seen: list[str] = []
+
+    def sink(batch: list[str]) -> None:
+        if "bad" in batch:
+            raise ValueError("boom")
+        seen.extend(batch)
+
+    writer: BatchWriter[str] = BatchWriter(sink, batch_size=1, on_thread_exit=None)
+    writer.submit("bad")
+    assert writer.flush(timeout=10)
+    writer.submit("good")
+    assert writer.flush(timeout=10)
+    assert (writer.failed, writer.written, seen) == (1, 1, ["good"])
+    assert writer.close()
+
+
+def test_close_drains_then_drops_late_submits() -> None:
+    seen: list[int] = []
+    writer: BatchWriter[int] = BatchWriter(seen.extend, max_delay=60, on_thread_exit=None)
+    for i in range(10):
+        writer.submit(i)
+    assert writer.close()  # does not wait for max_delay: close flushes
+    assert seen == list(range(10))
+    writer.submit(99)
+    assert writer.dropped == 1 and seen == list(range(10))
+
+
+def test_session_record_writer(db_path: Path) -> None:
+    s = sessions.create()
+    writer = SessionRecordWriter()
+    try:
+        writer.submit((s.id, "r1", '{"status":"in-flight"}'))
+        writer.submit((s.id, "r2", "{}"))
+        writer.submit((s.id, "r1", '{"status":200}'))
+        assert writer.flush(timeout=10)
+    finally:
+        assert writer.close()
+    assert sessions.list_records(s.id) == ['{"status":200}', "{}"]
+
+
+async def test_submit_from_event_loop(db_path: Path) -> None:
+    writer = CallLogWriter()
+    try:
+        writer.submit(_log(1))  # called on the loop thread, returns at once
+        assert writer.flush(timeout=10)
+        assert calllogs.get_log("log-00001").status == 200
+    finally:
+        assert writer.close()

@@ -1,0 +1,170 @@
+"""LLM detection order, wire-format detection, provider and the context key of all five shapes."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from router.traffic.detect import (
+    KNOWN_LLM_HOSTS,
+    api_kind,
+    context_key,
+    detect_kind,
+    is_llm_host,
+    provider_for_host,
+    system_prompt,
+)
+
+SYSTEM = "You are a careful coding agent."
+KEY = hashlib.sha256(SYSTEM.encode()).hexdigest()[:12]
+
+
+@pytest.mark.parametrize("host", sorted(KNOWN_LLM_HOSTS))
+def test_known_hosts_are_llm(host: str) -> None:
+    assert detect_kind(host, "/") == "llm"
+    assert detect_kind(host.upper() + ":443", "/health") == "llm"
+
+
+def test_detection_order() -> None:
+    # Azure resources, with their own names, and trailing-dot FQDNs.
+    assert detect_kind("my-res.openai.azure.com.", "/") == "llm"
+    # Agent hosts only count when the caller passes them.
+    assert detect_kind("api.githubcopilot.com", "/") == "unknown"
+    assert (
+        detect_kind("api.githubcopilot.com", "/", extra_llm_hosts={"api.githubcopilot.com"})
+        == "llm"
+    )
+    # An LLM path on any host.
+    for path in (
+        "/v1/chat/completions",
+        "/openai/deployments/x/completions?api-version=1",
+        "/zen/v1/messages",
+        "/backend-api/codex/responses",
+        "/v1/embeddings",
+        "/v1beta/models/gemini-2.5-pro:generateContent",
+        "/v1internal:streamGenerateContent?alt=sse",
+        "/generateAssistantResponse",
+    ):
+        assert detect_kind("internal.example", path) == "llm", path
+    # A JSON body with a prompt field and a model.
+    for field in ("messages", "contents", "input", "prompt"):
+        assert detect_kind("x.example", "/run", body={"model": "m", field: []}) == "llm"
+    # A prompt field without a model is just JSON.
+    assert detect_kind("x.example", "/run", body={"messages": []}) == "app"
+    # An agent User-Agent.
+    assert detect_kind("x.example", "/rpc", user_agent="claude-cli/1.0.30 (external, cli)") == "llm"
+    assert detect_kind("x.example", "/rpc", user_agent="GitHubCopilotChat/0.26") == "llm"
+    assert detect_kind("x.example", "/rpc", user_agent="curl/8.5") == "unknown"
+    # JSON in either direction otherwise means app.
+    assert detect_kind("x.example", "/api/users", body_is_json=True) == "app"
+    assert detect_kind("x.example", "/index.html") == "unknown"
+
+
+def test_custom_host_kind_wins() -> None:
+    assert detect_kind("api.openai.com", "/v1/chat/completions", custom_kind="app") == "app"
+    assert detect_kind("intranet.example", "/", custom_kind="llm") == "llm"
+    # "custom" is the user's "not classified": detection decides.
+    assert detect_kind("api.openai.com", "/", custom_kind="custom") == "llm"
+    assert detect_kind("intranet.example", "/", custom_kind="custom") == "unknown"
+
+
+def test_is_llm_host_normalizes() -> None:
+    assert is_llm_host("API.OpenAI.com:443")
+    assert is_llm_host("[::1]:8443", extra_llm_hosts=["::1"])
+    assert not is_llm_host("openai.azure.com.evil.example")
+
+
+def test_provider_for_host() -> None:
+    assert provider_for_host("api.anthropic.com") == "anthropic"
+    assert provider_for_host("generativelanguage.googleapis.com") == "gemini"
+    assert provider_for_host("res.openai.azure.com") == "azure"
+    assert provider_for_host("daily-cloudcode-pa.googleapis.com") == "cloudcode"
+    assert provider_for_host("api.x.ai") == "xai"
+    agents = {"api.githubcopilot.com": "copilot"}
+    assert provider_for_host("api.githubcopilot.com", agents.get) == "copilot"
+    assert provider_for_host("unknown.example", agents.get) is None
+    assert provider_for_host("unknown.example") is None
+
+
+def test_api_kind_path_first_then_body() -> None:
+    assert api_kind("/v1/chat/completions", {"messages": []}) == "openai-chat"
+    assert api_kind("/v1/chat/completions", {"input": "hi", "model": "m"}) == "responses"
+    assert api_kind("/v1/chat/completions", {"input": "hi", "messages": []}) == "openai-chat"
+    assert api_kind("/v1/messages?beta=true") == "anthropic"
+    assert api_kind("/v1/messages/count_tokens") == "anthropic"
+    assert api_kind("/backend-api/codex/responses") == "responses"
+    assert api_kind("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse") == "gemini"
+    assert api_kind("/v1internal:generateContent") == "cloudcode"
+    # The path wins over a body that looks like another format.
+    assert api_kind("/v1/messages", {"contents": []}) == "anthropic"
+    # An LLM path without a codec, and an unknown path decided by the body.
+    assert api_kind("/v1/embeddings", {"model": "m", "input": "x"}) is None
+    assert api_kind("/generateAssistantResponse") is None
+    assert api_kind("/proxy", {"request": {"contents": []}, "model": "m"}) == "cloudcode"
+    assert api_kind("/proxy", {"contents": []}) == "gemini"
+    assert api_kind("/proxy", {"input": []}) == "responses"
+    assert api_kind("/proxy", {"messages": [], "system": "s"}) == "anthropic"
+    assert api_kind("/proxy", {"messages": [{"role": "user", "content": "hi"}]}) == "openai-chat"
+    assert api_kind("/proxy", "not a dict") is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        ("anthropic", {"system": SYSTEM, "messages": []}),
+        (
+            "anthropic",
+            {
+                "system": [
+                    {"type": "text", "text": "You are a careful"},
+                    {"type": "text", "text": "coding agent."},
+                ],
+                "messages": [],
+            },
+        ),
+        (
+            "openai-chat",
+            {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "x"}]},
+        ),
+        (
+            "openai-chat",
+            {"messages": [{"role": "developer", "content": [{"type": "text", "text": SYSTEM}]}]},
+        ),
+        ("responses", {"instructions": SYSTEM, "input": "hi"}),
+        (
+            "responses",
+            {"input": [{"role": "developer", "content": [{"type": "input_text", "text": SYSTEM}]}]},
+        ),
+        ("gemini", {"systemInstruction": {"parts": [{"text": SYSTEM}]}, "contents": []}),
+        ("gemini", {"system_instruction": {"parts": [{"text": SYSTEM}]}, "contents": []}),
+        (
+            "cloudcode",
+            {
+                "model": "m",
+                "request": {"systemInstruction": {"role": "user", "parts": [{"text": SYSTEM}]}},
+            },
+        ),
+    ],
+)
+def test_context_key_for_every_shape(kind: str, body: dict[str, object]) -> None:
+    prompt = system_prompt(kind, body)
+    assert prompt is not None
+    expected = hashlib.sha256(prompt.encode()).hexdigest()[:12]
+    assert context_key(kind, body) == expected
+    assert len(expected) == 12 and int(expected, 16) >= 0
+    if "You are a careful" in prompt and "\n" not in prompt:
+        assert expected == KEY
+    # Without the kind, the shape is guessed from the body.
+    assert context_key(None, body) == expected
+
+
+def test_no_system_prompt_means_no_key() -> None:
+    assert context_key("openai-chat", {"messages": [{"role": "user", "content": SYSTEM}]}) is None
+    assert context_key("anthropic", {"system": "", "messages": []}) is None
+    assert context_key("gemini", {"contents": []}) is None
+    assert context_key("cloudcode", {"request": "bad"}) is None
+    assert context_key("responses", None) is None
+    assert context_key("anthropic", {"system": SYSTEM}) != context_key(
+        "anthropic", {"system": SYSTEM + "!"}
+    )

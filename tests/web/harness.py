@@ -1,0 +1,73 @@
+"""A real llmtap server for tests: the same Runtime and app as ``llmtap up`` (minus mitmproxy),
+served by the real WebApp addon on 127.0.0.1:0, with providers added through /api/providers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from addons.webapp import WebApp
+from router.settings import build
+from tests.fakes.upstream import FakeUpstream
+from web.app import create_app
+from web.runtime import Runtime
+
+# One connection per upstream format, all on the same fake upstream.
+LANES = ["oa", "an", "ge"]
+CONNECTIONS = {"oa": ("openai", "/v1"), "an": ("anthropic", "/v1"), "ge": ("gemini", "/v1beta")}
+MODELS = {"oa": "oa/gpt-4o-mini", "an": "an/claude-sonnet-4", "ge": "ge/gemini-2.5-flash"}
+
+
+@dataclass
+class Server:
+    url: str
+    upstream: FakeUpstream
+    runtime: Runtime
+    connection_ids: dict[str, str]
+
+    def model(self, lane: str) -> str:
+        return MODELS[lane]
+
+    async def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            return await client.request(method, path, **kw)
+
+
+async def start_server(
+    data_dir: Path, upstream: FakeUpstream, *, lanes: list[str] | None = None, **settings: Any
+) -> tuple[Server, WebApp]:
+    runtime = await Runtime.start(build(cli={"data_dir": data_dir, "port": 0, **settings}, env={}))
+    webapp = WebApp(create_app(runtime.services), "127.0.0.1", 0)
+    await webapp.running()
+    url = f"http://127.0.0.1:{webapp.bound_port}"
+    ids: dict[str, str] = {}
+    async with httpx.AsyncClient(base_url=url) as client:
+        for lane in LANES if lanes is None else lanes:
+            kind, path = CONNECTIONS[lane]
+            resp = await client.post(
+                "/api/providers",
+                json={
+                    "provider": kind,
+                    "name": lane,
+                    "url": upstream.url + path,
+                    "apiKey": f"sk-test-{lane}-0123456789abcdef",
+                },
+            )
+            assert resp.status_code == 201, resp.text
+            ids[lane] = resp.json()["id"]
+    return Server(url, upstream, runtime, ids), webapp
+
+
+@pytest.fixture
+async def server(fake_upstream: FakeUpstream, tmp_path: Path) -> AsyncIterator[Server]:
+    srv, webapp = await start_server(tmp_path / "data", fake_upstream)
+    try:
+        yield srv
+    finally:
+        await webapp.done()
+        await srv.runtime.close()

@@ -1,0 +1,127 @@
+"""One error middleware: every failure leaves as ``{"error": {message, type, code?, details?,
+requestId}}`` with the status that fits; request ids on every response; no stack traces."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from router import __version__
+from router.errors import BadRequest, LlmtapError, PayloadTooLarge
+from router.settings import validation_error
+
+log = logging.getLogger("llmtap.web")
+
+REQUEST_ID = "X-OmniRoute-Request-Id"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+REQUEST_ID_KEY: web.RequestKey[str] = web.RequestKey("llmtap.request_id", str)
+
+
+def request_id(request: web.Request) -> str:
+    rid = request.get(REQUEST_ID_KEY)
+    if rid is None:
+        rid = request[REQUEST_ID_KEY] = uuid.uuid4().hex
+    return rid
+
+
+def envelope(
+    status: int,
+    message: str,
+    err_type: str,
+    rid: str,
+    *,
+    code: str | None = None,
+    details: list[dict[str, str]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> web.Response:
+    err: dict[str, Any] = {"message": message, "type": err_type, "requestId": rid}
+    if code:
+        err["code"] = code
+    if details:
+        err["details"] = details
+    if extra:
+        err.update(extra)
+    return web.json_response(
+        {"error": err}, status=status, headers={REQUEST_ID: rid, "X-OmniRoute-Version": __version__}
+    )
+
+
+def error_response(exc: BaseException, rid: str) -> web.Response:
+    if isinstance(exc, ValidationError):
+        exc = validation_error(exc, "invalid request body")
+    if isinstance(exc, LlmtapError):
+        details = [d.as_dict() for d in exc.details] if isinstance(exc, BadRequest) else None
+        extra: dict[str, Any] | None = None
+        attempts = getattr(exc, "attempts", None)
+        if attempts:
+            extra = {
+                "attempts": [
+                    {
+                        "provider": a.provider,
+                        "model": a.model,
+                        "status": a.status,
+                        "error": a.error,
+                        "skipped": a.skipped,
+                    }
+                    for a in attempts
+                ]
+            }
+        return envelope(
+            exc.status, exc.message, exc.type, rid, code=exc.code, details=details, extra=extra
+        )
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        too = PayloadTooLarge("request body too large")
+        return envelope(too.status, too.message, too.type, rid, code=too.code)
+    if isinstance(exc, web.HTTPException):
+        err_type = "not_found_error" if exc.status == 404 else "invalid_request_error"
+        if exc.status == 405:
+            err_type = "method_not_allowed"
+        return envelope(exc.status, exc.reason or "error", err_type, rid)
+    log.exception("unhandled error (request %s)", rid, exc_info=exc)
+    return envelope(500, "internal server error", "server_error", rid)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    rid = request_id(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc, rid)
+    except Exception as exc:
+        return error_response(exc, rid)
+    if not response.prepared:
+        response.headers.setdefault(REQUEST_ID, rid)
+    return response
+
+
+async def read_json(request: web.Request, *, limit_mb: int | None = None) -> dict[str, Any]:
+    """The request body as a JSON object, or a field-level 400 / 413."""
+    if limit_mb is not None and request.content_length and request.content_length > limit_mb << 20:
+        raise PayloadTooLarge(f"request body exceeds {limit_mb} MiB")
+    raw = await request.read()
+    if not raw:
+        raise BadRequest("request body is empty; a JSON object is required", [_body("required")])
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"malformed JSON: {exc}", [_body("malformed JSON")]) from None
+    if not isinstance(data, dict):
+        raise BadRequest("the request body must be a JSON object", [_body("expected object")])
+    return data
+
+
+def _body(message: str) -> Any:
+    from router.errors import FieldError
+
+    return FieldError("body", message)

@@ -1,0 +1,267 @@
+"""The running process's services: settings, store, catalog, router, writers; start and close.
+
+``llmtap up`` and the tests build exactly this, so a test server is the real thing minus
+mitmproxy. Everything that touches the data dir is opened here and closed in :meth:`close`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from router import ir
+from router.catalog import Catalog
+from router.engine import CallInfo, Router, Timeouts
+from router.errors import BadRequest, FieldError
+from router.pricing import PricingTable
+from router.providers import make_client
+from router.routing.breaker import BreakerRegistry, ResilienceSettings
+from router.routing.guard import ResilienceGuard
+from router.routing.limits import ConcurrencyLimiter
+from router.routing.resolve import Resolver, StrategyOrderer
+from router.routing.stats import NodeStats
+from router.routing.strategies import StrategyContext
+from router.settings import Settings, build
+from router.store import combos as store_combos
+from router.store import config as store_config
+from router.store import db as store_db
+from router.store import providers as store_providers
+from router.store.records import CallLog, ProviderConnection, ProviderConnectionCreate
+from router.store.state import PersistentState
+from router.usage import cost_usd
+from web.context import Services
+
+log = logging.getLogger("llmtap.runtime")
+
+
+def load_settings(
+    cli: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """CLI > env > settings stored in the DB > defaults. The DB is found from the first three."""
+    first = build(cli=cli, env=env)
+    stored: dict[str, Any] = {}
+    if first.db_path.exists():
+        try:
+            from router.store import config as store_config
+
+            store_db.open_database(first.db_path)
+            stored = store_config.get_settings()
+        except Exception:  # an unreadable DB must not stop the CLI from starting
+            log.warning("could not read stored settings from %s", first.db_path, exc_info=True)
+        finally:
+            store_db.close_database()
+    return build(cli=cli, env=env, stored=stored)
+
+
+def parse_provider_spec(spec: str) -> ProviderConnectionCreate:
+    """``KIND=URL[,key=KEY][,name=NAME][,models=a|b]`` (the ``--provider`` flag)."""
+    head, _, rest = spec.partition(",")
+    kind, sep, url = head.partition("=")
+    if not sep or not kind or not url:
+        raise BadRequest(
+            f"bad --provider '{spec}'", [FieldError("provider", "expected KIND=URL[,key=...]")]
+        )
+    fields: dict[str, Any] = {"provider": kind.strip(), "url": url.strip()}
+    for part in filter(None, rest.split(",")):
+        name, _, value = part.partition("=")
+        if name == "key":
+            fields["apiKey"] = value
+        elif name == "name":
+            fields["name"] = value
+        elif name == "models":
+            fields["models"] = [m for m in value.split("|") if m]
+        else:
+            raise BadRequest(f"bad --provider option '{name}'", [FieldError("provider", name)])
+    return ProviderConnectionCreate.model_validate(fields)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    services: Services
+    catalog: Catalog
+    router: Router
+    writer: Any
+    pricing: PricingTable
+    guard: ResilienceGuard
+    state: PersistentState
+    master: Any = None
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Runtime:
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        store_db.open_database(settings.db_path)
+        from router.store import config as store_config
+        from router.store import keys as store_keys
+        from router.store.writer import CallLogWriter
+
+        catalog = Catalog()
+        pricing = PricingTable(store_config.list_prices())
+        client = make_client(
+            upstream_ca=settings.upstream_ca, connect_timeout=settings.connect_timeout_s
+        )
+
+        def price(model: str, usage: ir.Usage) -> float:
+            return cost_usd(usage, pricing.lookup(model))
+
+        resilience = ResilienceSettings.model_validate(store_config.get_resilience())
+        guard = ResilienceGuard(BreakerRegistry(resilience), ConcurrencyLimiter(), NodeStats())
+        state = PersistentState()
+
+        def context_window(model: str) -> int | None:
+            found = pricing.lookup(model)
+            return found.context_window if found else None
+
+        strategy_ctx = StrategyContext(
+            stats=guard.stats,
+            breakers=guard.breakers,
+            limiter=guard.limiter,
+            state=state,
+            price_of=pricing.lookup,
+        )
+        router = Router(
+            Resolver(catalog, StrategyOrderer(strategy_ctx, context_window)),
+            client,
+            price=price,
+            guard=guard,
+            timeouts=Timeouts(
+                first_byte=settings.first_byte_timeout_s, idle=settings.idle_timeout_s
+            ),
+        )
+        writer = CallLogWriter()
+        router.observers.append(lambda info, phase: _log_call(writer, info, phase))
+
+        def verify_key(key: str) -> str | None:
+            found = store_keys.verify(key)
+            return found.id if found is not None else None
+
+        services = Services(
+            settings=settings, router=router, catalog=catalog, verify_key=verify_key
+        )
+        rt = cls(settings, services, catalog, router, writer, pricing, guard, state)
+        rt.reload_catalog()
+        services.extras["runtime"] = rt
+        rt.management_token()
+        return rt
+
+    # ------------------------------------------------------------------ catalog
+
+    def reload_catalog(self) -> None:
+        """Re-read router configuration from the store into the in-memory catalog."""
+        self.catalog.set_connections(store_providers.list_all())
+        self.catalog.set_combos(store_combos.list_all())
+        self.catalog.set_aliases({a.alias: a.target for a in store_config.list_aliases()})
+        self.catalog.set_chains(store_config.list_chains())
+
+    def ensure_provider(self, data: ProviderConnectionCreate) -> ProviderConnection:
+        """Create a connection unless one with the same name (or kind + URL) exists."""
+        url = data.url.rstrip("/")
+        for conn in store_providers.list_all():
+            if (data.name and conn.name == data.name) or (
+                not data.name and conn.provider == data.provider and conn.url == url
+            ):
+                return conn
+        created = store_providers.create(data)
+        self.reload_catalog()
+        return created
+
+    # ------------------------------------------------------------------ process state
+
+    @property
+    def confdir(self) -> Path:
+        return self.settings.data_dir / "ca"
+
+    def proxy_modes(self) -> list[str]:
+        return []
+
+    def attach_master(self, master: Any) -> None:
+        self.master = master
+
+    def management_token(self) -> str:
+        """Generated on first start, stored 0600 in the data dir (``llmtap token``)."""
+        path = self.settings.data_dir / "token"
+        if path.exists():
+            return path.read_text().strip()
+        token = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token)
+        return token
+
+    def announce(self, host: str, port: int) -> None:
+        """Tell CLI commands where the running server is."""
+        state = {"host": host, "port": port, "pid": os.getpid()}
+        path = self.settings.data_dir / "server.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, path)
+
+    async def close(self) -> None:
+        try:
+            (self.settings.data_dir / "server.json").unlink(missing_ok=True)
+            await self.router.client.aclose()
+            self.writer.close()
+            self.state.close()
+        finally:
+            store_db.close_database()
+
+
+def _log_call(writer: Any, info: CallInfo, phase: str) -> None:
+    if phase != "finish" or info.request is None:
+        return
+    writer.submit(call_log(info))
+
+
+def call_log(info: CallInfo) -> CallLog:
+    from datetime import UTC, datetime
+
+    usage = info.usage or ir.Usage()
+    step = info.step
+    attempts = [
+        {
+            "provider": a.provider,
+            "connectionId": a.connection_id,
+            "model": a.model,
+            "status": a.status,
+            "error": a.error,
+            "skipped": a.skipped,
+            "latencyMs": a.latency_ms,
+        }
+        for a in info.attempts
+    ]
+    req = info.request
+    return CallLog(
+        id=info.inbound.request_id,
+        timestamp=datetime.fromtimestamp(info.started_at, UTC),
+        path=info.inbound.path,
+        requested_model=info.requested_model,
+        provider=step.connection.name if step else None,
+        connection_id=step.connection.id if step else None,
+        model=step.model if step else None,
+        combo=step.combo if step else None,
+        attempt=max(1, sum(1 for a in info.attempts if a.skipped is None)),
+        attempts=attempts,
+        status=info.status or 0,
+        tokens_in=usage.input_tokens,
+        tokens_out=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        usage_estimated=usage.estimated,
+        cost_usd=info.cost_usd,
+        latency_ms=info.latency_ms,
+        ttft_ms=info.ttft_ms,
+        source_format=info.inbound.format,
+        target_format=info.target_format,
+        api_key_id=info.inbound.api_key_id,
+        agent=info.inbound.agent,
+        streamed=info.streamed,
+        dropped_fields=list(req.dropped) if req else [],
+        error=info.error,
+    )

@@ -1,0 +1,164 @@
+"""The router API: OpenAI, Anthropic, Responses and Gemini compatible endpoints under /v1."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from router import __version__
+from router.engine import Inbound, Reply, count_tokens, model_list
+from router.errors import BadRequest, FieldError, NotFound, Unauthorized
+from web.context import Services, services
+from web.errors import read_json, request_id
+
+log = logging.getLogger("llmtap.web.v1")
+
+routes = web.RouteTableDef()
+PREFIXES = ("", "/api")
+
+
+def _api_key(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return (
+        request.headers.get("x-api-key")
+        or request.headers.get("x-goog-api-key")
+        or request.query.get("key")
+    )
+
+
+def _authorize(request: web.Request, svc: Services) -> str | None:
+    """The router API key id, enforcing it when ``requireApiKey`` is on."""
+    key = _api_key(request)
+    key_id = svc.verify_key(key) if key else None
+    if svc.settings.require_api_key and key_id is None:
+        raise Unauthorized(
+            "a valid router API key is required (Authorization: Bearer or x-api-key)"
+        )
+    return key_id
+
+
+async def _inbound(request: web.Request, fmt: str, **kw: object) -> tuple[Services, Inbound]:
+    svc = services(request)
+    key_id = _authorize(request, svc)
+    body = await read_json(request, limit_mb=svc.settings.max_request_mb)
+    inbound = Inbound(
+        format=fmt,
+        body=body,
+        path=request.path,
+        request_id=request_id(request),
+        api_key_id=key_id,
+        **kw,  # type: ignore[arg-type]
+    )
+    return svc, inbound
+
+
+async def send(request: web.Request, reply: Reply) -> web.StreamResponse:
+    """Write a router reply: whole JSON, or SSE flushed event by event. A client that goes
+    away closes the stream generator, which cancels the upstream call."""
+    if reply.stream is None:
+        return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
+    resp = web.StreamResponse(status=reply.status, headers=reply.headers)
+    stream = reply.stream
+    try:
+        await resp.prepare(request)
+        async for chunk in stream:
+            await resp.write(chunk)
+        await resp.write_eof()
+    except (ConnectionError, asyncio.CancelledError) as exc:
+        log.debug("client went away mid-stream: %r", exc)
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    return resp
+
+
+async def _route(request: web.Request, fmt: str, **kw: object) -> web.StreamResponse:
+    svc, inbound = await _inbound(request, fmt, **kw)
+    reply = await svc.router.handle(inbound)
+    return await send(request, reply)
+
+
+def _both(path: str) -> list[str]:
+    return [prefix + path for prefix in PREFIXES]
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    pinned = request.match_info.get("provider")
+    svc, inbound = await _inbound(request, "openai-chat", pinned=pinned)
+    # `input` without `messages` on /chat/completions is a Responses body (router.md).
+    if "messages" not in inbound.body and "input" in inbound.body:
+        inbound.format = "responses"
+    reply = await svc.router.handle(inbound)
+    return await send(request, reply)
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    return await _route(request, "anthropic", pinned=request.match_info.get("provider"))
+
+
+async def messages_count_tokens(request: web.Request) -> web.Response:
+    svc, inbound = await _inbound(request, "anthropic")
+    return web.json_response(count_tokens(inbound, svc.router))
+
+
+async def responses(request: web.Request) -> web.StreamResponse:
+    return await _route(request, "responses", pinned=request.match_info.get("provider"))
+
+
+async def gemini(request: web.Request) -> web.StreamResponse:
+    model, _, action = request.match_info["model_action"].rpartition(":")
+    if action not in ("generateContent", "streamGenerateContent") or not model:
+        raise NotFound(f"unknown Gemini method '{action}'")
+    return await _route(
+        request, "gemini", path_model=model, path_stream=action == "streamGenerateContent"
+    )
+
+
+async def models(request: web.Request) -> web.Response:
+    svc = services(request)
+    _authorize(request, svc)
+    return web.json_response({"object": "list", "data": model_list(svc.router)})
+
+
+async def provider_models(request: web.Request) -> web.Response:
+    svc = services(request)
+    _authorize(request, svc)
+    ref = request.match_info["provider"]
+    conns = svc.catalog.connection_by_ref(ref)
+    if not conns:
+        raise BadRequest(f"unknown provider '{ref}'", [FieldError("provider", "unknown provider")])
+    data = [
+        {"id": m, "object": "model", "owned_by": c.provider, "created": 0}
+        for c in conns
+        for m in c.models
+    ]
+    return web.json_response({"object": "list", "data": data})
+
+
+async def index(request: web.Request) -> web.Response:
+    return web.json_response({"name": "llmtap", "version": __version__, "status": "ok"})
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    for p in _both("/v1/chat/completions") + _both("/v1/providers/{provider}/chat/completions"):
+        r.add_post(p, chat_completions)
+    for p in _both("/v1/messages") + _both("/v1/providers/{provider}/messages"):
+        r.add_post(p, messages)
+    for p in _both("/v1/messages/count_tokens"):
+        r.add_post(p, messages_count_tokens)
+    for p in _both("/v1/responses") + _both("/v1/providers/{provider}/responses"):
+        r.add_post(p, responses)
+    for p in _both("/v1beta/models/{model_action:.+}") + _both("/v1/models/{model_action:.+:.+}"):
+        r.add_post(p, gemini)
+    for p in _both("/v1/models"):
+        r.add_get(p, models)
+    for p in _both("/v1/providers/{provider}/models"):
+        r.add_get(p, provider_models)
+    for p in _both("/v1") + _both("/v1/"):
+        r.add_get(p, index)
