@@ -29,7 +29,6 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
     from mitmproxy import options
     from mitmproxy.master import Master
 
-    from addons.capture import build_addons
     from addons.webapp import WebApp
     from web.app import create_app
     from web.runtime import Runtime, parse_provider_spec
@@ -58,17 +57,10 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
             print("Ctrl-C stops.", flush=True)
 
         webapp = WebApp(create_app(runtime.services), settings.host, settings.port, started)
-        master.addons.add(webapp, *build_addons(runtime))
-        opts.update(
-            mode=runtime.proxy_modes(),
-            confdir=str(runtime.confdir),
-            listen_host="127.0.0.1",
-            ssl_insecure=False,
-            store_streamed_bodies=True,
-            stream_large_bodies="1m",
-            connection_strategy="lazy",
+        master.addons.add(
+            webapp, *build_addons(runtime, master, lambda: webapp.bound_port or settings.port)
         )
-        runtime.attach_master(master)
+        opts.update(**mitm_options(runtime))
 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -89,6 +81,67 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
         return exit_code
     finally:
         await runtime.close()
+
+
+def mitm_options(runtime: Any) -> dict[str, Any]:
+    """mitmproxy options: our CA as confdir, upstream TLS verified against the system roots
+    plus the configured upstream CA (added, never replacing), SSE streamed and recorded."""
+    from certs import ca as ca_mod
+    from router.bridge.envcmd import combined_ca_bundle
+
+    settings = runtime.settings
+    ca_mod.load_or_create(runtime.confdir)
+    options: dict[str, Any] = {
+        "mode": [],
+        "confdir": str(runtime.confdir),
+        "listen_host": "127.0.0.1",
+        "ssl_insecure": False,
+        "store_streamed_bodies": True,
+        "stream_large_bodies": "1m",
+        "connection_strategy": "lazy",
+    }
+    if settings.upstream_ca is not None:
+        bundle = settings.data_dir / "upstream-bundle.pem"
+        combined_ca_bundle(settings.upstream_ca, bundle)
+        options["ssl_verify_upstream_trusted_ca"] = str(bundle)
+    return options
+
+
+def build_addons(runtime: Any, master: Any, api_port: Any) -> list[Any]:
+    """Our addons, in hook order: capture decides and tags, the recorders build records."""
+    from addons.capture import CaptureTagger
+    from addons.modes import CaptureModes
+    from addons.recorder import Recorder, local_process
+    from addons.tunnels import TunnelRecorder
+    from router.bridge.agents import default_catalog
+    from router.bridge.bypass import BypassMatcher
+    from router.store import agents as store_agents
+
+    settings = runtime.settings
+    modes = CaptureModes(settings, master)
+    runtime.capture = modes
+    bypass = BypassMatcher(p.pattern for p in store_agents.list_bypass())
+    runtime.bypass = bypass
+    inspector = runtime.inspector
+
+    def source() -> str:
+        return "system-proxy" if modes.system_proxy_active() else "http-proxy"
+
+    tagger = CaptureTagger(
+        api_port=api_port,
+        bypass=lambda host: runtime.bypass.matches(host),
+        tls_intercept=lambda: settings.tls_intercept,
+        system_proxy_active=modes.system_proxy_active,
+        agents=default_catalog(),
+    )
+    recorder = Recorder(
+        inspector.add,
+        inspector.update,
+        cost_fn=runtime.router.price,
+        max_body_bytes=lambda: settings.max_body_kb * 1024,
+        attribute_process=local_process if sys.platform.startswith("linux") else None,
+    )
+    return [modes, tagger, recorder, TunnelRecorder(inspector.add, inspector.update, source)]
 
 
 # --------------------------------------------------------------------------- CLI
@@ -139,22 +192,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     from addons import cli as cli_commands
+    from addons import cli_capture
 
-    cli_commands.add_commands(sub, _common)
+    cli_capture.add_commands(sub, _common)
+    if hasattr(cli_commands, "add_commands"):
+        cli_commands.add_commands(sub, _common)
     return parser
 
 
 def cli(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # `up` is a server and says what it does; the other commands speak only through output.
+    default_level = "INFO" if args.command == "up" else "WARNING"
     logging.basicConfig(
-        level=os.environ.get("LLMTAP_LOG_LEVEL", "INFO").upper(),
+        level=os.environ.get("LLMTAP_LOG_LEVEL", default_level).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         if args.command == "up":
             settings = _settings_from_args(args)
             code = asyncio.run(run_up(settings, args.provider))
+        elif args.command in cli_capture_commands():
+            from addons import cli_capture
+
+            code = cli_capture.dispatch(args, _settings_from_args)
         else:
             from addons import cli as cli_commands
 
@@ -168,6 +230,12 @@ def cli(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)
+
+
+def cli_capture_commands() -> frozenset[str]:
+    from addons import cli_capture
+
+    return cli_capture.COMMANDS
 
 
 def print_json(data: Any) -> None:

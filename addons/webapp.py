@@ -37,9 +37,12 @@ class WebApp:
         try:
             await site.start()
         except OSError as exc:
+            # Recorded, not raised: the composition root sees it and stops the process with a
+            # clear message instead of a traceback from mitmproxy's hook runner.
             self.error = f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}"
-            log.error(self.error)
-            raise
+            await self.runner.cleanup()
+            self.runner = None
+            return
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.bound_port = sockets[0].getsockname()[1] if sockets else self.port

@@ -161,7 +161,14 @@ class AllAttemptsFailed(LlmtapError):
         detail = "; ".join(
             f"{a.provider}/{a.model}: {a.error or a.skipped or a.status}" for a in attempts
         )
-        super().__init__(f"all upstream attempts failed ({detail})" if attempts else "no upstream")
+        tried = [a for a in attempts if a.skipped is None]
+        if len(tried) == 1 and len(attempts) == 1 and last is not None:
+            message = last.message  # one try: its own words say it best
+        elif attempts:
+            message = f"all upstream attempts failed ({detail})"
+        else:
+            message = "no upstream connection is available for this model"
+        super().__init__(message)
         self.attempts = attempts
         self.last = last
         self.status = last.status if isinstance(last, UpstreamError) and len(attempts) == 1 else 502

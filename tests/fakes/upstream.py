@@ -229,8 +229,11 @@ def gemini_error_body(status: int, message: str) -> dict[str, Any]:
 class FakeUpstream:
     """An aiohttp server on 127.0.0.1:0. ``await start()`` / ``await close()``, or async with."""
 
-    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, *, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+    ) -> None:
         self.ssl_context = ssl_context
+        self.host = host  # any loopback address (127.0.0.0/8)
         self.requests: list[RecordedRequest] = []
         self.models: list[str] = ["fake-small", "fake-large"]
         self.api_key: str | None = None  # when set, requests without this key get a 401
@@ -243,7 +246,7 @@ class FakeUpstream:
     @property
     def url(self) -> str:
         scheme = "https" if self.ssl_context else "http"
-        return f"{scheme}://127.0.0.1:{self.port}"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def script(self, *replies: Reply) -> None:
         self._queue.extend(replies)
@@ -259,7 +262,7 @@ class FakeUpstream:
         # fake notices a disconnect while it is sleeping (delay_first / chunk_delay).
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
+        site = web.TCPSite(self._runner, self.host, 0, ssl_context=self.ssl_context)
         await site.start()
         server = site._server
         assert server is not None and server.sockets  # type: ignore[attr-defined]

@@ -1,0 +1,138 @@
+"""CLI commands for capture: ``llmtap env``, ``llmtap run -- CMD`` and ``llmtap repair``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from router.bridge.envcmd import SHELLS, Shell, render_env
+from router.errors import LlmtapError
+from router.settings import Settings
+
+COMMANDS = frozenset({"env", "run", "repair"})
+
+
+def add_commands(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    env = sub.add_parser("env", help="print shell lines that send a terminal through llmtap")
+    common(env)
+    env.add_argument("--shell", choices=["bash", "zsh", "fish", "powershell"], default=None)
+    run = sub.add_parser("run", help="run one command with its traffic captured by llmtap")
+    common(run)
+    run.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+    repair = sub.add_parser(
+        "repair", help="remove llmtap's hosts-file lines and revert the system proxy (offline too)"
+    )
+    common(repair)
+    repair.add_argument("--hosts-file", type=Path, help="hosts file (default /etc/hosts)")
+
+
+def dispatch(
+    args: argparse.Namespace, settings_fn: Callable[[argparse.Namespace], Settings]
+) -> int:
+    settings = settings_fn(args)
+    if args.command == "repair":
+        return _repair(settings)
+    server = running_server(settings)
+    if server is None:
+        raise LlmtapError("llmtap is not running; start it first with ./scripts/up (or llmtap up)")
+    _start_http_proxy(settings, server)
+    env = capture_env(settings)
+    if args.command == "env":
+        shell: Shell = args.shell or _guess_shell()
+        print(render_env(env, shell))
+        return 0
+    cmd = [c for c in args.cmd if c != "--"] if args.cmd[:1] == ["--"] else list(args.cmd)
+    if not cmd:
+        raise LlmtapError("usage: llmtap run -- CMD [ARGS...]")
+    from router.bridge.envcmd import run_environment
+
+    full_env = run_environment(
+        os.environ,
+        env["HTTPS_PROXY"],
+        Path(env["SSL_CERT_FILE"]),
+        node_ca_path=Path(env["NODE_EXTRA_CA_CERTS"]),
+    )
+    try:
+        return subprocess.call(cmd, env=full_env)
+    except FileNotFoundError:
+        raise LlmtapError(f"command not found: {cmd[0]}") from None
+
+
+def capture_env(settings: Settings) -> dict[str, str]:
+    """The proxy/CA variables for the running instance (writes the combined CA bundle)."""
+    from certs import ca as ca_mod
+    from router.bridge.envcmd import combined_ca_bundle, proxy_env
+
+    ca = ca_mod.load_or_create(settings.data_dir / "ca")
+    bundle = combined_ca_bundle(ca.paths.cert, settings.data_dir / "ca-bundle.pem")
+    url = f"http://127.0.0.1:{settings.proxy_port}"
+    return proxy_env(url, bundle, node_ca_path=ca.paths.cert)
+
+
+def running_server(settings: Settings) -> dict[str, Any] | None:
+    """``{host, port, pid}`` of the llmtap serving this data dir, if it is alive."""
+    path = settings.data_dir / "server.json"
+    try:
+        state: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(int(state["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return None
+    return state
+
+
+def _start_http_proxy(settings: Settings, server: dict[str, Any]) -> None:
+    import httpx
+
+    token = (settings.data_dir / "token").read_text().strip()
+    resp = httpx.post(
+        f"http://{server['host']}:{server['port']}/api/tools/traffic-inspector/capture-modes/http-proxy",
+        json={"action": "start"},
+        headers={"X-Llmtap-Token": token},
+        timeout=10,
+    )
+    if resp.status_code >= 400:
+        try:
+            message = resp.json()["error"]["message"]
+        except (ValueError, KeyError):
+            message = resp.text
+        raise LlmtapError(f"could not start the HTTP proxy: {message}")
+    state = resp.json()
+    port = state.get("httpProxy", {}).get("port")
+    if isinstance(port, int):
+        settings.proxy_port = port
+
+
+def _repair(settings: Settings) -> int:
+    from router.bridge.hostsfile import HostsFile
+    from router.bridge.journal import Journal
+    from router.bridge.repair import repair
+    from router.bridge.runner import CommandRunner
+    from router.bridge.sysproxy import SystemProxy
+
+    journal = Journal(settings.data_dir)
+    runner = CommandRunner()
+    report = repair(
+        HostsFile(settings.hosts_file, settings.data_dir, journal, runner),
+        SystemProxy(runner, journal),
+    )
+    print(json.dumps(report, indent=2))
+    return 1 if report["errors"] else 0
+
+
+def _guess_shell() -> Shell:
+    if sys.platform == "win32":
+        return "powershell"
+    name = Path(os.environ.get("SHELL", "bash")).name
+    for shell in SHELLS:
+        if shell == name:
+            return shell
+    return "bash"

@@ -1,0 +1,279 @@
+"""Recorder addon: every captured HTTP flow becomes one InterceptedRequest, pushed in-flight at
+``request`` and updated in place (same id) at ``response``/``error``. Never awaits I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from mitmproxy import http
+
+from router import ir
+from router.traffic import detect, merge
+from router.traffic.record import InterceptedRequest
+
+log = logging.getLogger("llmtap.recorder")
+
+META_ID = "llmtap.id"
+META_SOURCE = "llmtap.source"
+META_AGENT = "llmtap.agent"
+META_SKIP = "llmtap.skip"
+META_SOURCE_MODEL = "llmtap.source_model"
+META_MAPPED_MODEL = "llmtap.mapped_model"
+META_CUSTOM_KIND = "llmtap.custom_kind"
+META_PROCESS = "llmtap.process"
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+    }
+)
+
+
+class Recorder:
+    """Builds the record once per flow from what the capture addons tagged in metadata."""
+
+    def __init__(
+        self,
+        publish_new: Callable[[InterceptedRequest], Any],
+        publish_update: Callable[[InterceptedRequest], Any],
+        *,
+        cost_fn: Callable[[str, ir.Usage], float] | None = None,
+        max_body_bytes: Callable[[], int] = lambda: 1024 * 1024,
+        attribute_process: Callable[[tuple[str, int]], tuple[int, str] | None] | None = None,
+    ) -> None:
+        self.publish_new = publish_new
+        self.publish_update = publish_update
+        self.cost_fn = cost_fn
+        self.max_body_bytes = max_body_bytes
+        self.attribute_process = attribute_process
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ hooks
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.get(META_SKIP) or flow.response is not None:
+            return
+        try:
+            record = self._build(flow, final=False)
+            flow.metadata[META_ID] = record.id
+            self.publish_new(record)
+            self._attribute(flow, record)
+        except Exception:  # a bad flow is logged and skipped, never raised into mitmproxy
+            log.exception("recording request failed")
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        # SSE goes to the client event by event; store_streamed_bodies keeps the whole text.
+        if flow.response is not None and "text/event-stream" in flow.response.headers.get(
+            "content-type", ""
+        ):
+            flow.response.stream = True
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._final(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._final(flow)
+
+    def done(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    # ------------------------------------------------------------------ building
+
+    def _final(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.get(META_SKIP) or META_ID not in flow.metadata:
+            return
+        try:
+            self.publish_update(self._build(flow, final=True))
+        except Exception:
+            log.exception("recording response failed")
+
+    def _build(self, flow: http.HTTPFlow, *, final: bool) -> InterceptedRequest:
+        req = flow.request
+        cap = self.max_body_bytes()
+        req_text, req_truncated = _body_text(req, cap)
+        req_json = _json_or_none(req, req_text, req_truncated)
+        content_type = req.headers.get("content-type", "")
+        kind = detect.api_kind(req.path, req_json)
+        custom_kind = flow.metadata.get(META_CUSTOM_KIND)
+        detected = detect.detect_kind(
+            req.pretty_host,
+            req.path,
+            user_agent=req.headers.get("user-agent"),
+            body=req_json,
+            body_is_json=req_json is not None or "json" in content_type,
+            custom_kind=custom_kind,
+        )
+        record = InterceptedRequest(
+            id=flow.metadata.get(META_ID) or uuid.uuid4().hex,
+            source=flow.metadata.get(META_SOURCE, "http-proxy"),
+            agent=flow.metadata.get(META_AGENT),
+            timestamp=datetime.fromtimestamp(req.timestamp_start, UTC),
+            method=req.method,
+            scheme=req.scheme,
+            host=req.pretty_host,
+            port=req.port,
+            path=req.path,
+            request_headers=_headers(req.headers),
+            request_body=req_text,
+            request_size=len(req.raw_content or b""),
+            detected_kind=detected,
+            context_key=detect.context_key(kind, req_json) if detected == "llm" else None,
+            source_model=flow.metadata.get(META_SOURCE_MODEL)
+            or (req_json.get("model") if isinstance(req_json, dict) else None),
+            mapped_model=flow.metadata.get(META_MAPPED_MODEL),
+            body_truncated=req_truncated or None,
+        )
+        if META_PROCESS in flow.metadata:
+            record.pid, record.process_name = flow.metadata[META_PROCESS]
+        if final:
+            self._complete(flow, record, kind, req_json, cap)
+        return record
+
+    def _complete(
+        self,
+        flow: http.HTTPFlow,
+        record: InterceptedRequest,
+        kind: str | None,
+        req_json: Any,
+        cap: int,
+    ) -> None:
+        req, resp = flow.request, flow.response
+        t_recv = req.timestamp_start
+        t_sent = _sent_time(flow)
+        if resp is not None:
+            text, truncated = _body_text(resp, cap)
+            record.status = resp.status_code
+            record.response_headers = _headers(resp.headers)
+            record.response_body = text
+            record.response_size = len(resp.raw_content or b"")
+            record.body_truncated = record.body_truncated or truncated or None
+            t_end = resp.timestamp_end or time.time()
+            record.ttfb_ms = _ms(resp.timestamp_start - t_sent) if resp.timestamp_start else None
+            record.upstream_latency_ms = _ms(t_end - t_sent)
+            record.total_latency_ms = _ms(t_end - t_recv)
+            if record.detected_kind == "llm" and kind is not None:
+                record.llm = self._llm(flow, kind, req_json)
+        if flow.error is not None:
+            record.status = "error"
+            record.error = flow.error.msg
+            record.total_latency_ms = _ms(time.time() - t_recv)
+        record.proxy_latency_ms = _ms(t_sent - t_recv)
+
+    def _llm(self, flow: http.HTTPFlow, kind: str, req_json: Any) -> Any:
+        resp = flow.response
+        assert resp is not None
+        streamed = "text/event-stream" in resp.headers.get("content-type", "")
+        raw = resp.get_content(strict=False) or b""
+        if streamed:
+            merged = merge.merge_stream(kind, raw)
+        else:
+            try:
+                merged = merge.parse_response(kind, json.loads(raw)) if raw else None
+            except ValueError:
+                merged = None
+        return merge.llm_summary(
+            kind,
+            req_json,
+            merged,
+            provider=detect.provider_for_host(flow.request.pretty_host),
+            streamed=streamed,
+            path=flow.request.path,
+            cost_fn=self.cost_fn,
+        )
+
+    def _attribute(self, flow: http.HTTPFlow, record: InterceptedRequest) -> None:
+        """Find the local process behind the client socket, off the event loop."""
+        peer = flow.client_conn.peername
+        if self.attribute_process is None or not peer or not _is_loopback(peer[0]):
+            return
+        loop = asyncio.get_running_loop()
+        attribute = self.attribute_process
+
+        async def run() -> None:
+            found = await loop.run_in_executor(None, attribute, (peer[0], peer[1]))
+            if found is not None:  # the final record carries it (no racing update here)
+                flow.metadata[META_PROCESS] = found
+
+        task = loop.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _headers(headers: http.Headers) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in headers.items(multi=True):
+        key = name.lower()
+        if key in HOP_BY_HOP:
+            continue
+        out[key] = f"{out[key]}, {value}" if key in out else value
+    return out
+
+
+def _body_text(message: http.Message, cap: int) -> tuple[str | None, bool]:
+    content = message.get_content(strict=False) if message.raw_content else b""
+    if not content:
+        return None, False
+    truncated = len(content) > cap
+    text = content[:cap].decode("utf-8", errors="replace")
+    return text, truncated
+
+
+def _json_or_none(req: http.Request, text: str | None, truncated: bool) -> Any:
+    if not text:
+        return None
+    if truncated:  # the cut text is not JSON; parse the whole body once for model/system
+        try:
+            return json.loads(req.get_content(strict=False) or b"")
+        except ValueError:
+            return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _sent_time(flow: http.HTTPFlow) -> float:
+    """When the request left for upstream: after it was read whole and the server connection
+    was ready (mitmproxy records no send time of its own)."""
+    conn = flow.server_conn
+    ready = conn.timestamp_tls_setup or conn.timestamp_tcp_setup or 0.0
+    return max(flow.request.timestamp_end or flow.request.timestamp_start, ready)
+
+
+def _ms(seconds: float) -> float:
+    return round(max(seconds, 0.0) * 1000, 2)
+
+
+def _is_loopback(host: str) -> bool:
+    return (
+        host.startswith("127.")
+        or host in ("::1", "::ffff:127.0.0.1")
+        or host.startswith("::ffff:127.")
+    )
+
+
+def local_process(peer: tuple[str, int]) -> tuple[int, str] | None:
+    """The (pid, name) of the local process owning the socket at ``peer`` (Linux, psutil)."""
+    import psutil
+
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == peer[1] and conn.pid:
+                return conn.pid, psutil.Process(conn.pid).name()
+    except (psutil.Error, OSError):
+        return None
+    return None
