@@ -1,0 +1,393 @@
+"""The management subcommands of ``llmtap``: providers, keys, combos, token, status.
+
+Each talks to the running server's API when ``data_dir/server.json`` names a live process,
+otherwise straight to the database (the same store functions the API calls).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from router.errors import BadRequest, FieldError, LlmtapError, NotFound
+from router.settings import Settings
+
+TOKEN_HEADER = "X-Llmtap-Token"  # web/security.py
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def add_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    def leaf(parent: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, help=help_text)
+        common(p)
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        return p
+
+    prov = subparsers.add_parser("providers", help="provider connections")
+    psub = prov.add_subparsers(dest="action", required=True)
+    add = leaf(psub, "add", "add a provider connection")
+    add.add_argument("kind", help="openai | anthropic | gemini")
+    add.add_argument("url", help="base URL, e.g. https://api.openai.com/v1")
+    key = add.add_mutually_exclusive_group()
+    key.add_argument("--key", help="API key (visible in shell history; prefer --key-env)")
+    key.add_argument("--key-env", metavar="VAR", help="read the API key from this env variable")
+    add.add_argument("--name", help="connection name (default: the kind)")
+    add.add_argument("--models", help="comma-separated model ids this connection serves")
+    leaf(psub, "list", "list provider connections")
+    leaf(psub, "test", "round trip to the upstream").add_argument("id")
+    leaf(psub, "rm", "delete a provider connection").add_argument("id")
+
+    keys = subparsers.add_parser("keys", help="router API keys")
+    ksub = keys.add_subparsers(dest="action", required=True)
+    leaf(ksub, "create", "create a key (shown once)").add_argument("label")
+    leaf(ksub, "list", "list keys")
+    leaf(ksub, "revoke", "deactivate a key").add_argument("id")
+
+    combos = subparsers.add_parser("combos", help="routing combos")
+    csub = combos.add_subparsers(dest="action", required=True)
+    leaf(csub, "list", "list combos")
+    cadd = leaf(csub, "add", "create a combo")
+    cadd.add_argument("name")
+    cadd.add_argument("--strategy", default="priority")
+    cadd.add_argument(
+        "--node",
+        action="append",
+        required=True,
+        metavar="CONN:MODEL[:WEIGHT]",
+        help="a connection (id or name), the model to ask it for, an optional weight",
+    )
+    leaf(csub, "rm", "delete a combo").add_argument("id")
+
+    leaf(subparsers, "token", "print the management token")
+    leaf(subparsers, "status", "is llmtap running; what is configured")
+
+
+# --------------------------------------------------------------------------- backends
+
+
+class Backend(Protocol):
+    via: str
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any: ...
+
+
+def running_server(data_dir: Path) -> tuple[str, int] | None:
+    """(host, port) from server.json when its pid is alive."""
+    try:
+        state = json.loads((data_dir / "server.json").read_text())
+        pid, host, port = int(state["pid"]), str(state["host"]), int(state["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, owned by someone else
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return host, port
+
+
+class ApiBackend:
+    via = "api"
+
+    def __init__(self, host: str, port: int, token: str | None) -> None:
+        url_host = f"[{host}]" if ":" in host else host
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers[TOKEN_HEADER] = token
+        self.client = httpx.Client(
+            base_url=f"http://{url_host}:{port}", headers=headers, timeout=60
+        )
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        content = json.dumps(body if body is not None else {}).encode()
+        resp = self.client.request(method, path, content=content)
+        data = resp.json() if resp.content else {}
+        if resp.status_code >= 400:
+            err = data.get("error", {}) if isinstance(data, dict) else {}
+            message = err.get("message") or f"HTTP {resp.status_code}"
+            details = [FieldError(d["field"], d["message"]) for d in err.get("details") or []]
+            if resp.status_code == 404:
+                raise NotFound(message)
+            raise BadRequest(message, details) if details else LlmtapError(message)
+        return data
+
+
+class DbBackend:
+    """The same operations as the API, on the database (the server is not running)."""
+
+    via = "db"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        from router.store import combos, keys, providers
+        from router.store.records import ComboCreate, ProviderConnectionCreate
+
+        parts = path.strip("/").split("/")[1:]  # drop "api"
+        match method, parts:
+            case "GET", ["providers"]:
+                return {"connections": [_public(c) for c in providers.list_all()]}
+            case "POST", ["providers"]:
+                return _public(providers.create(_validated(ProviderConnectionCreate, body)))
+            case "DELETE", ["providers", cid]:
+                providers.delete(cid)
+                return {"deleted": True}
+            case "POST", ["providers", cid, "test"]:
+                return self._test(cid)
+            case "GET", ["keys"]:
+                return {"keys": [_public(k) for k in keys.list_all()]}
+            case "POST", ["keys"]:
+                record, full = keys.create(str((body or {}).get("label", "")))
+                return _public(record) | {"key": full}
+            case "PATCH", ["keys", kid]:
+                return _public(keys.update(kid, is_active=bool((body or {}).get("isActive"))))
+            case "GET", ["combos"]:
+                return {"combos": [_public(c) for c in combos.list_all()]}
+            case "POST", ["combos"]:
+                return _public(combos.create(_validated(ComboCreate, body)))
+            case "DELETE", ["combos", cid]:
+                combos.delete(cid)
+                return {"deleted": True}
+        raise LlmtapError(f"not available without a running server: {method} {path}")
+
+    def _test(self, cid: str) -> dict[str, Any]:
+        from router.errors import UpstreamError
+        from router.providers import list_models, make_client
+        from router.store import providers
+
+        conn = providers.get(cid)
+
+        async def roundtrip() -> list[str]:
+            client = make_client(
+                upstream_ca=self.settings.upstream_ca,
+                connect_timeout=self.settings.connect_timeout_s,
+            )
+            async with client:
+                return await list_models(client, conn)
+
+        started = time.perf_counter()
+        try:
+            models = asyncio.run(roundtrip())
+        except UpstreamError as exc:
+            providers.set_test_status(cid, "error")
+            latency = round((time.perf_counter() - started) * 1000, 1)
+            return {"ok": False, "latencyMs": latency, "error": exc.message}
+        providers.set_test_status(cid, "active")
+        providers.set_cached_models(cid, models)
+        latency = round((time.perf_counter() - started) * 1000, 1)
+        return {"ok": True, "latencyMs": latency, "models": len(models)}
+
+
+def _public(record: Any) -> dict[str, Any]:
+    data: dict[str, Any] = record.model_dump(by_alias=True, mode="json")
+    return data
+
+
+def _validated(model: Any, body: dict[str, Any] | None) -> Any:
+    from web.validation import parse_body
+
+    return parse_body(model, body or {})
+
+
+@contextmanager
+def backend(settings: Settings) -> Iterator[Backend]:
+    found = running_server(settings.data_dir)
+    if found is not None:
+        token_path = settings.data_dir / "token"
+        token = token_path.read_text().strip() if token_path.exists() else None
+        api = ApiBackend(*found, token)
+        try:
+            yield api
+        finally:
+            api.client.close()
+        return
+    from router.store.db import close_database, open_database
+
+    open_database(settings.db_path)
+    try:
+        yield DbBackend(settings)
+    finally:
+        close_database()
+
+
+# --------------------------------------------------------------------------- output
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    if not rows:
+        return "(none)"
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ",".join(_cell(v) for v in value) or "-"
+    return str(value)
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2) if args.json else text)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _node(spec: str, conns: list[dict[str, Any]]) -> dict[str, Any]:
+    ref, sep, rest = spec.partition(":")
+    if not sep or not ref or not rest:
+        raise BadRequest(
+            f"bad --node '{spec}'", [FieldError("node", "expected CONN:MODEL[:WEIGHT]")]
+        )
+    model, weight = rest, None
+    head, sep, tail = rest.rpartition(":")
+    if sep and head:
+        try:
+            model, weight = head, float(tail)
+        except ValueError:
+            pass  # "llama3:8b": the colon belongs to the model name
+    match = [c["id"] for c in conns if ref in (c["id"], c["name"])]
+    node: dict[str, Any] = {"connectionId": match[0] if match else ref, "model": model}
+    if weight is not None:
+        node["weight"] = weight
+    return node
+
+
+def _providers(args: argparse.Namespace, api: Backend) -> int:
+    if args.action == "add":
+        body: dict[str, Any] = {"provider": args.kind, "url": args.url}
+        key = args.key
+        if args.key_env:
+            key = os.environ.get(args.key_env)
+            if not key:
+                raise BadRequest(f"environment variable {args.key_env} is not set")
+        if key:
+            body["apiKey"] = key
+        if args.name:
+            body["name"] = args.name
+        if args.models:
+            body["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
+        conn = api.call("POST", "/api/providers", body)
+        emit(
+            args,
+            conn,
+            f"added {conn['name']} ({conn['provider']}) -> {conn['url']}  id {conn['id']}",
+        )
+    elif args.action == "list":
+        conns = api.call("GET", "/api/providers")["connections"]
+        cols = ["id", "name", "provider", "url", "keyPreview", "isActive", "testStatus", "models"]
+        emit(args, conns, table(conns, cols))
+    elif args.action == "test":
+        result = api.call("POST", f"/api/providers/{args.id}/test")
+        text = (
+            f"ok ({result['latencyMs']} ms)" if result["ok"] else f"failed: {result.get('error')}"
+        )
+        emit(args, result, text)
+        return 0 if result["ok"] else 1
+    elif args.action == "rm":
+        emit(args, api.call("DELETE", f"/api/providers/{args.id}"), f"deleted {args.id}")
+    return 0
+
+
+def _keys(args: argparse.Namespace, api: Backend) -> int:
+    if args.action == "create":
+        key = api.call("POST", "/api/keys", {"label": args.label})
+        emit(args, key, f"{key['key']}\n(id {key['id']}; shown once, store it now)")
+    elif args.action == "list":
+        rows = api.call("GET", "/api/keys")["keys"]
+        emit(args, rows, table(rows, ["id", "label", "keyPreview", "isActive", "createdAt"]))
+    elif args.action == "revoke":
+        key = api.call("PATCH", f"/api/keys/{args.id}", {"isActive": False})
+        emit(args, key, f"revoked {key['id']} ({key['label']})")
+    return 0
+
+
+def _combos(args: argparse.Namespace, api: Backend) -> int:
+    if args.action == "list":
+        rows = api.call("GET", "/api/combos")["combos"]
+        view = [
+            r | {"nodes": [f"{n.get('connectionId') or n.get('combo')}:{n.get('model') or '-'}"
+                           f"x{n.get('weight', 1):g}" for n in r["nodes"]]}
+            for r in rows
+        ]  # fmt: skip
+        emit(args, rows, table(view, ["id", "name", "strategy", "nodes"]))
+    elif args.action == "add":
+        conns = api.call("GET", "/api/providers")["connections"]
+        body = {
+            "name": args.name,
+            "strategy": args.strategy,
+            "nodes": [_node(spec, conns) for spec in args.node],
+        }
+        combo = api.call("POST", "/api/combos", body)
+        emit(args, combo, f"added combo {combo['name']} ({combo['strategy']})  id {combo['id']}")
+    elif args.action == "rm":
+        emit(args, api.call("DELETE", f"/api/combos/{args.id}"), f"deleted {args.id}")
+    return 0
+
+
+def _status(args: argparse.Namespace, api: Backend, settings: Settings) -> int:
+    counts = {
+        "providers": len(api.call("GET", "/api/providers")["connections"]),
+        "keys": len(api.call("GET", "/api/keys")["keys"]),
+        "combos": len(api.call("GET", "/api/combos")["combos"]),
+    }
+    data: dict[str, Any] = {"running": api.via == "api", "dataDir": str(settings.data_dir)} | counts
+    if api.via == "api":
+        health = api.call("GET", "/api/monitoring/health")
+        data |= {"version": health["version"], "uptimeSeconds": health["uptimeSeconds"],
+                 "listeners": health["listeners"]}  # fmt: skip
+    lines = [
+        f"llmtap is {'running' if data['running'] else 'not running'} (data dir {settings.data_dir})"
+    ]
+    for item in data.get("listeners", []):
+        lines.append(
+            f"  {item['name']:<12} {item['host']}:{item['port']}  active: {_cell(item['active'])}"
+        )
+    lines.append("  " + ", ".join(f"{n} {name}" for name, n in counts.items()))
+    emit(args, data, "\n".join(lines))
+    return 0
+
+
+def dispatch(
+    args: argparse.Namespace, settings_fn: Callable[[argparse.Namespace], Settings]
+) -> int:
+    settings = settings_fn(args)
+    if args.command == "token":
+        path = settings.data_dir / "token"
+        if not path.exists():
+            print("no management token yet: run `llmtap up` once", file=sys.stderr)
+            return 1
+        token = path.read_text().strip()
+        emit(args, {"token": token}, token)
+        return 0
+    handlers = {"providers": _providers, "keys": _keys, "combos": _combos}
+    with backend(settings) as api:
+        if args.command == "status":
+            return _status(args, api, settings)
+        return handlers[args.command](args, api)

@@ -119,7 +119,7 @@ def _repair(settings: Settings) -> int:
     from router.bridge.sysproxy import SystemProxy
 
     journal = Journal(settings.data_dir)
-    runner = CommandRunner()
+    runner = CommandRunner(path=settings.tools_path)
     report = repair(
         HostsFile(settings.hosts_file, settings.data_dir, journal, runner),
         SystemProxy(runner, journal),

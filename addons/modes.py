@@ -56,7 +56,8 @@ class CaptureModes:
     ) -> None:
         self.settings = settings
         self.master = master
-        self.system = SystemProxy(runner or CommandRunner(), Journal(settings.data_dir))
+        runner = runner or CommandRunner(path=settings.tools_path)
+        self.system = SystemProxy(runner, Journal(settings.data_dir))
         self._guard_task: asyncio.Task[None] | None = None
         self.proxy_host = "127.0.0.1"
 

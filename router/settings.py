@@ -40,6 +40,9 @@ class Settings(BaseModel):
     first_byte_timeout_s: float = Field(default=120.0, gt=0)
     idle_timeout_s: float = Field(default=120.0, gt=0)
     log_level: str = "info"
+    # Where OS tools (gsettings, networksetup, reg, netsh, update-ca-certificates, ...) are
+    # looked up; default: PATH. Tests point it at recording fakes so nothing real is touched.
+    tools_path: str | None = None
 
     @property
     def db_path(self) -> Path:

@@ -239,6 +239,8 @@ class FakeUpstream:
         self.api_key: str | None = None  # when set, requests without this key get a 401
         self.connections_closed = 0  # streams whose client went away before the end
         self.disconnected = asyncio.Event()
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self.port = 0
         self._queue: deque[Reply] = deque()
         self._runner: web.AppRunner | None = None
@@ -290,6 +292,15 @@ class FakeUpstream:
         return Reply()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        # How many requests are being served at once (maxConcurrent tests read the peak).
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await self._serve(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         try:
             body = json.loads(raw) if raw else None
