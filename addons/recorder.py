@@ -28,6 +28,7 @@ META_SOURCE_MODEL = "llmtap.source_model"
 META_MAPPED_MODEL = "llmtap.mapped_model"
 META_CUSTOM_KIND = "llmtap.custom_kind"
 META_PROCESS = "llmtap.process"
+META_FINAL = "llmtap.final"
 
 HOP_BY_HOP = frozenset(
     {
@@ -97,7 +98,9 @@ class Recorder:
         if flow.metadata.get(META_SKIP) or META_ID not in flow.metadata:
             return
         try:
-            self.publish_update(self._build(flow, final=True))
+            record = self._build(flow, final=True)
+            flow.metadata[META_FINAL] = record
+            self.publish_update(record)
         except Exception:
             log.exception("recording response failed")
 
@@ -205,8 +208,13 @@ class Recorder:
 
         async def run() -> None:
             found = await loop.run_in_executor(None, attribute, (peer[0], peer[1]))
-            if found is not None:  # the final record carries it (no racing update here)
-                flow.metadata[META_PROCESS] = found
+            if found is None:
+                return
+            flow.metadata[META_PROCESS] = found  # a final record built later carries it
+            final = flow.metadata.get(META_FINAL)
+            if final is not None:  # the call already ended: publish its final state again
+                final.pid, final.process_name = found
+                self.publish_update(final)
 
         task = loop.create_task(run())
         self._tasks.add(task)

@@ -350,9 +350,9 @@ class Router:
             if not isinstance(exc, (GeneratorExit,)) and not _is_cancel(exc):
                 info.status, info.error = 500, "internal error"
                 log.exception("router call %s failed", info.inbound.request_id, exc_info=exc)
-        if info.request is not None and info.started_at:
-            self._notify(info, "finish")
-        info.finished = True
+        # Refused calls (bad body, unknown model) are reported too: the inspector shows them,
+        # the call log skips what never reached routing.
+        self._notify(info, "finish")
 
     def _notify(self, info: CallInfo, phase: str) -> None:
         if phase == "finish":

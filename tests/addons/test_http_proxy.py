@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anthropic
@@ -68,6 +70,17 @@ def records(app: Llmtap) -> list[dict]:
     return resp.json()
 
 
+def wait_for(app: Llmtap, check: Callable[[dict], bool], timeout: float = 15) -> dict:
+    """The first record that passes ``check``, polling (bounded) until it does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for rec in records(app):
+            if check(rec):
+                return rec
+        time.sleep(0.1)
+    raise AssertionError(f"no record passed the check: {records(app)}")
+
+
 def wait_final(app: Llmtap, count: int, timeout: float = 15) -> list[dict]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -112,6 +125,11 @@ async def test_openai_sdk_through_proxy_is_recorded_once_with_llm_details(
         assert rec[field] is not None and rec[field] >= 0
     assert "sk-proxy-secret-0123456789abcdefXYZ" not in json.dumps(rec)
     assert rec["requestHeaders"]["authorization"] == "Bearer ***"
+    # The client is this test process: the record names it (Linux, psutil).
+    if sys.platform.startswith("linux"):
+        rec = wait_for(app, lambda r: r.get("pid") is not None)
+        assert rec["pid"] == os.getpid()
+        assert "python" in rec["processName"].lower()
 
 
 async def test_streaming_arrives_incrementally_and_is_merged(

@@ -44,6 +44,8 @@ async def start_server(
     runtime = await Runtime.start(build(cli={"data_dir": data_dir, "port": 0, **settings}, env={}))
     webapp = WebApp(create_app(runtime.services), "127.0.0.1", 0)
     await webapp.running()
+    assert webapp.bound_port is not None
+    runtime.api_port = webapp.bound_port  # what announce() sets, without writing server.json
     url = f"http://127.0.0.1:{webapp.bound_port}"
     ids: dict[str, str] = {}
     async with httpx.AsyncClient(base_url=url) as client:
