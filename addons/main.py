@@ -148,7 +148,7 @@ def build_addons(runtime: Any, master: Any, api_port: Any) -> list[Any]:
 
 
 def _settings_from_args(args: argparse.Namespace) -> Settings:
-    from web.runtime import load_settings
+    from router.settings import load as load_settings
 
     cli: dict[str, Any] = {
         "host": getattr(args, "host", None),

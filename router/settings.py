@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from router.errors import BadRequest, FieldError
+
+log = logging.getLogger("llmtap.settings")
 
 
 def _default_hosts_file() -> Path:
@@ -82,6 +85,24 @@ def build(
         return Settings.model_validate(merged)
     except ValidationError as exc:
         raise validation_error(exc, "invalid settings") from exc
+
+
+def load(cli: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """CLI > env > settings stored in the DB > defaults. The DB is found from the first three."""
+    first = build(cli=cli, env=env)
+    stored: dict[str, Any] = {}
+    if first.db_path.exists():
+        from router.store import config as store_config
+        from router.store import db as store_db
+
+        try:
+            store_db.open_database(first.db_path)
+            stored = store_config.get_settings()
+        except Exception:  # an unreadable DB must not stop the CLI from starting
+            log.warning("could not read stored settings from %s", first.db_path, exc_info=True)
+        finally:
+            store_db.close_database()
+    return build(cli=cli, env=env, stored=stored)
 
 
 def validation_error(exc: ValidationError, message: str) -> BadRequest:

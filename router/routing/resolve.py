@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from router.catalog import Catalog
 from router.errors import BadRequest, ModelNotFound
-from router.routing.strategies import Candidate, StrategyContext, order_nodes
+from router.routing.strategies import Candidate, StateStore, StrategyContext, order_nodes
 from router.store.records import Combo, ProviderConnection
 
 MAX_DEPTH = 8  # aliases and nested combos; cycles are refused at write time, this is a backstop
@@ -51,7 +53,12 @@ class Plan:
 # Orders a combo's expanded steps for one request, given a (lazy) estimate of the request's
 # tokens; the default is priority then list order.
 TokenEstimate = Callable[[], int]
-ComboOrderer = Callable[[Combo, list[Step], TokenEstimate], tuple[list[Step], list[Skip]]]
+
+
+class ComboOrderer(Protocol):
+    def __call__(
+        self, combo: Combo, steps: list[Step], estimate: TokenEstimate, *, dry_run: bool = False
+    ) -> tuple[list[Step], list[Skip]]: ...
 
 
 def _no_estimate() -> int:
@@ -59,7 +66,7 @@ def _no_estimate() -> int:
 
 
 def priority_order(
-    combo: Combo, steps: list[Step], estimate: TokenEstimate
+    combo: Combo, steps: list[Step], estimate: TokenEstimate, *, dry_run: bool = False
 ) -> tuple[list[Step], list[Skip]]:
     return sorted(steps, key=lambda s: s.priority), []
 
@@ -69,13 +76,20 @@ class Resolver:
         self.catalog = catalog
         self.orderer = orderer
         self._estimate: TokenEstimate = _no_estimate
+        self._dry_run = False
 
     def plan(
-        self, model: str, *, pinned: str | None = None, estimate: TokenEstimate = _no_estimate
+        self,
+        model: str,
+        *,
+        pinned: str | None = None,
+        estimate: TokenEstimate = _no_estimate,
+        dry_run: bool = False,
     ) -> Plan:
         """The attempt plan for ``model``; ``pinned`` restricts it to one connection ref
         (``/v1/providers/{provider}/...``); ``estimate`` gives the request's token count
-        for strategies that need it (context-optimized)."""
+        for strategies that need it (context-optimized); ``dry_run`` plans without moving
+        strategy state (round-robin position, strict-random deck) for /api/combos/test."""
         if not model:
             raise BadRequest("'model' is required")
         if pinned is not None:
@@ -85,7 +99,7 @@ class Resolver:
             name = model.split("/", 1)[1] if model.startswith(f"{pinned}/") else model
             return Plan(model, [Step(c, name) for c in conns if c.is_active])
         plan = Plan(model)
-        self._estimate = estimate
+        self._estimate, self._dry_run = estimate, dry_run
         self._expand(model, plan, depth=0, via="direct")
         if not plan.steps and not plan.skipped:
             raise ModelNotFound(model, self._suggest(model))
@@ -110,7 +124,7 @@ class Resolver:
             combo = cat.combos[model]
             plan.combo = plan.combo or combo.name
             expanded = self._combo_steps(combo, depth)
-            ordered, skipped = self.orderer(combo, expanded, self._estimate)
+            ordered, skipped = self.orderer(combo, expanded, self._estimate, dry_run=self._dry_run)
             plan.steps += ordered
             plan.skipped += skipped
             return
@@ -174,7 +188,7 @@ class StrategyOrderer:
         self.context_window = context_window
 
     def __call__(
-        self, combo: Combo, steps: list[Step], estimate: TokenEstimate
+        self, combo: Combo, steps: list[Step], estimate: TokenEstimate, *, dry_run: bool = False
     ) -> tuple[list[Step], list[Skip]]:
         candidates = [
             Candidate(
@@ -190,6 +204,24 @@ class StrategyOrderer:
         ctx = self.ctx
         if combo.strategy == "context-optimized":
             ctx = dataclasses.replace(ctx, estimated_tokens=estimate())
+        if dry_run:  # a look at the order must not take a turn or draw a card
+            ctx = dataclasses.replace(
+                ctx, state=_ReadOnlyState(ctx.state), rng=random.Random(ctx.rng.random())
+            )
         ordering = order_nodes(combo.strategy, combo.name, candidates, ctx)
         skipped = [Skip(steps[s.index], s.reason) for s in ordering.skipped]
         return [steps[i] for i in ordering.order], skipped
+
+
+class _ReadOnlyState:
+    """Strategy state seen but never written (dry runs)."""
+
+    def __init__(self, inner: StateStore) -> None:
+        self.inner = inner
+        self.local: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        return self.local[key] if key in self.local else self.inner.get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        self.local[key] = value

@@ -7,6 +7,7 @@ because they are needed to call upstream; they never leave ``store/`` in a seria
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import uuid
@@ -28,6 +29,24 @@ PRAGMAS: dict[str, str | int] = {
     "foreign_keys": 1,
     "busy_timeout": 5000,
 }
+
+
+class _HideSqlParameters(logging.Filter):
+    """peewee logs each query as ``(sql, params)`` at DEBUG; the parameters include provider
+    API keys on insert/update. Keep the SQL, drop the values: secrets never reach a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.msg
+        if isinstance(msg, tuple) and len(msg) == 2 and isinstance(msg[0], str):
+            params = msg[1]
+            count = len(params) if isinstance(params, (list, tuple)) else 0
+            record.msg, record.args = f"{msg[0]} [{count} parameters hidden]", None
+        return True
+
+
+_PEEWEE_LOG = logging.getLogger("peewee")
+if not any(isinstance(f, _HideSqlParameters) for f in _PEEWEE_LOG.filters):
+    _PEEWEE_LOG.addFilter(_HideSqlParameters())
 
 
 def open_database(path: Path) -> None:

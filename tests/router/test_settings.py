@@ -9,7 +9,7 @@ import pytest
 from router.errors import BadRequest
 from router.settings import Settings, build
 from router.store import config, db
-from web.runtime import load_settings
+from router.settings import load as load_settings
 
 
 def test_defaults() -> None:
