@@ -52,6 +52,8 @@ class Inbound:
     api_key_id: str | None = None
     agent: str | None = None
     source: str = "router"
+    headers: dict[str, str] = field(default_factory=dict)  # the client's (masked when recorded)
+    query: str = ""  # the client's query string, for the record's path
 
 
 @dataclass(slots=True)

@@ -6,14 +6,14 @@ mitmproxy. Everything that touches the data dir is opened here and closed in :me
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from router import ir
 from router.catalog import Catalog
@@ -27,36 +27,30 @@ from router.routing.limits import ConcurrencyLimiter
 from router.routing.resolve import Resolver, StrategyOrderer
 from router.routing.stats import NodeStats
 from router.routing.strategies import StrategyContext
-from router.settings import Settings, build
+from router.settings import Settings, load
 from router.store import combos as store_combos
 from router.store import config as store_config
 from router.store import db as store_db
 from router.store import providers as store_providers
-from router.store.records import CallLog, ProviderConnection, ProviderConnectionCreate
+from router.store.records import (
+    CallLog,
+    ModelPrice,
+    ProviderConnection,
+    ProviderConnectionCreate,
+)
 from router.store.state import PersistentState
 from router.usage import cost_usd
 from web.context import Services
 
+if TYPE_CHECKING:
+    from router.store.writer import SessionRecordWriter
+    from router.traffic.service import Inspector
+
 log = logging.getLogger("llmtap.runtime")
 
 
-def load_settings(
-    cli: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
-) -> Settings:
-    """CLI > env > settings stored in the DB > defaults. The DB is found from the first three."""
-    first = build(cli=cli, env=env)
-    stored: dict[str, Any] = {}
-    if first.db_path.exists():
-        try:
-            from router.store import config as store_config
-
-            store_db.open_database(first.db_path)
-            stored = store_config.get_settings()
-        except Exception:  # an unreadable DB must not stop the CLI from starting
-            log.warning("could not read stored settings from %s", first.db_path, exc_info=True)
-        finally:
-            store_db.close_database()
-    return build(cli=cli, env=env, stored=stored)
+# The loader lives in the core so CLI commands need not import the web stack.
+load_settings = load
 
 
 def parse_provider_spec(spec: str) -> ProviderConnectionCreate:
@@ -145,6 +139,19 @@ class Runtime:
             settings=settings, router=router, catalog=catalog, verify_key=verify_key
         )
         rt = cls(settings, services, catalog, router, writer, pricing, guard, state)
+        # --- inspector: live buffer, recording sessions, /v1 calls as records --------------
+        from router.store.writer import SessionRecordWriter
+        from router.traffic.buffer import LiveBuffer
+        from router.traffic.service import Inspector
+
+        session_writer = SessionRecordWriter()
+        rt.session_writer = session_writer
+        rt._inspector = Inspector(
+            LiveBuffer(settings.buffer_size, settings.max_body_kb),
+            lambda sid, rid, data: session_writer.submit((sid, rid, data)),
+        )
+        router.observers.append(lambda info, phase: _inspect_call(rt, info, phase))
+        # --- end inspector -------------------------------------------------------------------
         rt.reload_catalog()
         services.extras["runtime"] = rt
         rt.management_token()
@@ -196,6 +203,7 @@ class Runtime:
 
     def announce(self, host: str, port: int) -> None:
         """Tell CLI commands where the running server is."""
+        self.api_port = port  # inspector records of /v1 calls carry the real API port
         state = {"host": host, "port": port, "pid": os.getpid()}
         path = self.settings.data_dir / "server.json"
         tmp = path.with_suffix(".tmp")
@@ -207,9 +215,66 @@ class Runtime:
             (self.settings.data_dir / "server.json").unlink(missing_ok=True)
             await self.router.client.aclose()
             self.writer.close()
+            # --- inspector: queued session upserts land, then open sessions get ended_at ---
+            if self.session_writer is not None:
+                self.session_writer.close()
+            if self._inspector is not None:
+                self._inspector.close()
+            # --- end inspector ---
             self.state.close()
         finally:
             store_db.close_database()
+
+    # ------------------------------------------------------------------ inspector
+    # (fields declared here, after the methods, so the constructor's positional order holds)
+
+    _inspector: Inspector | None = None
+    session_writer: SessionRecordWriter | None = None
+    capture: Any = None  # the capture-modes controller (addons), None without mitmproxy
+    api_port: int = 0  # the bound API port once announced (settings.port may be 0)
+
+    @property
+    def inspector(self) -> Inspector:
+        if self._inspector is None:
+            raise RuntimeError("the inspector is created by Runtime.start")
+        return self._inspector
+
+    # ------------------------------------------------------------------ management API
+
+    def set_pricing_overrides(self, overrides: list[ModelPrice]) -> None:
+        """Apply new pricing overrides (POST/DELETE /api/pricing) to the running router.
+
+        The router's price function, the context-window lookup and the strategies' ``price_of``
+        all close over ``self.pricing``, so its contents are swapped in place, not the object.
+        """
+        fresh = PricingTable(overrides)
+        vars(self.pricing).update(vars(fresh))
+
+
+def _inspect_call(rt: Runtime, info: CallInfo, phase: str) -> None:
+    """Router /v1 calls as inspector records: in-flight at start, final at finish. Diverted
+    agent traffic (``source`` other than "router") is recorded by the capture path instead."""
+    if info.inbound.source != "router" or rt._inspector is None:
+        return
+    # Building, masking and broadcasting a record costs more than routing the call: do it
+    # just after the current step of the event loop, so the reply is not held up by it.
+    try:
+        asyncio.get_running_loop().call_soon(_record_call, rt, info, phase)
+    except RuntimeError:  # no loop (a synchronous caller): record right away
+        _record_call(rt, info, phase)
+
+
+def _record_call(rt: Runtime, info: CallInfo, phase: str) -> None:
+    if rt._inspector is None:
+        return
+    from router.traffic.service import record_from_call
+
+    record = record_from_call(info, port=rt.api_port or rt.settings.port)
+    if phase == "start":
+        rt._inspector.add(record)
+    else:
+        # upsert: a call refused before it started (unknown model) has only a finish
+        rt._inspector.upsert(record)
 
 
 def _log_call(writer: Any, info: CallInfo, phase: str) -> None:

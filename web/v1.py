@@ -51,6 +51,8 @@ async def _inbound(request: web.Request, fmt: str, **kw: object) -> tuple[Servic
         path=request.path,
         request_id=request_id(request),
         api_key_id=key_id,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=request.query_string,
         **kw,  # type: ignore[arg-type]
     )
     return svc, inbound

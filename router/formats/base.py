@@ -59,9 +59,7 @@ def require(body: dict[str, Any], name: str, kind: type | tuple[type, ...], labe
         raise BadRequest(f"'{name}' is required", [FieldError(name, "field required")])
     value = body[name]
     if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
-        raise BadRequest(
-            f"'{name}' must be {label}", [FieldError(name, f"expected {label}")]
-        )
+        raise BadRequest(f"'{name}' must be {label}", [FieldError(name, f"expected {label}")])
     return value
 
 

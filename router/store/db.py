@@ -14,14 +14,28 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from peewee import SqliteDatabase
+
 
 # Deferred: tables bind to it at import time, the path is known only once settings are built.
 # peewee keeps one connection per thread (thread_safe=True), so the background writers and the
 # event loop thread never share a sqlite3 connection; check_same_thread is off because peewee,
 # not sqlite3, enforces that.
-database = SqliteDatabase(None)
+class _Database(SqliteDatabase):
+    """Transactions take the write lock when they begin (BEGIN IMMEDIATE). In WAL mode a
+    deferred transaction that reads and then writes fails at once with "database is locked"
+    when another connection (a background writer thread) committed in between: SQLite cannot
+    wait there without risking a deadlock. Taking the lock up front makes it wait instead
+    (busy_timeout)."""
+
+    def atomic(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("lock_type", "IMMEDIATE")
+        return super().atomic(*args, **kwargs)
+
+
+database = _Database(None)
 
 PRAGMAS: dict[str, str | int] = {
     "journal_mode": "wal",

@@ -8,7 +8,7 @@ from datetime import datetime
 from peewee import JOIN, fn
 
 from router.errors import BadRequest, FieldError, NotFound
-from router.store.db import database, executemany, new_id, utcnow
+from router.store.db import database, execute, executemany, new_id, utcnow
 from router.store.records import Session
 from router.store.tables import SessionRecordRow, SessionRow
 
@@ -85,7 +85,9 @@ def update(
         raise BadRequest("invalid action", [FieldError("action", f"one of: {', '.join(ACTIONS)}")])
     if action == "rename" and not (name and name.strip()):
         raise BadRequest("invalid rename", [FieldError("name", "must not be empty")])
-    with database.atomic():
+    # IMMEDIATE: a read-then-write transaction in WAL mode fails at once with "database is
+    # locked" when the session writer thread committed in between (no busy wait applies).
+    with database.atomic(lock_type="IMMEDIATE"):
         row = _get_row(session_id)
         if action == "stop":
             if row.ended_at is None:
@@ -121,7 +123,7 @@ def upsert_records(items: Iterable[tuple[str, str, str]]) -> int:
     batch = list(items)
     if not batch:
         return 0
-    with database.atomic():
+    with database.atomic(lock_type="IMMEDIATE"):  # see update()
         wanted = {session_id for session_id, _, _ in batch}
         existing = {
             r.id for r in SessionRow.select(SessionRow.id).where(SessionRow.id.in_(list(wanted)))
@@ -145,3 +147,14 @@ def list_records(session_id: str) -> list[str]:
         .order_by(SessionRecordRow.id)
     )
     return [r.data for r in query]
+
+
+def record_copies(record_id: str) -> list[tuple[str, str]]:
+    """``(session_id, record_json)`` of every session that holds this record, oldest first
+    (annotations and lookups of records no longer in the live buffer)."""
+    cursor = execute(
+        database,
+        "SELECT session_id, data FROM session_record WHERE record_id = ? ORDER BY id",
+        (record_id,),
+    )
+    return [(str(session_id), str(data)) for session_id, data in cursor.fetchall()]

@@ -8,8 +8,8 @@ import pytest
 
 from router.errors import BadRequest
 from router.settings import Settings, build
-from router.store import config, db
 from router.settings import load as load_settings
+from router.store import config, db
 
 
 def test_defaults() -> None:

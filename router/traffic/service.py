@@ -1,0 +1,281 @@
+"""The Inspector: the one entry point every capture path records through (live buffer,
+recording sessions, annotations), and the conversion of a router /v1 call into a record."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from router.engine import CallInfo
+from router.errors import NotFound
+from router.store import sessions as store_sessions
+from router.store.records import Session
+from router.traffic.buffer import LiveBuffer, Subscriber
+from router.traffic.masking import mask_record
+from router.traffic.merge import llm_summary
+from router.traffic.record import InterceptedRequest, RecordFilter, Status
+
+log = logging.getLogger(__name__)
+
+# (session_id, record_id, record_json): SessionRecordWriter.submit takes it as one tuple.
+SessionSink = Callable[[str, str, str], None]
+
+# Fields set on a record by the inspector itself (not by the capture path): a later update
+# from the capture path, which knows nothing of them, must not erase them.
+_STICKY = ("annotation", "note", "session_id")
+
+
+class Inspector:
+    """Live records plus recording sessions.
+
+    ``add``/``update`` go through the :class:`LiveBuffer` (which masks and caps every record
+    before anyone sees it); the inspector subscribes to its own buffer first, so every
+    ``new``/``update`` event - including the update of a record already evicted from the
+    ring - is upserted into each active session whose profile matches, in its masked state.
+    Only the final state survives per record id (the store upserts), so a session that
+    started while a call was in flight still ends up with that call's final state.
+    """
+
+    def __init__(self, buffer: LiveBuffer, session_sink: SessionSink | None = None) -> None:
+        self.buffer = buffer
+        self._sink = session_sink
+        self._lock = threading.Lock()
+        self._active: dict[str, Session] = {}
+        self._notes: dict[str, str] = {}
+        buffer.subscribe(self._on_event)
+        if session_sink is not None:
+            # A session left open by a crash keeps recording (it was never stopped).
+            for session in store_sessions.active():
+                self._active[session.id] = session
+
+    # ------------------------------------------------------------------ records
+
+    def add(self, record: InterceptedRequest) -> InterceptedRequest:
+        """Publish a new (usually in-flight) record; notifies ``new``. Returns it masked."""
+        return self.buffer.add(self._stamp(record, self.buffer.get(record.id)))
+
+    def update(self, record: InterceptedRequest) -> InterceptedRequest:
+        """Replace the record with the same id in place; notifies ``update``. Fields the
+        inspector set (annotation, note, session) are kept. A record already evicted from
+        the ring is not re-added, but sessions and the WebSocket still get its final state."""
+        stored = self._stamp(record, self.buffer.get(record.id))
+        self.buffer.update(stored)
+        if record.status != "in-flight":
+            with self._lock:
+                self._notes.pop(record.id, None)
+        return self.buffer.get(record.id) or mask_record(stored)
+
+    def upsert(self, record: InterceptedRequest) -> InterceptedRequest:
+        """``add`` for an unknown id, ``update`` otherwise (the ingest endpoint)."""
+        if self.buffer.get(record.id) is None:
+            return self.add(record)
+        return self.update(record)
+
+    def get(self, record_id: str) -> InterceptedRequest | None:
+        return self.buffer.get(record_id)
+
+    def list(self, flt: RecordFilter | None = None) -> list[InterceptedRequest]:
+        """Live records matching ``flt``, newest first."""
+        return self.buffer.list(flt)
+
+    def clear(self) -> None:
+        self.buffer.clear()
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        return self.buffer.subscribe(callback)
+
+    def expect_note(self, record_id: str, note: str) -> None:
+        """Attach ``note`` to the record with this id when it arrives (a replay links its
+        original this way before the router has created the record)."""
+        with self._lock:
+            self._notes[record_id] = note
+
+    def forget_note(self, record_id: str) -> None:
+        with self._lock:
+            self._notes.pop(record_id, None)
+
+    def annotate(self, record_id: str, text: str | None) -> InterceptedRequest:
+        """Set (or clear, with None/"") the annotation of a record, live and in every session
+        that holds it. Raises NotFound when neither has it. Call after the session writer
+        is flushed, or a queued older copy could land after the annotated one."""
+        annotation = text or None
+        found: InterceptedRequest | None = None
+        for session_id, data in store_sessions.record_copies(record_id):
+            copy = InterceptedRequest.model_validate_json(data).model_copy(
+                update={"annotation": annotation}
+            )
+            found = copy
+            self._submit(session_id, copy)
+        live = self.buffer.get(record_id)
+        if live is not None:
+            annotated = live.model_copy(update={"annotation": annotation})
+            self.buffer.update(annotated)
+            return self.buffer.get(record_id) or annotated
+        if found is None:
+            raise NotFound(f"request '{record_id}' not found")
+        return found
+
+    def find(self, record_id: str) -> InterceptedRequest | None:
+        """The live record, else the newest session copy of it."""
+        live = self.buffer.get(record_id)
+        if live is not None:
+            return live
+        copies = store_sessions.record_copies(record_id)
+        return InterceptedRequest.model_validate_json(copies[-1][1]) if copies else None
+
+    # ------------------------------------------------------------------ sessions
+
+    def start_session(self, name: str | None = None, profile: str | None = None) -> Session:
+        session = store_sessions.create(name, profile)
+        with self._lock:
+            self._active[session.id] = session
+        return session
+
+    def stop_session(self, session_id: str) -> Session:
+        with self._lock:
+            self._active.pop(session_id, None)
+        return store_sessions.update(session_id, "stop")
+
+    def rename_session(self, session_id: str, name: str) -> Session:
+        session = store_sessions.update(session_id, "rename", name)
+        with self._lock:
+            if session_id in self._active:
+                self._active[session_id] = session
+        return session
+
+    def delete_session(self, session_id: str) -> None:
+        with self._lock:
+            self._active.pop(session_id, None)
+        store_sessions.delete(session_id)
+
+    def active_sessions(self) -> builtins.list[Session]:
+        with self._lock:
+            return list(self._active.values())
+
+    def close(self) -> int:
+        """At shutdown: end every active session (``ended_at`` = now); returns how many."""
+        with self._lock:
+            self._active.clear()
+        return store_sessions.close_all_active()
+
+    # ------------------------------------------------------------------ internals
+
+    def _stamp(
+        self, record: InterceptedRequest, previous: InterceptedRequest | None
+    ) -> InterceptedRequest:
+        update: dict[str, Any] = {}
+        if previous is not None:
+            for name in _STICKY:
+                if getattr(record, name) is None and getattr(previous, name) is not None:
+                    update[name] = getattr(previous, name)
+        with self._lock:
+            note = self._notes.get(record.id)
+            newest = next(reversed(self._active.values()), None) if self._active else None
+        if note is not None and record.note is None:
+            update["note"] = note
+        if record.session_id is None and "session_id" not in update and newest is not None:
+            update["session_id"] = newest.id
+        return record.model_copy(update=update) if update else record
+
+    def _on_event(self, event: str, record: InterceptedRequest | None) -> None:
+        if record is None or self._sink is None:
+            return
+        with self._lock:
+            targets = [s for s in self._active.values() if _profile_matches(s, record)]
+        for session in targets:
+            self._submit(session.id, record)
+
+    def _submit(self, session_id: str, record: InterceptedRequest) -> None:
+        if self._sink is None:
+            return
+        copy = record.model_copy(update={"session_id": session_id})
+        self._sink(session_id, record.id, copy.model_dump_json(by_alias=True))
+
+
+def _profile_matches(session: Session, record: InterceptedRequest) -> bool:
+    profile = session.profile or "all"
+    return RecordFilter(profile=profile).matches(record)
+
+
+# --------------------------------------------------------------------------- router calls
+
+
+def _ms(start: float | None, end: float | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round(max(0.0, end - start) * 1000, 3)
+
+
+def record_from_call(
+    info: CallInfo, *, port: int, host: str = "127.0.0.1", note: str | None = None
+) -> InterceptedRequest:
+    """A router /v1 call as an inspector record (source ``router``): in-flight until the
+    engine has finished it, then final with the reply the client got, tokens and cost from
+    the call and the latencies of inspector.md. The buffer masks it on the way in."""
+    inbound = info.inbound
+    body_text = json.dumps(inbound.body, ensure_ascii=False)
+    step = info.step
+    done = info.finished
+    response_text: str | None = None
+    if info.response_bytes is not None:
+        response_text = info.response_bytes.decode("utf-8", errors="replace")
+    status: Status = "in-flight"
+    if done:
+        status = info.status if info.status is not None else "error"
+    llm = llm_summary(
+        inbound.format,
+        inbound.body,
+        info.response if done else None,
+        provider=step.connection.provider if step is not None else None,
+        streamed=info.streamed,
+        path=inbound.path,
+    )
+    if done and info.usage is not None:
+        llm = llm.model_copy(
+            update={
+                "tokens_in": info.usage.input_tokens,
+                "tokens_out": info.usage.output_tokens,
+                "cache_read_tokens": info.usage.cache_read_tokens,
+                "cache_write_tokens": info.usage.cache_write_tokens,
+                "reasoning_tokens": info.usage.reasoning_tokens,
+                "usage_estimated": info.usage.estimated,
+                "cost_usd": info.cost_usd,
+            }
+        )
+    content_type = "text/event-stream" if info.streamed else "application/json"
+    convo = llm.conversation or {}
+    mapped = step.model if step is not None and step.model != info.requested_model else None
+    return InterceptedRequest(
+        id=inbound.request_id,
+        source="router",
+        agent=inbound.agent,
+        timestamp=datetime.fromtimestamp(info.started_at, UTC),
+        method="POST",
+        scheme="http",
+        host=host,
+        port=port,
+        path=f"{inbound.path}?{inbound.query}" if inbound.query else inbound.path,
+        request_headers=dict(inbound.headers) or {"content-type": "application/json"},
+        request_body=body_text,
+        request_size=len(body_text.encode()),
+        response_headers={"content-type": content_type} if response_text is not None else {},
+        response_body=response_text,
+        response_size=len(info.response_bytes or b""),
+        status=status,
+        proxy_latency_ms=_ms(info.t0, info.t_sent),
+        ttfb_ms=_ms(info.t_sent, info.t_headers),
+        upstream_latency_ms=_ms(info.t_sent, info.t_done) if done else None,
+        total_latency_ms=_ms(info.t0, info.t_done) if done else None,
+        error=info.error if done else None,
+        source_model=info.requested_model or None,
+        mapped_model=mapped,
+        detected_kind="llm",
+        context_key=convo.get("contextKey") if isinstance(convo, dict) else None,
+        llm=llm,
+        note=note,
+    )

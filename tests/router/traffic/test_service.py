@@ -1,0 +1,217 @@
+"""The Inspector (live records, sessions, annotations) and router calls as records."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from router import ir
+from router.engine import CallInfo, Inbound
+from router.errors import NotFound
+from router.store import sessions as store_sessions
+from router.store.db import close_database, open_database
+from router.store.writer import SessionRecordWriter
+from router.traffic.buffer import LiveBuffer
+from router.traffic.record import InterceptedRequest
+from router.traffic.service import Inspector, record_from_call
+from tests.router.traffic.factory import make_record
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "data" / "llmtap.db"
+    open_database(path)
+    yield path
+    close_database()
+
+
+class Sink:
+    """Collects session upserts the way SessionRecordWriter would, final state per id."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str, str]] = []
+
+    def __call__(self, session_id: str, record_id: str, data: str) -> None:
+        self.items.append((session_id, record_id, data))
+
+    def final(self, session_id: str) -> dict[str, InterceptedRequest]:
+        out: dict[str, InterceptedRequest] = {}
+        for sid, rid, data in self.items:
+            if sid == session_id:
+                out[rid] = InterceptedRequest.model_validate_json(data)
+        return out
+
+
+def test_add_then_update_is_one_record_with_two_events(db: Path) -> None:
+    inspector = Inspector(LiveBuffer(10), Sink())
+    events: list[tuple[str, str | None]] = []
+    inspector.subscribe(lambda ev, rec: events.append((ev, rec.id if rec else None)))
+    rec = make_record(status="in-flight", response_body=None)
+    inspector.add(rec)
+    inspector.update(rec.model_copy(update={"status": 200, "response_body": "{}"}))
+    assert events == [("new", rec.id), ("update", rec.id)]
+    assert len(inspector.list()) == 1
+    stored = inspector.get(rec.id)
+    assert stored is not None and stored.status == 200
+
+
+def test_inspector_fields_survive_a_capture_update(db: Path) -> None:
+    inspector = Inspector(LiveBuffer(10), Sink())
+    rec = make_record(status="in-flight")
+    inspector.add(rec)
+    inspector.expect_note(rec.id, "replay of x")
+    inspector.annotate(rec.id, "look at this")
+    final = inspector.update(rec.model_copy(update={"status": 200}))
+    assert final.annotation == "look at this"
+    assert final.note == "replay of x"
+    # the note is consumed by the final state
+    again = inspector.update(make_record(id="other-id"))
+    assert again.note is None
+
+
+def test_session_records_final_state_of_a_call_in_flight_when_it_started(db: Path) -> None:
+    sink = Sink()
+    inspector = Inspector(LiveBuffer(10), sink)
+    before = make_record(status="in-flight", response_body=None)
+    inspector.add(before)
+    session = inspector.start_session("s1", "all")
+    inspector.update(before.model_copy(update={"status": 200, "response_body": '{"done":1}'}))
+    during = inspector.add(make_record(1))
+    final = sink.final(session.id)
+    assert set(final) == {before.id, during.id}
+    assert final[before.id].status == 200
+    assert json.loads(final[before.id].response_body or "") == {"done": 1}
+    assert all(r.session_id == session.id for r in final.values())
+    assert inspector.get(during.id) is not None
+    assert inspector.get(during.id).session_id == session.id  # type: ignore[union-attr]
+
+    inspector.stop_session(session.id)
+    inspector.add(make_record(2))
+    assert len(sink.final(session.id)) == 2
+    assert store_sessions.get(session.id).ended_at is not None
+
+
+def test_session_profile_filters_what_it_records(db: Path) -> None:
+    sink = Sink()
+    inspector = Inspector(LiveBuffer(10), sink)
+    session = inspector.start_session(None, "llm")
+    llm = inspector.add(make_record(0))
+    inspector.add(make_record(1, detected_kind="app", host="example.com"))
+    assert set(sink.final(session.id)) == {llm.id}
+
+
+def test_update_of_an_evicted_record_still_reaches_the_session(db: Path) -> None:
+    sink = Sink()
+    inspector = Inspector(LiveBuffer(2), sink)
+    session = inspector.start_session()
+    old = inspector.add(make_record(0, status="in-flight"))
+    for n in range(1, 4):
+        inspector.add(make_record(n))
+    assert inspector.get(old.id) is None
+    inspector.update(old.model_copy(update={"status": 201}))
+    assert inspector.get(old.id) is None  # not re-added: the timeline must not jump
+    assert sink.final(session.id)[old.id].status == 201
+
+
+def test_sessions_are_persisted_and_closed_at_shutdown(db: Path) -> None:
+    writer = SessionRecordWriter(max_delay=0.0)
+    try:
+        inspector = Inspector(LiveBuffer(10), lambda s, r, d: writer.submit((s, r, d)))
+        session = inspector.start_session("kept")
+        rec = inspector.add(make_record(0))
+        assert writer.flush(10)
+        # a second Inspector on the same store (a restart) finds the open session
+        reopened = Inspector(LiveBuffer(10), lambda s, r, d: writer.submit((s, r, d)))
+        assert [s.id for s in reopened.active_sessions()] == [session.id]
+        assert reopened.close() == 1
+        assert reopened.active_sessions() == []
+    finally:
+        writer.close()
+    stored = store_sessions.get(session.id)
+    assert stored.ended_at is not None and stored.request_count == 1
+    [data] = store_sessions.list_records(session.id)
+    assert json.loads(data)["id"] == rec.id
+
+
+def test_annotation_updates_live_record_and_every_session_copy(db: Path) -> None:
+    writer = SessionRecordWriter(max_delay=0.0)
+    try:
+        inspector = Inspector(LiveBuffer(1), lambda s, r, d: writer.submit((s, r, d)))
+        first = inspector.start_session("a")
+        rec = inspector.add(make_record(0))
+        inspector.stop_session(first.id)
+        second = inspector.start_session("b")
+        inspector.update(rec)
+        inspector.stop_session(second.id)
+        inspector.add(make_record(1))  # evicts rec from the ring of one
+        assert writer.flush(10)
+        annotated = inspector.annotate(rec.id, "why this prompt?")
+        assert annotated.annotation == "why this prompt?"
+        assert writer.flush(10)
+        for session in (first, second):
+            [data] = store_sessions.list_records(session.id)
+            assert json.loads(data)["annotation"] == "why this prompt?"
+        found = inspector.find(rec.id)
+        assert found is not None and found.annotation == "why this prompt?"
+        with pytest.raises(NotFound):
+            inspector.annotate("no-such-id", "x")
+    finally:
+        writer.close()
+
+
+def test_twenty_thousand_records_keep_the_buffer_bounded(db: Path) -> None:
+    inspector = Inspector(LiveBuffer(1000), None)
+    for n in range(20_000):
+        rec = inspector.add(make_record(n, status="in-flight"))
+        if n % 10 == 0:
+            inspector.update(rec.model_copy(update={"status": 200}))
+    assert len(inspector.buffer) == 1000
+    assert len(inspector.list()) == 1000
+
+
+def test_record_from_call_in_flight_then_final() -> None:
+    body = {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "hi"},
+        ],
+    }
+    info = CallInfo(Inbound(format="openai-chat", body=body, path="/v1/chat/completions"))
+    info.requested_model = "gpt-4o-mini"
+    start = record_from_call(info, port=20128)
+    assert start.status == "in-flight"
+    assert start.source == "router" and start.scheme == "http" and start.port == 20128
+    assert start.id == info.inbound.request_id
+    assert start.total_latency_ms is None and start.context_key is not None
+
+    t0 = info.t0
+    info.t_sent, info.t_headers, info.t_done = t0 + 0.010, t0 + 0.030, t0 + 0.100
+    info.status = 200
+    info.response = ir.Response(
+        model="gpt-4o-mini",
+        content=[ir.TextBlock("hello")],
+        stop_reason="end_turn",
+        usage=ir.Usage(12, 3),
+    )
+    info.usage = ir.Usage(12, 3)
+    info.cost_usd = 0.0042
+    info.response_bytes = json.dumps({"choices": [{"message": {"content": "hello"}}]}).encode()
+    info.finished = True
+    final = record_from_call(info, port=20128)
+    assert final.id == start.id and final.status == 200
+    assert final.proxy_latency_ms == pytest.approx(10, abs=0.01)
+    assert final.ttfb_ms == pytest.approx(20, abs=0.01)
+    assert final.upstream_latency_ms == pytest.approx(90, abs=0.01)
+    assert final.total_latency_ms == pytest.approx(100, abs=0.01)
+    assert final.llm is not None
+    assert (final.llm.tokens_in, final.llm.tokens_out, final.llm.cost_usd) == (12, 3, 0.0042)
+    assert final.llm.response is not None
+    assert final.llm.response["choices"][0]["message"]["content"] == "hello"
+    assert final.response_body is not None and "hello" in final.response_body
+    assert final.timestamp.timestamp() == pytest.approx(info.started_at)
+    assert final.timestamp.timestamp() <= time.time()

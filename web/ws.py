@@ -1,0 +1,185 @@
+"""The inspector WebSocket hub: a snapshot on connect, then every new/update/clear event,
+serialised once and fanned out through one bounded queue and one sender task per client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+from router.traffic.record import InterceptedRequest
+from router.traffic.service import Inspector
+
+log = logging.getLogger("llmtap.web.ws")
+
+HEARTBEAT_S = 30.0
+QUEUE_SIZE = 1000
+CLOSE_TIMEOUT_S = 5.0
+
+
+@dataclass(eq=False)
+class _Client:
+    ws: web.WebSocketResponse
+    queue: asyncio.Queue[str]
+    sender: asyncio.Task[None] | None = None
+    dropped: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Hub:
+    """Fans inspector events out to WebSocket clients without ever waiting on one.
+
+    ``publish`` runs inside the capture path (synchronously, from the buffer's subscriber
+    call), so it does the least possible: one ``json.dumps`` per event whatever the number of
+    clients, then ``put_nowait`` of that same string on each client's queue. A client whose
+    queue is full is dropped (closed with 1013 "try again later"): the browser reconnects and
+    gets a fresh snapshot, and a slow tab never slows capture or the other clients.
+    """
+
+    def __init__(
+        self,
+        inspector: Inspector,
+        *,
+        queue_size: int = QUEUE_SIZE,
+        heartbeat: float = HEARTBEAT_S,
+        dumps: Callable[[object], str] = json.dumps,
+    ) -> None:
+        self.inspector = inspector
+        self.queue_size = queue_size
+        self.heartbeat = heartbeat
+        self._dumps = dumps
+        self._clients: set[_Client] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unsubscribe = inspector.subscribe(self._on_event)
+        self.closed = False
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    # ------------------------------------------------------------------ publishing
+
+    def _on_event(self, event: str, record: InterceptedRequest | None) -> None:
+        if not self._clients:
+            return  # nobody listening: not even the serialisation is paid
+        loop = self._loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is not None and running is not loop:
+            # A capture thread outside the loop: hand the event over, never touch queues here.
+            loop.call_soon_threadsafe(self._publish_event, event, record)
+            return
+        self._publish_event(event, record)
+
+    def _publish_event(self, event: str, record: InterceptedRequest | None) -> None:
+        if event == "clear" or record is None:
+            self.publish({"type": "clear"})
+        else:
+            self.publish({"type": event, "data": record.to_wire()})
+
+    def publish(self, message: dict[str, object]) -> None:
+        """Serialise ``message`` once and queue the same string for every client."""
+        if not self._clients:
+            return
+        text = self._dumps(message)
+        for client in list(self._clients):
+            if client.dropped:
+                continue
+            try:
+                client.queue.put_nowait(text)
+            except asyncio.QueueFull:
+                self._drop(client)
+
+    def _drop(self, client: _Client) -> None:
+        client.dropped = True
+        self._clients.discard(client)
+        log.info("inspector WebSocket client too slow (%d queued): dropped", self.queue_size)
+        if client.sender is not None:
+            client.sender.cancel()
+        self._spawn(self._close(client, WSCloseCode.TRY_AGAIN_LATER, b"client too slow"))
+
+    # ------------------------------------------------------------------ connections
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        """The ``GET ws`` handler."""
+        ws = web.WebSocketResponse(heartbeat=self.heartbeat, timeout=CLOSE_TIMEOUT_S)
+        await ws.prepare(request)
+        if self.closed:
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+            return ws
+        self._loop = asyncio.get_running_loop()
+        client = _Client(ws, asyncio.Queue(self.queue_size))
+        # Snapshot and registration in the same loop step: no event is lost or doubled.
+        snapshot = [r.to_wire() for r in self.inspector.list()]
+        client.queue.put_nowait(self._dumps({"type": "snapshot", "data": snapshot}))
+        self._clients.add(client)
+        client.sender = asyncio.create_task(self._send_loop(client))
+        self._tasks.add(client.sender)
+        client.sender.add_done_callback(self._tasks.discard)
+        try:
+            async for _msg in ws:
+                pass  # clients only listen; reading keeps pings/pongs and close working
+        finally:
+            self._clients.discard(client)
+            if client.sender is not None and not client.sender.done():
+                client.sender.cancel()
+            if not client.dropped:
+                await self._close(client, WSCloseCode.OK, b"")
+            else:
+                await client.done.wait()
+        return ws
+
+    async def _send_loop(self, client: _Client) -> None:
+        try:
+            while True:
+                text = await client.queue.get()
+                await client.ws.send_str(text)
+        except asyncio.CancelledError:
+            pass
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("inspector WebSocket send failed: %r", exc)
+            self._clients.discard(client)
+            self._spawn(self._close(client, WSCloseCode.OK, b""))
+
+    async def _close(self, client: _Client, code: int, message: bytes) -> None:
+        # Bounded: a client that stopped reading never answers the close handshake; aiohttp
+        # then drops the connection when the timeout cancels the close.
+        try:
+            if not client.ws.closed:
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await client.ws.close(code=code, message=message, drain=False)
+        except Exception as exc:  # the peer may already be gone
+            log.debug("closing inspector WebSocket failed: %r", exc)
+        finally:
+            client.done.set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """App cleanup: close every socket, stop every task, stop listening."""
+        self.closed = True
+        self._unsubscribe()
+        clients = list(self._clients)
+        self._clients.clear()
+        for client in clients:
+            if client.sender is not None:
+                client.sender.cancel()
+        await asyncio.gather(
+            *(self._close(c, WSCloseCode.GOING_AWAY, b"server shutting down") for c in clients),
+            return_exceptions=True,
+        )
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
