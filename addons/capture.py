@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from mitmproxy import http, tls
 from mitmproxy.addonmanager import Loader
@@ -13,7 +14,7 @@ from mitmproxy.proxy import layers, mode_specs
 from mitmproxy.proxy.layer import NextLayer
 from mitmproxy.proxy.layers.tls import ServerTLSLayer
 
-from addons.recorder import META_AGENT, META_SKIP, META_SOURCE
+from addons.recorder import META_AGENT, META_CUSTOM_KIND, META_SKIP, META_SOURCE
 from router.bridge.agents import AgentCatalog
 from router.providers import ROUTER_MARKER_HEADER, ROUTER_MARKER_VALUE
 
@@ -31,7 +32,9 @@ class CaptureTagger:
         tls_intercept: Callable[[], bool],
         system_proxy_active: Callable[[], bool],
         agents: AgentCatalog,
+        custom_host: Callable[[str], Any] = lambda _host: None,
     ) -> None:
+        self.custom_host = custom_host
         self.api_port = api_port
         self.bypass = bypass
         self.tls_intercept = tls_intercept
@@ -87,6 +90,11 @@ class CaptureTagger:
         else:
             source = "http-proxy"
         flow.metadata[META_SOURCE] = source
+        custom = self.custom_host(req.pretty_host.lower())
+        if custom is not None:  # a custom host's kind wins over detection (inspector.md)
+            flow.metadata[META_CUSTOM_KIND] = custom.kind
+            if source == "http-proxy":
+                flow.metadata[META_SOURCE] = "custom-host"
         agent = self.agents.agent_for_host(req.pretty_host)
         if agent is None:
             agent = self.agents.agent_for_user_agent(req.headers.get("user-agent", ""))

@@ -118,7 +118,7 @@ def build_addons(runtime: Any, master: Any, api_port: Any) -> list[Any]:
     from router.store import agents as store_agents
 
     settings = runtime.settings
-    modes = CaptureModes(settings, master)
+    modes = CaptureModes(settings, master, custom_hosts=lambda: runtime.custom_hosts)
     runtime.capture = modes
     bypass = BypassMatcher(p.pattern for p in store_agents.list_bypass())
     runtime.bypass = bypass
@@ -133,6 +133,7 @@ def build_addons(runtime: Any, master: Any, api_port: Any) -> list[Any]:
         tls_intercept=lambda: settings.tls_intercept,
         system_proxy_active=modes.system_proxy_active,
         agents=default_catalog(),
+        custom_host=lambda host: runtime.custom_hosts.get(host),
     )
     recorder = Recorder(
         inspector.add,

@@ -8,6 +8,7 @@ import asyncio
 import errno
 import logging
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,9 +53,14 @@ def check_port_free(host: str, port: int) -> None:
 
 class CaptureModes:
     def __init__(
-        self, settings: Settings, master: Any, runner: CommandRunner | None = None
+        self,
+        settings: Settings,
+        master: Any,
+        runner: CommandRunner | None = None,
+        custom_hosts: Callable[[], dict[str, Any]] = dict,
     ) -> None:
         self.settings = settings
+        self.custom_hosts = custom_hosts
         self.master = master
         runner = runner or CommandRunner(path=settings.tools_path)
         self.system = SystemProxy(runner, Journal(settings.data_dir))
@@ -105,9 +111,18 @@ class CaptureModes:
 
     def state(self) -> dict[str, Any]:
         sys_status = self.system.status()
+        from web.inspector import AGENT_BRIDGE_NOTE
+
         return {
-            "agentBridge": {"active": False, "note": "AgentBridge :443 listener not available yet"},
-            "customHosts": {"active": False, "count": 0},
+            "running": True,
+            "agentBridge": {"active": False, "note": AGENT_BRIDGE_NOTE},
+            "customHosts": {
+                "active": bool(self.custom_hosts()),
+                "count": len(self.custom_hosts()),
+                "partial": True,
+                "note": "a custom host's kind is applied to records captured by the proxy modes; "
+                "hosts-file capture needs the AgentBridge listener (not available yet)",
+            },
             "httpProxy": {
                 "active": self.http_proxy_active,
                 "port": self.settings.proxy_port,

@@ -361,6 +361,7 @@ async def list_hosts(request: web.Request) -> web.Response:
 async def create_host(request: web.Request) -> web.Response:
     body = parse_body(HostCreate, await read_json(request))
     host = store_hosts.create(body.host, enabled=body.enabled, label=body.label, kind=body.kind)
+    _runtime(request).reload_custom_hosts()
     return web.json_response(_host_wire(host), status=201)
 
 
@@ -370,12 +371,14 @@ async def patch_host(request: web.Request) -> web.Response:
     host = store_hosts.update(
         request.match_info["host"], enabled=body.enabled, label=body.label, kind=body.kind
     )
+    _runtime(request).reload_custom_hosts()
     return web.json_response(_host_wire(host))
 
 
 @routes.delete(f"{PREFIX}/hosts/{{host}}")
 async def delete_host(request: web.Request) -> web.Response:
     store_hosts.delete(request.match_info["host"])
+    _runtime(request).reload_custom_hosts()
     return web.Response(status=204)
 
 
@@ -391,6 +394,12 @@ def _capture(request: web.Request) -> Any:
     return capture
 
 
+AGENT_BRIDGE_NOTE = (
+    "not available yet: the transparent :443 listener, hosts-file DNS and agent divert are "
+    "not implemented in this version"
+)
+
+
 @routes.get(f"{PREFIX}/capture-modes")
 async def capture_modes(request: web.Request) -> web.Response:
     capture = getattr(_runtime(request), "capture", None)
@@ -400,7 +409,9 @@ async def capture_modes(request: web.Request) -> web.Response:
     custom = [h for h in store_hosts.list_all() if h.enabled]
     return web.json_response(
         {
-            "agentBridge": {"active": False},
+            "running": False,
+            "reason": "capture is not running in this process (the proxy modes need `llmtap up`)",
+            "agentBridge": {"active": False, "note": AGENT_BRIDGE_NOTE},
             "customHosts": {"active": bool(custom), "count": len(custom)},
             "httpProxy": {
                 "active": False,

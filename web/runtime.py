@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,6 +153,7 @@ class Runtime:
         router.observers.append(lambda info, phase: _inspect_call(rt, info, phase))
         # --- end inspector -------------------------------------------------------------------
         rt.reload_catalog()
+        rt.reload_custom_hosts()
         services.extras["runtime"] = rt
         rt.management_token()
         return rt
@@ -165,6 +166,12 @@ class Runtime:
         self.catalog.set_combos(store_combos.list_all())
         self.catalog.set_aliases({a.alias: a.target for a in store_config.list_aliases()})
         self.catalog.set_chains(store_config.list_chains())
+
+    def reload_custom_hosts(self) -> None:
+        """The enabled custom hosts by name, read by the capture path on every flow."""
+        from router.store import hosts as store_hosts
+
+        self.custom_hosts = {h.host: h for h in store_hosts.list_all() if h.enabled}
 
     def ensure_provider(self, data: ProviderConnectionCreate) -> ProviderConnection:
         """Create a connection unless one with the same name (or kind + URL) exists."""
@@ -230,6 +237,7 @@ class Runtime:
 
     _inspector: Inspector | None = None
     session_writer: SessionRecordWriter | None = None
+    custom_hosts: dict[str, Any] = field(default_factory=dict)  # by reload_custom_hosts
     capture: Any = None  # the capture-modes controller (addons), None without mitmproxy
     api_port: int = 0  # the bound API port once announced (settings.port may be 0)
 

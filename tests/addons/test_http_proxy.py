@@ -243,3 +243,24 @@ def _upstream_ca(app: Llmtap) -> Path:
     args = app.proc.args
     assert isinstance(args, list)
     return Path(args[args.index("--upstream-ca") + 1])
+
+
+async def test_custom_host_kind_wins_and_tags_the_source(
+    proxied: tuple[Llmtap, FakeUpstream],
+) -> None:
+    app, upstream = proxied
+    resp = app.api(
+        "POST", f"{INSPECTOR}/hosts", json={"host": "localhost", "kind": "app", "label": "mine"}
+    )
+    assert resp.status_code == 201, resp.text
+    upstream.script(Reply.text("looks like llm, is app"))
+    async with http_client(app) as http:
+        r = await http.post(
+            upstream.url.replace("127.0.0.1", "localhost") + "/v1/chat/completions",
+            json={"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]},
+        )
+        assert r.status_code == 200
+    [rec] = wait_final(app, 1)
+    assert (rec["detectedKind"], rec["source"]) == ("app", "custom-host")
+    modes = app.api("GET", f"{INSPECTOR}/capture-modes").json()
+    assert modes["customHosts"]["count"] == 1 and modes["customHosts"]["partial"] is True
