@@ -210,6 +210,10 @@ def cli(argv: Sequence[str] | None = None) -> None:
         level=os.environ.get("LLMTAP_LOG_LEVEL", default_level).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # One INFO line per upstream request is noise (and costs time on every call); the call
+    # log and the inspector already record each call.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         if args.command == "up":
             settings = _settings_from_args(args)
