@@ -65,6 +65,7 @@ class CallInfo:
     t0: float = field(default_factory=time.perf_counter)
     request: ir.Request | None = None
     requested_model: str = ""
+    parse_dropped: list[str] = field(default_factory=list)
     step: Step | None = None
     attempts: list[Attempt] = field(default_factory=list)
     target_format: str | None = None
@@ -182,6 +183,7 @@ class Router:
             req = self.parse(inbound)
             info.request = req
             info.requested_model = req.model
+            info.parse_dropped = list(req.dropped)
             info.streamed = req.stream
             plan = self.resolver.plan(
                 req.model, pinned=inbound.pinned, estimate=lambda: ir.estimate_request_tokens(req)
@@ -240,7 +242,7 @@ class Router:
         same = target == inbound.format
         codec_in = get_codec(inbound.format)
         codec_out = codec_in if same else get_codec(target)
-        body = self._upstream_body(inbound, req, step, target, same, codec_out)
+        body = self._upstream_body(inbound, req, step, target, same, codec_out, info.parse_dropped)
         info.step, info.target_format, info.upstream_body = step, target, body
         info.t_sent = time.perf_counter()
         call = await open_call(
@@ -280,6 +282,7 @@ class Router:
         target: str,
         same: bool,
         codec_out: Codec,
+        parse_dropped: list[str],
     ) -> dict[str, Any]:
         if same:
             body = dict(inbound.body)
@@ -295,7 +298,8 @@ class Router:
                 }
             return body
         req.model = step.model
-        req.dropped = []
+        # What parsing already could not carry stays listed; each attempt adds its own.
+        req.dropped = list(parse_dropped)
         return codec_out.render_request(req)
 
     async def _whole(

@@ -49,6 +49,12 @@ _BEARER = re.compile(r"(?i)\b(bearer)[ \t]+[^\s\"',;]+")
 _QUERY_SECRET = re.compile(rf"(?im)(^|[?&;])({_SECRET_PARAMS})=([^&#;\s\"'<>]*)")
 
 
+# What any masking rule needs to fire: a run of 16+ token characters (keys, long tokens),
+# a bearer scheme, or an "=" (query parameters). One linear scan in C; most strings (prose,
+# short values) have none of these and are returned as they are.
+_CANDIDATE = re.compile(r"[A-Za-z0-9_\-]{16}|(?i:bearer)[ \t]|=")
+
+
 def is_masked(value: str) -> bool:
     return ELLIPSIS in value or "***" in value or value == REDACTED
 
@@ -57,7 +63,7 @@ def mask_value(text: str) -> str:
     """``Bearer <token>`` -> ``Bearer ***``; ``sk-``/``ak-``/``pk-``/``sk-ant-`` keys of 16+
     characters -> first 6 + ``…`` + last 2; any other run of 40+ token characters -> first 4
     + ``…`` + last 2."""
-    if not text:
+    if not text or _CANDIDATE.search(text) is None:
         return text
     text = _BEARER.sub(r"\1 ***", text)
     return _TOKEN_RUN.sub(_mask_run, text)
@@ -99,6 +105,8 @@ def _mask_param(match: re.Match[str]) -> str:
 
 def mask_text(text: str) -> str:
     """Free text (a URL, an error message, a non-JSON body): query secrets then values."""
+    if _CANDIDATE.search(text) is None:
+        return text
     return mask_value(mask_query(text))
 
 

@@ -79,3 +79,21 @@ async def test_input_without_messages_on_chat_path_is_a_responses_body(server: S
     )
     assert resp.status_code == 200, resp.text
     assert resp.json()["object"] == "response"
+
+
+async def test_dropped_fields_are_listed_in_the_call_log(server: Server) -> None:
+    server.upstream.script(Reply.text("ok"))
+    resp = await server.api(
+        "POST",
+        "/v1/chat/completions",
+        json={
+            "model": "an/claude-sonnet-4",
+            "seed": 7,
+            "messages": [{"role": "user", "content": "x"}],
+        },
+    )
+    assert resp.status_code == 200
+    request_id = resp.headers["x-omniroute-request-id"]
+    server.runtime.writer.flush(5)
+    row = (await server.api("GET", f"/api/usage/call-logs/{request_id}")).json()
+    assert "seed" in row["droppedFields"], row
