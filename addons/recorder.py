@@ -61,6 +61,9 @@ class Recorder:
         self.max_body_bytes = max_body_bytes
         self.attribute_process = attribute_process
         self._tasks: set[asyncio.Task[None]] = set()
+        # client connection id -> (pid, name); dropped when the client disconnects
+        self._processes: dict[str, tuple[int, str]] = {}
+        self._pending: dict[str, asyncio.Future[tuple[int, str] | None]] = {}
 
     # ------------------------------------------------------------------ hooks
 
@@ -87,6 +90,9 @@ class Recorder:
 
     def error(self, flow: http.HTTPFlow) -> None:
         self._final(flow)
+
+    def client_disconnected(self, client: Any) -> None:
+        self._processes.pop(client.id, None)
 
     def done(self) -> None:
         for task in self._tasks:
@@ -199,17 +205,31 @@ class Recorder:
         )
 
     def _attribute(self, flow: http.HTTPFlow, record: InterceptedRequest) -> None:
-        """Find the local process behind the client socket, off the event loop."""
+        """Find the local process behind the client socket, off the event loop, once per
+        client connection (a keep-alive connection's requests share one lookup: scanning
+        the process table per flow cost more than everything else the proxy does)."""
         peer = flow.client_conn.peername
         if self.attribute_process is None or not peer or not _is_loopback(peer[0]):
             return
+        conn_id = flow.client_conn.id
+        cached = self._processes.get(conn_id)
+        if cached is not None:
+            flow.metadata[META_PROCESS] = cached
+            return
         loop = asyncio.get_running_loop()
         attribute = self.attribute_process
+        pending = self._pending.get(conn_id)
+        if pending is None:
+            pending = self._pending[conn_id] = loop.run_in_executor(
+                None, attribute, (peer[0], peer[1])
+            )
 
         async def run() -> None:
-            found = await loop.run_in_executor(None, attribute, (peer[0], peer[1]))
+            found = await pending
+            self._pending.pop(conn_id, None)
             if found is None:
                 return
+            self._processes[conn_id] = found
             flow.metadata[META_PROCESS] = found  # a final record built later carries it
             final = flow.metadata.get(META_FINAL)
             if final is not None:  # the call already ended: publish its final state again

@@ -43,7 +43,10 @@ _SECRET_PARAMS = (
 )
 
 _KEY_PREFIXES = ("sk-ant-", "sk-", "ak-", "pk-")
-_TOKEN_RUN = re.compile(r"[A-Za-z0-9_\-]+")
+# Only runs long enough for a rule (16+: keys; 40+: other tokens) reach the Python callback.
+# A maximal run of 16+ is matched whole from its first character, and a shorter run matches
+# nowhere, so this finds exactly the runs that "+" would have found and the callback changed.
+_TOKEN_RUN = re.compile(r"[A-Za-z0-9_\-]{16,}")
 _BEARER = re.compile(r"(?i)\b(bearer)[ \t]+[^\s\"',;]+")
 # A literal name, "=", then a value class that cannot contain the separators: no backtracking.
 _QUERY_SECRET = re.compile(rf"(?im)(^|[?&;])({_SECRET_PARAMS})=([^&#;\s\"'<>]*)")

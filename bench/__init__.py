@@ -1,0 +1,1 @@
+"""Reproducible side-by-side benchmark suite for llmtap (run ./scripts/bench)."""

@@ -1,0 +1,36 @@
+"""Side-by-side rows: added latency per round, ratios per round, verdicts, Markdown table."""
+
+from bench.experiments import compare_row, value_row
+from bench.report import Headline, render_headline, verdict
+from bench.stats import spread
+
+
+def test_compare_row_adds_over_direct_and_ratios_added_latency():
+    per_round = {
+        "direct": [10.0, 20.0],
+        "floor": [11.0, 22.0],  # adds 1, 2
+        "llmtap": [12.0, 24.0],  # adds 2, 4
+        "litellm": [30.0, 60.0],  # adds 20, 40
+    }
+    row = compare_row("p50", per_round, check=lambda sp: verdict(sp["llmtap/LiteLLM"], at_most=0.2))
+    assert row.cells["direct"].endswith("abs")
+    assert row.cells["llmtap"] == "+3.00 ms (2.00–4.00)"
+    assert row.cells["llmtap/floor"] == "2.00x"  # 2/1 and 4/2 in each round
+    assert row.cells["llmtap/LiteLLM"] == "0.10x"
+    assert row.cells["llmtap/direct"] == "1.20x"
+    assert row.verdict == "met"
+
+
+def test_value_row_ratios_throughput():
+    row = value_row("rps", {"llmtap": [1000.0, 1200.0], "litellm": [100.0, 100.0]}, digits=0)
+    assert row.cells["llmtap/LiteLLM"] == "11.00x (10.00–12.00)"
+    assert verdict(spread([11.0]), at_least=10) == "met"
+    assert verdict(spread([9.0]), at_least=10) == "MISSED"
+    assert verdict(spread([]), at_least=10) == "n/a"
+
+
+def test_render_headline_escapes_pipes_and_keeps_columns():
+    lines = render_headline([Headline("a|b", {"llmtap": "1"}, "t", "met")])
+    assert lines[0].count("|") == lines[2].count("|") - 1  # the escaped pipe is extra
+    assert "a\\|b" in lines[2]
+    assert lines[2].rstrip().endswith("| t | met |")
