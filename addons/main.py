@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -46,6 +47,11 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
 
         async def started(host: str, port: int) -> None:
             runtime.announce(host, port)
+            # Everything alive now (mitmproxy, pydantic schemas, codecs) lives as long as the
+            # process: move it out of the collector's sight, so a full collection walks only
+            # what the traffic holds (about 80 ms per pass otherwise, a p99 spike on calls).
+            gc.collect()
+            gc.freeze()
             base = f"http://{host}:{port}"
             print(f"llmtap {__version__} is up", flush=True)
             print(f"  UI            {base}/", flush=True)
