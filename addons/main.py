@@ -43,7 +43,6 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
         opts = options.Options()
         master = Master(opts, event_loop=asyncio.get_running_loop())
         master.addons.add(*mitm_addons.default_addons())
-        exit_code = 0
 
         async def started(host: str, port: int) -> None:
             runtime.announce(host, port)
@@ -74,17 +73,12 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
                 loop.add_signal_handler(sig, master.shutdown)
             except (NotImplementedError, RuntimeError):  # Windows
                 signal.signal(sig, lambda *_: master.shutdown())
-        run = asyncio.ensure_future(master.run())
-        # A web app that cannot bind is fatal: stop instead of running headless.
-        while not run.done():
-            await asyncio.sleep(0.05)
-            if webapp.error is not None:
-                print(f"error: {webapp.error}", file=sys.stderr, flush=True)
-                exit_code = 1
-                master.shutdown()
-                break
-        await run
-        return exit_code
+        await master.run()
+        # A web app that cannot bind stops the master (WebApp.running): say why and fail.
+        if webapp.error is not None:
+            print(f"error: {webapp.error}", file=sys.stderr, flush=True)
+            return 1
+        return 0
     finally:
         await runtime.close()
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from mitmproxy import ctx
 
 log = logging.getLogger("llmtap.webapp")
 
@@ -42,6 +43,7 @@ class WebApp:
             self.error = f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}"
             await self.runner.cleanup()
             self.runner = None
+            ctx.master.shutdown()  # without its API there is nothing to serve
             return
         server = site._server
         sockets = getattr(server, "sockets", None) or []
