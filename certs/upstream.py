@@ -47,9 +47,14 @@ def validate_upstream_ca(path: str | os.PathLike[str]) -> UpstreamCA:
     except OSError as exc:
         raise UpstreamCAError(f"upstream CA file {p} is not readable: {exc.strerror}") from exc
     if b"-----BEGIN CERTIFICATE-----" not in raw:
-        raise UpstreamCAError(f"upstream CA file {p} contains no PEM certificate")
+        raise UpstreamCAError(
+            f"upstream CA file {p} holds no valid PEM certificate: "
+            "it contains no PEM certificate block"
+        )
     try:
         certs = x509.load_pem_x509_certificates(raw)
     except ValueError as exc:
-        raise UpstreamCAError(f"upstream CA file {p} has a malformed PEM certificate") from exc
+        raise UpstreamCAError(
+            f"upstream CA file {p} holds no valid PEM certificate: one is malformed"
+        ) from exc
     return UpstreamCA(path=p, certificates=tuple(certs))

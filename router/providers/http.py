@@ -20,9 +20,9 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from certs.upstream import UpstreamCAError, validate_upstream_ca
 from router.errors import BadRequest, FieldError, UpstreamError, UpstreamKind
 from router.providers.base import Provider, get_provider
 from router.store.records import ProviderConnection
@@ -51,25 +51,13 @@ _HOP_HEADERS = frozenset(
 
 
 def load_upstream_ca(path: Path) -> str:
-    """The PEM text of an upstream CA bundle, validated: it exists, is readable and holds at
-    least one PEM certificate. Raises :class:`BadRequest` naming what is wrong."""
-
-    def bad(message: str) -> BadRequest:
-        return BadRequest(message, [FieldError("upstreamCa", message)])
-
-    if not path.exists():
-        raise bad(f"upstream CA file {path} does not exist")
-    if not path.is_file():
-        raise bad(f"upstream CA path {path} is not a file")
+    """The PEM text of an upstream CA bundle, validated by :mod:`certs.upstream` (exists,
+    readable, at least one PEM certificate). Raises :class:`BadRequest` naming what is wrong."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise bad(f"upstream CA file {path} is not readable: {exc.strerror or exc}") from exc
-    try:
-        certs = x509.load_pem_x509_certificates(data)
-    except ValueError as exc:
-        raise bad(f"upstream CA file {path} holds no valid PEM certificate") from exc
-    return "".join(c.public_bytes(Encoding.PEM).decode() for c in certs)
+        ca = validate_upstream_ca(path)
+    except UpstreamCAError as exc:
+        raise BadRequest(str(exc), [FieldError("upstreamCa", str(exc))]) from exc
+    return "".join(c.public_bytes(Encoding.PEM).decode() for c in ca.certificates)
 
 
 def upstream_ssl_context(upstream_ca: Path | None = None) -> ssl.SSLContext:
