@@ -17,6 +17,7 @@ from mitmproxy import http
 from router import ir
 from router.traffic import detect, merge
 from router.traffic.record import InterceptedRequest
+from web.security import is_loopback_peer
 
 log = logging.getLogger("llmtap.recorder")
 
@@ -209,7 +210,7 @@ class Recorder:
         client connection (a keep-alive connection's requests share one lookup: scanning
         the process table per flow cost more than everything else the proxy does)."""
         peer = flow.client_conn.peername
-        if self.attribute_process is None or not peer or not _is_loopback(peer[0]):
+        if self.attribute_process is None or not peer or not is_loopback_peer(peer):
             return
         conn_id = flow.client_conn.id
         cached = self._processes.get(conn_id)
@@ -284,14 +285,6 @@ def _sent_time(flow: http.HTTPFlow) -> float:
 
 def _ms(seconds: float) -> float:
     return round(max(seconds, 0.0) * 1000, 2)
-
-
-def _is_loopback(host: str) -> bool:
-    return (
-        host.startswith("127.")
-        or host in ("::1", "::ffff:127.0.0.1")
-        or host.startswith("::ffff:127.")
-    )
 
 
 def local_process(peer: tuple[str, int]) -> tuple[int, str] | None:

@@ -9,18 +9,19 @@ and finish; the engine itself never waits on storage.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
 
 from router import __version__, ir
-from router.errors import AllAttemptsFailed, Attempt, BadRequest, LlmtapError, UpstreamError
+from router.errors import AllAttemptsFailed, Attempt, LlmtapError, UpstreamError
 from router.formats import get_codec
 from router.formats.base import Codec
 from router.formats.sse import FrameSplitter, sse_comment
@@ -201,9 +202,6 @@ class Router:
             self._fail(info, exc)
             raise
 
-    def plan(self, model: str) -> Plan:
-        return self.resolver.plan(model)
-
     # ------------------------------------------------------------------ plan walking
 
     async def _run_plan(self, info: CallInfo, req: ir.Request, plan: Plan) -> Reply:
@@ -353,7 +351,7 @@ class Router:
             info.status, info.error = exc.status, exc.message
         else:
             info.status, info.error = 499, "client disconnected"
-            if not isinstance(exc, (GeneratorExit,)) and not _is_cancel(exc):
+            if not isinstance(exc, (GeneratorExit, asyncio.CancelledError)):
                 info.status, info.error = 500, "internal error"
                 log.exception("router call %s failed", info.inbound.request_id, exc_info=exc)
         # Refused calls (bad body, unknown model) are reported too: the inspector shows them,
@@ -421,12 +419,6 @@ def _attempt(
         skipped=skipped,
         latency_ms=latency,
     )
-
-
-def _is_cancel(exc: BaseException) -> bool:
-    import asyncio
-
-    return isinstance(exc, asyncio.CancelledError)
 
 
 async def _once(payload: bytes) -> AsyncIterator[bytes]:
@@ -617,7 +609,7 @@ def _usage_only_chunk(frame: bytes) -> bool:
     return False
 
 
-def count_tokens(inbound: Inbound, router: Router) -> dict[str, int]:
+def count_tokens(inbound: Inbound) -> dict[str, int]:
     """``/v1/messages/count_tokens``: a local estimate (no upstream call)."""
     body = dict(inbound.body)
     body.setdefault("max_tokens", 1)
@@ -630,21 +622,3 @@ def model_list(router: Router) -> list[dict[str, Any]]:
         {"id": name, "object": "model", "owned_by": owner, "created": 0}
         for name, owner in router.resolver.catalog.model_ids()
     ]
-
-
-def headers_for_error(request_id: str) -> Mapping[str, str]:
-    return {"X-OmniRoute-Request-Id": request_id, "X-OmniRoute-Version": __version__}
-
-
-__all__ = [
-    "BadRequest",
-    "CallInfo",
-    "Guard",
-    "Inbound",
-    "OpenGuard",
-    "Reply",
-    "Router",
-    "Timeouts",
-    "count_tokens",
-    "model_list",
-]

@@ -27,7 +27,7 @@ from router.routing.limits import ConcurrencyLimiter
 from router.routing.resolve import Resolver, StrategyOrderer
 from router.routing.stats import NodeStats
 from router.routing.strategies import StrategyContext
-from router.settings import Settings, load
+from router.settings import Settings
 from router.store import combos as store_combos
 from router.store import config as store_config
 from router.store import db as store_db
@@ -47,10 +47,6 @@ if TYPE_CHECKING:
     from router.traffic.service import Inspector
 
 log = logging.getLogger("llmtap.runtime")
-
-
-# The loader lives in the core so CLI commands need not import the web stack.
-load_settings = load
 
 
 def parse_provider_spec(spec: str) -> ProviderConnectionCreate:

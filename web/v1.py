@@ -104,8 +104,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 
 async def messages_count_tokens(request: web.Request) -> web.Response:
-    svc, inbound = await _inbound(request, "anthropic")
-    return web.json_response(count_tokens(inbound, svc.router))
+    _svc, inbound = await _inbound(request, "anthropic")
+    return web.json_response(count_tokens(inbound))
 
 
 async def responses(request: web.Request) -> web.StreamResponse:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, cast
 
 from router import ir
@@ -366,34 +367,24 @@ def _parse_assistant(
     return ir.Message("assistant", blocks, name=name)
 
 
-def _parse_tools(body: dict[str, Any], req: ir.Request) -> None:
-    other: list[Any] = []
-    for k, raw in enumerate(field(body, "tools", list, "an array") or []):
-        tpath = f"tools[{k}]"
-        tool = as_object(raw, tpath)
-        if tool.get("type", "function") != "function":
-            other.append(tool)  # custom tools ride along for a same-format render
-            continue
-        function = field(tool, "function", dict, "an object", tpath, required=True)
-        fpath = f"{tpath}.function"
-        params = field(function, "parameters", dict, "an object", fpath)
-        req.tools.append(
-            ir.Tool(
-                name=field(function, "name", str, "a string", fpath, required=True),
-                description=field(function, "description", str, "a string", fpath),
-                parameters=params if params is not None else {"type": "object", "properties": {}},
-                extra={
-                    k: v
-                    for k, v in function.items()
-                    if k not in ("name", "description", "parameters")
-                },
-            )
-        )
-    if other:
-        req.extra["tools"] = other
+def function_tool(spec: dict[str, Any], path: str, skip: tuple[str, ...] = ()) -> ir.Tool:
+    """A function tool from the object holding its name/description/parameters (Chat nests
+    it under ``function``, Responses keeps it flat); other keys ride along in ``extra``."""
+    params = field(spec, "parameters", dict, "an object", path)
+    known = ("name", "description", "parameters", *skip)
+    return ir.Tool(
+        name=field(spec, "name", str, "a string", path, required=True),
+        description=field(spec, "description", str, "a string", path),
+        parameters=params if params is not None else {"type": "object", "properties": {}},
+        extra={k: v for k, v in spec.items() if k not in known},
+    )
 
 
-def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
+def parse_tool_choice(
+    body: dict[str, Any], req: ir.Request, named: Callable[[dict[str, Any]], str | None]
+) -> None:
+    """``tool_choice`` of either OpenAI format; ``named`` gives the function a choice object
+    names, or None for shapes with no IR slot (allowed_tools and friends: kept in extra)."""
     choice = body.get("tool_choice")
     if choice is None:
         return
@@ -404,12 +395,37 @@ def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
         return
     if not isinstance(choice, dict):
         raise bad("tool_choice", "expected a string or an object")
-    function = choice.get("function")
-    if choice.get("type") == "function" and isinstance(function, dict):
-        name = field(function, "name", str, "a string", "tool_choice.function", required=True)
+    name = named(choice)
+    if name is not None:
         req.tool_choice = ir.ToolChoice("tool", name)
     else:
-        req.extra["tool_choice"] = choice  # allowed_tools and friends have no IR slot
+        req.extra["tool_choice"] = choice
+
+
+def _parse_tools(body: dict[str, Any], req: ir.Request) -> None:
+    other: list[Any] = []
+    for k, raw in enumerate(field(body, "tools", list, "an array") or []):
+        tpath = f"tools[{k}]"
+        tool = as_object(raw, tpath)
+        if tool.get("type", "function") != "function":
+            other.append(tool)  # custom tools ride along for a same-format render
+            continue
+        function = field(tool, "function", dict, "an object", tpath, required=True)
+        req.tools.append(function_tool(function, f"{tpath}.function"))
+    if other:
+        req.extra["tools"] = other
+
+
+def _named_function(choice: dict[str, Any]) -> str | None:
+    function = choice.get("function")
+    if choice.get("type") != "function" or not isinstance(function, dict):
+        return None
+    name: str = field(function, "name", str, "a string", "tool_choice.function", required=True)
+    return name
+
+
+def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
+    parse_tool_choice(body, req, _named_function)
 
 
 # --------------------------------------------------------------------------- request rendering

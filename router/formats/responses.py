@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, cast
+from typing import Any
 
 from router import ir
 from router.formats.base import Codec, StreamParser, StreamRenderer, require
@@ -14,12 +14,14 @@ from router.formats.openai_chat import (
     as_object,
     bad,
     field,
+    function_tool,
     image_from_url,
     image_url,
     merge_extra,
     new_id,
     obj,
     parse_effort,
+    parse_tool_choice,
     render_effort,
     render_metadata,
     render_sampling,
@@ -255,39 +257,20 @@ def _parse_tools(body: dict[str, Any], req: ir.Request) -> None:
         if tool.get("type") != "function":
             other.append(tool)  # built-in and custom tools ride along for same-format renders
             continue
-        params = field(tool, "parameters", dict, "an object", tpath)
-        req.tools.append(
-            ir.Tool(
-                name=field(tool, "name", str, "a string", tpath, required=True),
-                description=field(tool, "description", str, "a string", tpath),
-                parameters=params if params is not None else {"type": "object", "properties": {}},
-                extra={
-                    k: v
-                    for k, v in tool.items()
-                    if k not in ("type", "name", "description", "parameters")
-                },
-            )
-        )
+        req.tools.append(function_tool(tool, tpath, skip=("type",)))
     if other:
         req.extra["tools"] = other
 
 
+def _named_function(choice: dict[str, Any]) -> str | None:
+    if choice.get("type") != "function":
+        return None
+    name: str = field(choice, "name", str, "a string", "tool_choice", required=True)
+    return name
+
+
 def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
-    choice = body.get("tool_choice")
-    if choice is None:
-        return
-    if isinstance(choice, str):
-        if choice not in ("auto", "none", "required"):
-            raise bad("tool_choice", "expected 'auto', 'none', 'required' or a function")
-        req.tool_choice = ir.ToolChoice(cast(Any, choice))
-    elif isinstance(choice, dict) and choice.get("type") == "function":
-        req.tool_choice = ir.ToolChoice(
-            "tool", field(choice, "name", str, "a string", "tool_choice", required=True)
-        )
-    elif isinstance(choice, dict):
-        req.extra["tool_choice"] = choice
-    else:
-        raise bad("tool_choice", "expected a string or an object")
+    parse_tool_choice(body, req, _named_function)
 
 
 # --------------------------------------------------------------------------- request rendering

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from addons.webapp import WebApp
+from router.settings import load as load_settings
 from router.store import calllogs
 from tests.fakes.upstream import FakeUpstream, Reply
 from tests.web.harness import LANES, Server, start_server
 from web.app import create_app
-from web.runtime import Runtime, load_settings
+from web.runtime import Runtime
 
 GETS = [
     "/api/providers", "/api/keys", "/api/combos", "/api/combos/metrics", "/api/models",
