@@ -1,10 +1,11 @@
-"""The router engine: one inbound call -> attempt plan -> upstream -> reply in the client's format.
+"""The router: one inbound call -> attempt plan -> upstream -> reply in the client's format.
 
 Translation is ``render_B(parse_A(x))`` through the IR; a call whose upstream speaks the
 client's own format passes bytes through (model replaced) while a parser taps the stream for
 usage. Failover is allowed until the first byte reaches the client; after that, errors go
 in-band in the client's format. Observers (call log writer, inspector) see every call at start
-and finish; the engine itself never waits on storage.
+and finish; the engine itself never waits on storage. Streams are carried by
+:mod:`router.engine.stream`, which reports back through :class:`StreamHooks` only.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from typing import Any, Protocol
 import httpx
 
 from router import __version__, ir
+from router.engine.stream import StreamOutcome, StreamPipe
 from router.errors import AllAttemptsFailed, Attempt, LlmtapError, UpstreamError
 from router.formats import get_codec
 from router.formats.base import Codec
-from router.formats.sse import FrameSplitter, sse_comment
+from router.formats.sse import sse_comment
 from router.providers import open_call, provider_format
 from router.providers.http import UpstreamCall
 from router.routing.resolve import Plan, Resolver, Step
@@ -70,7 +72,6 @@ class CallInfo:
     step: Step | None = None
     attempts: list[Attempt] = field(default_factory=list)
     target_format: str | None = None
-    upstream_body: dict[str, Any] | None = None
     t_sent: float | None = None
     t_headers: float | None = None
     t_first_token: float | None = None
@@ -241,7 +242,7 @@ class Router:
         codec_in = get_codec(inbound.format)
         codec_out = codec_in if same else get_codec(target)
         body = self._upstream_body(inbound, req, step, target, same, codec_out, info.parse_dropped)
-        info.step, info.target_format, info.upstream_body = step, target, body
+        info.step, info.target_format = step, target
         info.t_sent = time.perf_counter()
         call = await open_call(
             self.client,
@@ -266,7 +267,9 @@ class Router:
         if call_done:
             lease.release()
             return reply
-        pipe = _StreamPipe(self, info, req, step, call, codec_in, codec_out, same, lease)
+        pipe = StreamPipe(
+            call, req, codec_in, codec_out, _StreamAttempt(self, info, req, step, lease)
+        )
         first = await pipe.prefetch()  # raises UpstreamError when nothing reached us: failover
         return Reply(
             200, {**SSE_HEADERS, **self._headers(info, final=False)}, stream=pipe.run(first)
@@ -425,163 +428,33 @@ async def _once(payload: bytes) -> AsyncIterator[bytes]:
     yield payload
 
 
-class _StreamPipe:
-    """Upstream SSE -> client SSE, event by event, tapping usage on the way.
+class _StreamAttempt:
+    """The router's side of one streamed attempt (:class:`router.engine.stream.StreamHooks`):
+    timing, usage and cost, the guard's verdict, the lease and the finish notification."""
 
-    ``prefetch`` pulls until the first client bytes exist (failover is still allowed while it
-    runs); ``run`` yields them and the rest. Closing the generator (client gone) closes the
-    upstream call and still records what arrived (router.md case 11).
-    """
+    __slots__ = ("info", "lease", "req", "router", "step")
 
     def __init__(
-        self,
-        router: Router,
-        info: CallInfo,
-        req: ir.Request,
-        step: Step,
-        call: UpstreamCall,
-        codec_in: Codec,
-        codec_out: Codec,
-        same: bool,
-        lease: Lease,
+        self, router: Router, info: CallInfo, req: ir.Request, step: Step, lease: Lease
     ) -> None:
-        self.router, self.info, self.req, self.step, self.call = router, info, req, step, call
-        self.codec_in, self.same, self.lease = codec_in, same, lease
-        self.parser = codec_out.stream_parser()
-        self.renderer = None if same else codec_in.stream_renderer(req)
-        self.splitter = FrameSplitter() if same else None
-        self.acc = ir.StreamAccumulator()
-        # We asked for usage the client did not ask for: drop that extra chunk (case 5).
-        self.strip_usage = same and codec_in.name == "openai-chat" and not req.include_usage
-        self.source = call.chunks()
-        self.sent: list[bytes] = []
-        self.sent_size = 0
-        self.ended = False
+        self.router, self.info, self.req, self.step, self.lease = router, info, req, step, lease
 
-    async def prefetch(self) -> bytes:
-        try:
-            async for chunk in self.source:
-                out = self._process(chunk)
-                if out:
-                    return out
-            return self._end()
-        except BaseException:
-            await self._close_upstream()
-            self.lease.release()
-            raise
+    def first_token(self) -> None:
+        if self.info.t_first_token is None:
+            self.info.t_first_token = time.perf_counter()
 
-    async def run(self, first: bytes) -> AsyncIterator[bytes]:
-        try:
-            yield self._keep(first)
-            if self.ended:
-                return
-            try:
-                async for chunk in self.source:
-                    out = self._process(chunk)
-                    if out:
-                        yield self._keep(out)
-                tail = self._end()
-            except UpstreamError as exc:
-                tail = self._in_band(exc.message)
-            if tail:
-                yield self._keep(tail)
-        finally:
-            await self._close_upstream()
-            self.lease.release()
-            self._finish()
+    def trailer(self, response: ir.Response) -> bytes:
+        return self.router._trailer(self._settle(response))
 
-    def _keep(self, out: bytes) -> bytes:
-        # The inspector shows the SSE text; a capped copy keeps memory bounded.
-        if self.sent_size < 4 * 1024 * 1024:
-            self.sent.append(out)
-            self.sent_size += len(out)
-        return out
-
-    def _process(self, chunk: bytes) -> bytes:
-        if self.splitter is not None:
-            parts: list[bytes] = []
-            for frame in self.splitter.feed(chunk):
-                events = self.parser.feed(frame)
-                self._tap(events)
-                if self.strip_usage and _usage_only_chunk(frame):
-                    continue
-                if any(isinstance(ev, ir.MessageStop) for ev in events):
-                    parts.append(self.router._trailer(self._settle()))
-                parts.append(frame)
-            return b"".join(parts)
-        return self._render(self.parser.feed(chunk))
-
-    def _render(self, events: list[ir.StreamEvent]) -> bytes:
-        assert self.renderer is not None
-        self._tap(events)
-        parts: list[bytes] = []
-        for ev in events:
-            if isinstance(ev, ir.MessageStop):
-                parts.append(self.router._trailer(self._settle()))
-            parts.append(self.renderer.render(ev))
-        return b"".join(parts)
-
-    def _tap(self, events: list[ir.StreamEvent]) -> None:
-        for ev in events:
-            self.acc.feed(ev)
-            if self.info.t_first_token is None and isinstance(ev, ir.BlockDelta):
-                self.info.t_first_token = time.perf_counter()
-            if isinstance(ev, ir.ErrorEvent):
-                self.info.error = ev.message
-
-    def _end(self) -> bytes:
-        """Upstream finished: flush the parser; a stream cut short becomes an error."""
-        self.ended = True
-        tail = b""
-        if self.splitter is not None:
-            rest = self.splitter.close()
-            events = self.parser.feed(rest) + self.parser.close() if rest else self.parser.close()
-            self._tap(events)
-            if rest:
-                tail += rest
-            error = next((e for e in events if isinstance(e, ir.ErrorEvent)), None)
-            if error is not None:
-                if not self.sent:
-                    raise UpstreamError(error.message, kind="protocol")
-                tail += self.codec_in.error_event(error.message, error.error_type)
-            return tail
-        events = self.parser.close()
-        if (
-            not self.sent
-            and any(isinstance(e, ir.ErrorEvent) for e in events)
-            and not self.acc.started
-        ):
-            msg = next(e.message for e in events if isinstance(e, ir.ErrorEvent))
-            raise UpstreamError(msg, kind="protocol")
-        assert self.renderer is not None
-        return self._render(events) + self.renderer.finish()
-
-    def _in_band(self, message: str) -> bytes:
-        self.info.error = message
-        self.acc.feed(ir.ErrorEvent(message))
-        if self.renderer is not None:
-            return self.renderer.render(ir.ErrorEvent(message)) + self.renderer.finish()
-        return self.codec_in.error_event(message, "api_error")
-
-    def _settle(self) -> CallInfo:
-        """Fold the stream so far into usage and cost (for the trailer and the call log)."""
-        info = self.info
-        resp = self.acc.result()
-        info.response = resp
-        info.usage = complete_usage(resp.usage, self.req, resp)
-        info.cost_usd = self.router.price(self.step.model, info.usage)
-        info.t_done = time.perf_counter()
-        return info
-
-    def _finish(self) -> None:
-        info = self._settle()
-        info.response_bytes = b"".join(self.sent)
-        if self.acc.error is not None or info.error:
+    def finished(self, outcome: StreamOutcome) -> None:
+        self.lease.release()
+        info = self._settle(outcome.response)
+        info.response_bytes = outcome.sent
+        if outcome.error:
+            info.error = outcome.error
             info.status = 200  # the HTTP status the client got; the error is in-band
-            self.router.guard.failure(
-                self.step, UpstreamError(info.error or "stream error", kind="protocol")
-            )
-        elif not self.ended:
+            self.router.guard.failure(self.step, UpstreamError(outcome.error, kind="protocol"))
+        elif not outcome.completed:
             info.status, info.error = 499, "client disconnected"
         else:
             info.status = 200
@@ -589,24 +462,14 @@ class _StreamPipe:
         info.attempts.append(_attempt(self.step, status=200, t=info.t_sent))
         self.router._notify(info, "finish")
 
-    async def _close_upstream(self) -> None:
-        try:
-            await self.call.aclose()
-        except Exception:  # closing a broken connection may fail; nothing to do
-            log.debug("closing upstream call failed", exc_info=True)
-
-
-def _usage_only_chunk(frame: bytes) -> bool:
-    if b'"usage"' not in frame:
-        return False
-    for line in frame.splitlines():
-        if line.startswith(b"data:"):
-            try:
-                data = json.loads(line[5:])
-            except ValueError:
-                return False
-            return isinstance(data, dict) and data.get("choices") == [] and bool(data.get("usage"))
-    return False
+    def _settle(self, response: ir.Response) -> CallInfo:
+        """Fold the stream so far into usage and cost (for the trailer and the call log)."""
+        info = self.info
+        info.response = response
+        info.usage = complete_usage(response.usage, self.req, response)
+        info.cost_usd = self.router.price(self.step.model, info.usage)
+        info.t_done = time.perf_counter()
+        return info
 
 
 def count_tokens(inbound: Inbound) -> dict[str, int]:
