@@ -42,7 +42,11 @@ def add_commands(
     psub = prov.add_subparsers(dest="action", required=True)
     add = leaf(psub, "add", "add a provider connection")
     add.add_argument("kind", help="openai | anthropic | gemini")
-    add.add_argument("url", help="base URL, e.g. https://api.openai.com/v1")
+    add.add_argument(
+        "url",
+        help="base URL as the provider's docs or SDK give it, e.g. https://api.anthropic.com "
+        "(the version segment is added when missing)",
+    )
     key = add.add_mutually_exclusive_group()
     key.add_argument("--key", help="API key (visible in shell history; prefer --key-env)")
     key.add_argument("--key-env", metavar="VAR", help="read the API key from this env variable")
@@ -294,11 +298,10 @@ def _providers(args: argparse.Namespace, api: Backend) -> int:
         if args.models:
             body["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
         conn = api.call("POST", "/api/providers", body)
-        emit(
-            args,
-            conn,
-            f"added {conn['name']} ({conn['provider']}) -> {conn['url']}  id {conn['id']}",
-        )
+        text = f"added {conn['name']} ({conn['provider']}) -> {conn['url']}  id {conn['id']}"
+        if conn["url"] != args.url:
+            text += f"\n(base URL normalised from {args.url})"
+        emit(args, conn, text)
     elif args.action == "list":
         conns = api.call("GET", "/api/providers")["connections"]
         cols = ["id", "name", "provider", "url", "keyPreview", "isActive", "testStatus", "models"]

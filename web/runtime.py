@@ -20,7 +20,7 @@ from router.catalog import Catalog
 from router.engine import CallInfo, Router, Timeouts
 from router.errors import BadRequest, FieldError
 from router.pricing import PricingTable
-from router.providers import make_client
+from router.providers import make_client, normalize_url
 from router.routing.breaker import BreakerRegistry, ResilienceSettings
 from router.routing.guard import ResilienceGuard
 from router.routing.limits import ConcurrencyLimiter
@@ -171,7 +171,10 @@ class Runtime:
 
     def ensure_provider(self, data: ProviderConnectionCreate) -> ProviderConnection:
         """Create a connection unless one with the same name (or kind + URL) exists."""
-        url = data.url.rstrip("/")
+        try:
+            url = normalize_url(data.provider, data.url)
+        except BadRequest:
+            url = data.url  # create() below says what is wrong, field by field
         for conn in store_providers.list_all():
             if (data.name and conn.name == data.name) or (
                 not data.name and conn.provider == data.provider and conn.url == url

@@ -27,7 +27,7 @@ from router.errors import AllAttemptsFailed, Attempt, LlmtapError, UpstreamError
 from router.formats import get_codec
 from router.formats.base import Codec
 from router.formats.sse import sse_comment
-from router.providers import open_call, provider_format
+from router.providers import forwarded_headers, open_call, provider_format
 from router.providers.http import UpstreamCall
 from router.routing.resolve import Plan, Resolver, Step
 from router.usage import complete_usage
@@ -252,6 +252,9 @@ class Router:
             stream=req.stream,
             first_byte_timeout=self.timeouts.first_byte,
             idle_timeout=self.timeouts.idle,
+            extra_headers=forwarded_headers(
+                step.connection.provider, inbound.headers, same_format=same
+            ),
         )
         info.t_headers = time.perf_counter()
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from router.providers.base import ANTHROPIC_VERSION, Provider, base_url
@@ -12,12 +14,32 @@ class AnthropicProvider(Provider):
     kind = "anthropic"
     format = "anthropic"
     formats = ("anthropic",)
+    forward_always = frozenset({"anthropic-beta"})
+    # The version names the body's schema: only a body the client wrote in this format.
+    forward_same_format = frozenset({"anthropic-version"})
+    endpoint_re = re.compile(r"/(messages|models|complete)(/.*)?$")
 
     def call_url(
         self, conn: ProviderConnection, model: str, *, stream: bool, api_format: str | None = None
     ) -> str:
         self.check_format(api_format)
         return f"{base_url(conn)}/messages"
+
+    def forwarded_headers(self, client: Mapping[str, str], *, same_format: bool) -> dict[str, str]:
+        headers = super().forwarded_headers(client, same_format=same_format)
+        if "anthropic-beta" in headers:
+            # An OAuth beta (Claude Code on a subscription login) switches the upstream to
+            # token auth; the connection authenticates with its own API key instead.
+            betas = [
+                b.strip()
+                for b in headers["anthropic-beta"].split(",")
+                if b.strip() and not b.strip().startswith("oauth-")
+            ]
+            if betas:
+                headers["anthropic-beta"] = ",".join(betas)
+            else:
+                del headers["anthropic-beta"]
+        return headers
 
     def auth_headers(self, conn: ProviderConnection) -> dict[str, str]:
         return {"x-api-key": conn.api_key} if conn.api_key else {}

@@ -1,12 +1,14 @@
 """The provider abstraction: per kind, its wire format, URLs, auth headers, model list and error
 mapping (status + headers + body -> a typed :class:`UpstreamError`).
 
-A connection's ``url`` is the API base *including* the version segment, exactly what the vendor
-documents as its base URL: ``https://api.openai.com/v1``, ``https://openrouter.ai/api/v1``,
-``http://localhost:11434/v1``, ``https://api.anthropic.com/v1``,
-``https://generativelanguage.googleapis.com/v1beta``. Endpoints are appended to it
-(``/chat/completions``, ``/responses``, ``/messages``, ``/models/{m}:generateContent``), so
-OpenAI-compatible servers that mount their API under any prefix just work.
+A connection's ``url`` is the API base *including* the version segment:
+``https://api.openai.com/v1``, ``https://openrouter.ai/api/v1``, ``http://localhost:11434/v1``,
+``https://api.anthropic.com/v1``, ``https://generativelanguage.googleapis.com/v1beta``.
+Endpoints are appended to it (``/chat/completions``, ``/responses``, ``/messages``,
+``/models/{m}:generateContent``), so OpenAI-compatible servers that mount their API under any
+prefix just work. Users paste what the vendor's docs or SDK show, with or without the version
+segment, sometimes a whole endpoint URL; :func:`normalize_url` turns that into the base once,
+when the connection is written.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
-from router.errors import BadRequest, UpstreamError, UpstreamKind
+from router.errors import BadRequest, FieldError, UpstreamError, UpstreamKind
 from router.store.records import ProviderConnection
 
 PROVIDER_KINDS: tuple[str, ...] = ("openai", "anthropic", "gemini")
@@ -43,6 +46,18 @@ class Provider:
     kind: ClassVar[str]
     format: ClassVar[str]  # the wire format its generation endpoint speaks
     formats: ClassVar[tuple[str, ...]]  # every format it can serve
+    # Client request headers this kind's upstream understands, forwarded as the client sent
+    # them (lower-case names). ``forward_always``: whatever format the client speaks (feature
+    # flags such as ``anthropic-beta``); ``forward_same_format``: only when the client speaks
+    # this kind's own format, because they describe that very body (``anthropic-version``).
+    # Credentials are never on these lists: the connection's key is the only auth sent.
+    forward_always: ClassVar[frozenset[str]] = frozenset()
+    forward_same_format: ClassVar[frozenset[str]] = frozenset()
+    # The version segment the vendor's SDK appends to its bare host (``https://api.anthropic.com``
+    # is the Anthropic SDK's base URL; requests go to ``/v1/messages``).
+    default_path: ClassVar[str] = "/v1"
+    # A URL copied from a docs example may name a whole endpoint; the base is what precedes it.
+    endpoint_re: ClassVar[re.Pattern[str]] = re.compile(r"/models(/.*)?$")
 
     def check_format(self, api_format: str | None) -> str:
         fmt = api_format or self.format
@@ -54,6 +69,16 @@ class Provider:
         self, conn: ProviderConnection, model: str, *, stream: bool, api_format: str | None = None
     ) -> str:
         raise NotImplementedError
+
+    def forwarded_headers(self, client: Mapping[str, str], *, same_format: bool) -> dict[str, str]:
+        """The client's headers that go on to this kind's upstream (see ``forward_always``)."""
+        allowed = self.forward_always | self.forward_same_format if same_format else None
+        out: dict[str, str] = {}
+        for name, value in client.items():
+            lower = name.lower()
+            if lower in self.forward_always or (allowed is not None and lower in allowed):
+                out[lower] = value
+        return out
 
     def auth_headers(self, conn: ProviderConnection) -> dict[str, str]:
         raise NotImplementedError
@@ -90,6 +115,30 @@ class Provider:
 
 def base_url(conn: ProviderConnection) -> str:
     return conn.url.rstrip("/")
+
+
+def normalize_url(kind: str, url: str) -> str:
+    """The API base for a URL a user gave for a ``kind`` connection: scheme and host
+    lower-cased, the query, fragment, trailing slashes and any endpoint path dropped, and the
+    kind's version segment added to a bare host. Raises :class:`BadRequest` on the ``url``
+    field when it is not an http(s) URL with a host."""
+    provider = get_provider(kind)
+    invalid = BadRequest(
+        f"invalid url '{url}'",
+        [FieldError("url", "must be an http:// or https:// URL with a host")],
+    )
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018  # raises ValueError on a port out of range
+    except ValueError:
+        raise invalid from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise invalid
+    netloc = parts.netloc if "@" in parts.netloc else parts.netloc.lower()
+    path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
+    path = provider.endpoint_re.sub("", path).rstrip("/")
+    return urlunsplit((scheme, netloc, path or provider.default_path, "", ""))
 
 
 def _get(obj: Any, *keys: str) -> Any:
@@ -285,6 +334,11 @@ def get_provider(kind: str) -> Provider:
             f"unknown provider kind '{kind}' (expected one of {', '.join(PROVIDER_KINDS)})"
         )
     return provider
+
+
+def forwarded_headers(kind: str, client: Mapping[str, str], *, same_format: bool) -> dict[str, str]:
+    """The client request headers a ``kind`` upstream gets (its allowlist; never auth)."""
+    return get_provider(kind).forwarded_headers(client, same_format=same_format)
 
 
 def provider_format(kind: str) -> str:

@@ -18,6 +18,10 @@ class GeminiProvider(Provider):
     kind = "gemini"
     format = "gemini"
     formats = ("gemini",)
+    # The SDK's identification; it describes the body only when the client wrote it.
+    forward_same_format = frozenset({"x-goog-api-client"})
+    # The Google GenAI SDK's base URL is the bare host; it adds the API version itself.
+    default_path = "/v1beta"
 
     def call_url(
         self, conn: ProviderConnection, model: str, *, stream: bool, api_format: str | None = None

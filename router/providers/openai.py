@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from router.providers.base import Provider, base_url
@@ -12,6 +13,8 @@ class OpenAIProvider(Provider):
     kind = "openai"
     format = "openai-chat"
     formats = ("openai-chat", "responses")
+    forward_always = frozenset({"openai-beta"})
+    endpoint_re = re.compile(r"/(chat/completions|completions|responses|embeddings|models)(/.*)?$")
 
     def call_url(
         self, conn: ProviderConnection, model: str, *, stream: bool, api_format: str | None = None

@@ -7,6 +7,7 @@ from datetime import datetime
 import peewee
 
 from router.errors import BadRequest, Conflict, FieldError, NotFound
+from router.providers.base import normalize_url
 from router.store.db import database, new_id, utcnow
 from router.store.records import (
     ProviderConnection,
@@ -38,14 +39,19 @@ def _record(row: ProviderConnectionRow) -> ProviderConnection:
     )
 
 
-def _validate(fields: dict[str, object]) -> list[FieldError]:
+def _validate(fields: dict[str, object], kind: str) -> list[FieldError]:
+    """Field errors; on success ``fields["url"]`` holds the normalised base URL (for ``kind``)."""
     errors: list[FieldError] = []
-    if "provider" in fields and fields["provider"] not in KINDS:
+    if kind not in KINDS:
         errors.append(FieldError("provider", f"must be one of: {', '.join(KINDS)}"))
     if "url" in fields:
         url = fields["url"]
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            errors.append(FieldError("url", "must be an http:// or https:// URL"))
+        try:
+            # With an unknown kind only the URL's shape is checked (nothing is written then).
+            shape = kind if kind in KINDS else KINDS[0]
+            fields["url"] = normalize_url(shape, url if isinstance(url, str) else "")
+        except BadRequest as exc:
+            errors += exc.details
     if "name" in fields and not (isinstance(fields["name"], str) and fields["name"].strip()):
         errors.append(FieldError("name", "must not be empty"))
     mc = fields.get("max_concurrent")
@@ -72,7 +78,7 @@ def _get_row(connection_id: str) -> ProviderConnectionRow:
 
 def create(data: ProviderConnectionCreate) -> ProviderConnection:
     fields = data.model_dump(exclude_none=True)
-    if errors := _validate(fields):
+    if errors := _validate(fields, data.provider):
         raise BadRequest("invalid provider connection", errors)
     with database.atomic():
         name = data.name.strip() if data.name else _free_name(data.provider)
@@ -80,7 +86,7 @@ def create(data: ProviderConnectionCreate) -> ProviderConnection:
             id=new_id(),
             provider=data.provider,
             name=name,
-            url=data.url.rstrip("/"),
+            url=fields["url"],
             api_key=data.api_key or None,
             is_active=data.is_active,
             max_concurrent=data.max_concurrent,
@@ -110,14 +116,15 @@ def update(connection_id: str, patch: ProviderConnectionPatch) -> ProviderConnec
     fields = patch.model_dump(exclude_unset=True)
     # None means "not given", except for maxConcurrent where it means "no limit".
     fields = {k: v for k, v in fields.items() if v is not None or k == "max_concurrent"}
-    if errors := _validate(fields):
-        raise BadRequest("invalid provider connection", errors)
     with database.atomic():
         row = _get_row(connection_id)
+        kind = str(fields.get("provider", row.provider))
+        if "provider" in fields and "url" not in fields:
+            fields["url"] = row.url  # the base URL follows the kind's shape
+        if errors := _validate(fields, kind):
+            raise BadRequest("invalid provider connection", errors)
         for key, value in fields.items():
-            if key == "url":
-                value = value.rstrip("/")
-            elif key == "name":
+            if key == "name":
                 value = value.strip()
             elif key == "api_key":
                 value = value or None  # "" clears the key

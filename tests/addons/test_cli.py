@@ -133,3 +133,15 @@ async def test_stale_server_json_falls_back_to_the_database(tmp_path: Path) -> N
     assert status["running"] is False
     code, _, err = await llmtap(data_dir, "token")
     assert code == 1 and "llmtap up" in err
+
+
+async def test_provider_urls_must_be_forgiving_in_the_cli(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    code, out, err = await llmtap(
+        data, "providers", "add", "anthropic", "https://api.anthropic.com"
+    )
+    assert code == 0, err
+    assert "-> https://api.anthropic.com/v1" in out
+    assert "normalised from https://api.anthropic.com" in out
+    conns = await ok_json(data, "providers", "list")
+    assert [c["url"] for c in conns] == ["https://api.anthropic.com/v1"]

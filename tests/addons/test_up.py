@@ -88,6 +88,22 @@ def test_up_restart_keeps_the_provider(tmp_path: Path) -> None:
         assert second.stop() == 0
 
 
+def test_provider_urls_must_be_forgiving_in_up(tmp_path: Path) -> None:
+    """``--provider anthropic=<the SDK's base URL>`` is stored and shown with its version
+    segment, and the other spelling of the same URL on the next start is the same connection."""
+    data = tmp_path / "data"
+    host = f"http://127.0.0.1:{free_port()}"
+    first = start_llmtap(data, "--provider", f"anthropic={host}/")
+    first.stop()
+    assert f"provider anthropic (anthropic) -> {host}/v1" in first.log()
+    second = start_llmtap(data, "--provider", f"anthropic={host}/v1/messages")
+    try:
+        conns = second.api("GET", "/api/providers").json()["connections"]
+        assert [(c["name"], c["url"]) for c in conns] == [("anthropic", f"{host}/v1")]
+    finally:
+        assert second.stop() == 0
+
+
 def test_up_port_in_use_fails_with_a_clear_error(tmp_path: Path) -> None:
     port = free_port()
     first = start_llmtap(tmp_path / "a", port=port)

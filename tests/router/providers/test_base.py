@@ -19,6 +19,7 @@ from router.providers import (
     get_provider,
     list_models,
     make_client,
+    normalize_url,
     open_call,
     provider_format,
     retry_after_seconds,
@@ -305,3 +306,53 @@ async def test_overloaded_keeps_retry_after(
     assert err.kind == "server" and err.breaker_worthy
     assert err.retry_after == 3.0
     assert err.message == "my-anthropic (anthropic) returned HTTP 529: Overloaded"
+
+
+# ---------------------------------------------------------------------- forgiving URLs
+
+
+@pytest.mark.parametrize(
+    ("kind", "given", "base"),
+    [
+        # The SDKs' own base URLs: the bare host, the SDK adds the version.
+        ("anthropic", "https://api.anthropic.com", "https://api.anthropic.com/v1"),
+        ("anthropic", "https://api.anthropic.com/", "https://api.anthropic.com/v1"),
+        ("anthropic", "https://api.anthropic.com/v1/", "https://api.anthropic.com/v1"),
+        ("anthropic", "https://api.anthropic.com/v1/messages", "https://api.anthropic.com/v1"),
+        (
+            "gemini",
+            "https://generativelanguage.googleapis.com",
+            "https://generativelanguage.googleapis.com/v1beta",
+        ),
+        (
+            "gemini",
+            " HTTPS://GenerativeLanguage.googleapis.com/v1beta/models/gemini-2.5-flash"
+            ":generateContent?key=AIzaSECRET ",
+            "https://generativelanguage.googleapis.com/v1beta",
+        ),
+        (
+            "gemini",
+            "https://generativelanguage.googleapis.com/v1",
+            "https://generativelanguage.googleapis.com/v1",
+        ),
+        ("openai", "https://api.openai.com", "https://api.openai.com/v1"),
+        ("openai", "https://api.openai.com/v1/chat/completions", "https://api.openai.com/v1"),
+        ("openai", "https://api.openai.com/v1/responses#x", "https://api.openai.com/v1"),
+        ("openai", "https://openrouter.ai/api/v1/", "https://openrouter.ai/api/v1"),
+        ("openai", "https://api.groq.com/openai/v1", "https://api.groq.com/openai/v1"),
+        ("openai", "http://127.0.0.1:11434", "http://127.0.0.1:11434/v1"),
+        ("openai", "http://localhost:8000//v1//", "http://localhost:8000/v1"),
+    ],
+)
+def test_provider_urls_must_be_forgiving(kind: str, given: str, base: str) -> None:
+    assert normalize_url(kind, given) == base
+    assert normalize_url(kind, base) == base  # once normalised, stable
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "api.openai.com/v1", "ftp://x", "http://", "https://x:99999", "http://[::1"]
+)
+def test_provider_url_without_scheme_or_host_is_refused(bad: str) -> None:
+    with pytest.raises(BadRequest) as info:
+        normalize_url("openai", bad)
+    assert [d.field for d in info.value.details] == ["url"]

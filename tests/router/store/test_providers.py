@@ -100,3 +100,22 @@ def test_models_cache(db_path: Path) -> None:
         providers.set_cached_models("nope", [])
     providers.delete(conn.id)  # cascades to the cache row
     assert providers.get_cached_models(conn.id) is None
+
+
+def test_provider_urls_must_be_forgiving_at_write_time(db_path: Path) -> None:
+    conn = _create(provider="anthropic", url="https://api.anthropic.com")
+    assert conn.url == "https://api.anthropic.com/v1"
+    assert providers.get(conn.id).url == "https://api.anthropic.com/v1"
+    patched = providers.update(
+        conn.id, ProviderConnectionPatch(url="https://API.anthropic.com/v1/messages/")
+    )
+    assert patched.url == "https://api.anthropic.com/v1"
+    # A new kind re-shapes the stored URL for that kind.
+    gem = providers.update(
+        conn.id,
+        ProviderConnectionPatch(provider="gemini", url="https://generativelanguage.googleapis.com"),
+    )
+    assert gem.url == "https://generativelanguage.googleapis.com/v1beta"
+    with pytest.raises(BadRequest) as info:
+        providers.update(conn.id, ProviderConnectionPatch(url="not a url"))
+    assert [d.field for d in info.value.details] == ["url"]

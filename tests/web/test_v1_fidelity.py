@@ -1,0 +1,145 @@
+"""Wire fidelity through /v1 (issue 8): what the client sent that the upstream must see, and what
+the upstream said that the client must see. The fake upstream records every request it got."""
+
+from __future__ import annotations
+
+import anthropic
+import httpx
+import openai
+
+from tests.web.harness import Server
+
+CLIENT_KEY = "sk-client-own-key-0123456789"
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+# --------------------------------------------------------------------------- client headers
+
+
+async def test_client_headers_are_dropped_anthropic_beta_and_version(server: Server) -> None:
+    """Claude Code's ``anthropic-beta`` and ``anthropic-version`` reach an Anthropic upstream on
+    a same-format call; the client's own key does not."""
+    client = anthropic.AsyncAnthropic(base_url=server.url, api_key=CLIENT_KEY)
+    await client.messages.create(
+        model=server.model("an"),
+        max_tokens=50,
+        messages=MESSAGES,  # type: ignore[arg-type]
+        extra_headers={
+            "anthropic-beta": "interleaved-thinking-2025-05-14,oauth-2025-04-20",
+            "anthropic-version": "2024-10-22",
+        },
+    )
+    sent = server.upstream.requests[-1].headers
+    assert sent["anthropic-beta"] == "interleaved-thinking-2025-05-14"  # no auth-mode beta
+    assert sent["anthropic-version"] == "2024-10-22"
+    assert sent["x-api-key"] == "sk-test-an-0123456789abcdef"
+    assert CLIENT_KEY not in str(sent)
+
+
+async def test_client_headers_are_dropped_anthropic_beta_from_another_format(
+    server: Server,
+) -> None:
+    """From an OpenAI client the beta flag still goes to Anthropic, but the version stays the
+    router's: the body Anthropic gets was written by the router, in the router's version."""
+    client = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key=CLIENT_KEY)
+    await client.chat.completions.create(
+        model=server.model("an"),
+        messages=MESSAGES,  # type: ignore[arg-type]
+        extra_headers={"anthropic-beta": "context-1m-2025-08-07", "anthropic-version": "1999"},
+    )
+    sent = server.upstream.requests[-1].headers
+    assert sent["anthropic-beta"] == "context-1m-2025-08-07"
+    assert sent["anthropic-version"] == "2023-06-01"
+    assert CLIENT_KEY not in str(sent)
+
+
+async def test_client_headers_are_dropped_openai_beta(server: Server) -> None:
+    client = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key=CLIENT_KEY)
+    await client.chat.completions.create(
+        model=server.model("oa"),
+        messages=MESSAGES,  # type: ignore[arg-type]
+        extra_headers={"OpenAI-Beta": "assistants=v2", "anthropic-beta": "x-2025"},
+    )
+    sent = server.upstream.requests[-1].headers
+    assert sent["openai-beta"] == "assistants=v2"
+    assert "anthropic-beta" not in sent  # meaningless to an OpenAI upstream
+    assert sent["authorization"] == "Bearer sk-test-oa-0123456789abcdef"
+
+
+async def test_client_headers_are_dropped_anthropic_headers_never_reach_openai(
+    server: Server,
+) -> None:
+    client = anthropic.AsyncAnthropic(base_url=server.url, api_key=CLIENT_KEY)
+    await client.messages.create(
+        model=server.model("oa"),
+        max_tokens=50,
+        messages=MESSAGES,  # type: ignore[arg-type]
+        extra_headers={"anthropic-beta": "interleaved-thinking-2025-05-14"},
+    )
+    sent = server.upstream.requests[-1].headers
+    assert "anthropic-beta" not in sent and "anthropic-version" not in sent
+    assert "x-api-key" not in sent
+
+
+async def test_client_headers_are_dropped_goog_api_client(server: Server) -> None:
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    headers = {"x-goog-api-client": "google-genai-sdk/1.0 gl-python/3.12", "x-goog-api-key": "c"}
+    async with httpx.AsyncClient() as http:
+        resp = await http.post(
+            f"{server.url}/v1beta/models/{server.model('ge')}:generateContent",
+            json=body,
+            headers=headers,
+        )
+    assert resp.status_code == 200, resp.text
+    sent = server.upstream.requests[-1].headers
+    assert sent["x-goog-api-client"] == headers["x-goog-api-client"]
+    assert sent["x-goog-api-key"] == "sk-test-ge-0123456789abcdef"
+    # Translated, the SDK's identification would describe a body it did not write.
+    async with httpx.AsyncClient() as http:
+        resp = await http.post(
+            f"{server.url}/v1beta/models/{server.model('oa')}:generateContent",
+            json=body,
+            headers=headers,
+        )
+    assert resp.status_code == 200, resp.text
+    assert "x-goog-api-client" not in server.upstream.requests[-1].headers
+
+
+# --------------------------------------------------------------------------- provider URLs
+
+
+async def test_provider_urls_must_be_forgiving(server: Server) -> None:
+    """The SDKs' base URLs (no version segment) work as connection URLs: the API normalises
+    them once, shows the result, and calls land on the versioned endpoints."""
+    up = server.upstream.url
+    resp = await server.api(
+        "POST", "/api/providers", json={"provider": "anthropic", "name": "an-sdk", "url": up + "/"}
+    )
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["url"] == up + "/v1"
+    resp = await server.api(
+        "POST", "/api/providers", json={"provider": "gemini", "name": "ge-sdk", "url": up}
+    )
+    assert resp.status_code == 201, resp.text
+    ge_id = resp.json()["id"]
+    assert resp.json()["url"] == up + "/v1beta"
+
+    client = anthropic.AsyncAnthropic(base_url=server.url, api_key=CLIENT_KEY)
+    await client.messages.create(
+        model="an-sdk/claude-sonnet-4",
+        max_tokens=50,
+        messages=MESSAGES,  # type: ignore[arg-type]
+    )
+    assert server.upstream.requests[-1].path == "/v1/messages"
+    oa = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key=CLIENT_KEY)
+    await oa.chat.completions.create(model="ge-sdk/gemini-2.5-flash", messages=MESSAGES)  # type: ignore[arg-type]
+    assert server.upstream.requests[-1].path == "/v1beta/models/gemini-2.5-flash:generateContent"
+
+    # PATCH normalises too; a URL that is not one is a field-level 400.
+    resp = await server.api(
+        "PATCH", f"/api/providers/{ge_id}", json={"url": up + "/v1beta/models?pageSize=5"}
+    )
+    assert resp.status_code == 200 and resp.json()["url"] == up + "/v1beta"
+    resp = await server.api("PATCH", f"/api/providers/{ge_id}", json={"url": "localhost:9"})
+    assert resp.status_code == 400
+    assert [d["field"] for d in resp.json()["error"]["details"]] == ["url"]
