@@ -112,18 +112,22 @@ def _start_http_proxy(settings: Settings, server: dict[str, Any]) -> None:
 
 
 def _repair(settings: Settings) -> int:
-    from router.bridge.hostsfile import HostsFile
-    from router.bridge.journal import Journal
+    """Works with the server stopped (and while it runs: the files are the truth). With a
+    database, the agents' DNS flags are cleared too, so nothing re-adds the lines."""
+    from router.bridge.control import BridgeControl
     from router.bridge.repair import repair
-    from router.bridge.runner import CommandRunner
     from router.bridge.sysproxy import SystemProxy
+    from router.store.db import close_database, open_database
 
-    journal = Journal(settings.data_dir)
-    runner = CommandRunner(path=settings.tools_path)
-    report = repair(
-        HostsFile(settings.hosts_file, settings.data_dir, journal, runner),
-        SystemProxy(runner, journal),
-    )
+    control = BridgeControl.from_settings(settings)
+    if settings.db_path.exists():
+        open_database(settings.db_path)
+        try:
+            report = control.repair()
+        finally:
+            close_database()
+    else:
+        report = repair(control.hosts, SystemProxy(control.runner, control.journal))
     print(json.dumps(report, indent=2))
     return 1 if report["errors"] else 0
 

@@ -74,6 +74,8 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
             except (NotImplementedError, RuntimeError):  # Windows
                 signal.signal(sig, lambda *_: master.shutdown())
         await master.run()
+        # Before the listeners close with the process: no agent may resolve to a dead port.
+        await _remove_hosts_lines(runtime)
         # A web app that cannot bind stops the master (WebApp.running): say why and fail.
         if webapp.error is not None:
             print(f"error: {webapp.error}", file=sys.stderr, flush=True)
@@ -81,6 +83,24 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
         return 0
     finally:
         await runtime.close()
+
+
+async def _remove_hosts_lines(runtime: Any) -> None:
+    try:
+        change = await asyncio.to_thread(runtime.bridge.remove_dns)
+    except LlmtapError as exc:
+        print(f"warning: {exc.message} (then run `llmtap repair`)", file=sys.stderr, flush=True)
+        return
+    if change.removed:
+        log.info("removed %d hosts-file lines at shutdown", len(change.removed))
+
+
+def reload_certstore(master: Any) -> None:
+    """Serve leaves from the CA now in confdir: mitmproxy caches leaves in its CertStore, and a
+    ``configure`` of ``confdir`` makes tlsconfig build a fresh store from the files."""
+    tls = master.addons.get("tlsconfig")
+    if tls is not None:
+        tls.configure({"confdir"})
 
 
 def mitm_options(runtime: Any) -> dict[str, Any]:
@@ -118,6 +138,7 @@ def build_addons(runtime: Any, master: Any, api_port: Any) -> list[Any]:
     from router.store import agents as store_agents
 
     settings = runtime.settings
+    runtime.bridge.reload_ca = lambda: reload_certstore(master)
     modes = CaptureModes(settings, master, custom_hosts=lambda: runtime.custom_hosts)
     runtime.capture = modes
     bypass = BypassMatcher(p.pattern for p in store_agents.list_bypass())
@@ -193,9 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     from addons import cli as cli_commands
-    from addons import cli_capture
+    from addons import cli_bridge, cli_capture
 
     cli_capture.add_commands(sub, _common)
+    cli_bridge.add_commands(sub, _common)
     if hasattr(cli_commands, "add_commands"):
         cli_commands.add_commands(sub, _common)
     return parser
@@ -222,6 +244,10 @@ def cli(argv: Sequence[str] | None = None) -> None:
             from addons import cli_capture
 
             code = cli_capture.dispatch(args, _settings_from_args)
+        elif args.command in cli_bridge_commands():
+            from addons import cli_bridge
+
+            code = cli_bridge.dispatch(args, _settings_from_args)
         else:
             from addons import cli as cli_commands
 
@@ -241,6 +267,12 @@ def cli_capture_commands() -> frozenset[str]:
     from addons import cli_capture
 
     return cli_capture.COMMANDS
+
+
+def cli_bridge_commands() -> frozenset[str]:
+    from addons import cli_bridge
+
+    return cli_bridge.COMMANDS
 
 
 def print_json(data: Any) -> None:

@@ -73,7 +73,7 @@ class TrustConfig:
     nss: bool = True
 
 
-TrustStatus = Literal["installed", "already", "skipped"]
+TrustStatus = Literal["installed", "already", "skipped", "removed", "absent"]
 
 
 @dataclass(slots=True)
@@ -120,6 +120,20 @@ def install(ca: CA, runner: Runner, config: TrustConfig | None = None) -> TrustR
     result = _install_linux(ca, runner, cfg)
     if cfg.nss:
         result.nss = _install_nss(ca, runner, cfg.home)
+    return result
+
+
+def uninstall(ca: CA, runner: Runner, config: TrustConfig | None = None) -> TrustResult:
+    """Remove the CA from the OS trust store (and NSS databases): ``removed``, ``absent``
+    when it was not there, ``skipped`` with the command to run where the store is locked."""
+    cfg = config or TrustConfig()
+    if cfg.platform == "darwin":
+        return _uninstall_macos(ca, runner, cfg)
+    if cfg.platform == "win32":
+        return _uninstall_windows(ca, runner)
+    result = _uninstall_linux(ca, runner, cfg)
+    if cfg.nss:
+        result.nss = _uninstall_nss(runner, cfg.home)
     return result
 
 
@@ -188,6 +202,75 @@ def _install_linux(ca: CA, runner: Runner, cfg: TrustConfig) -> TrustResult:
             "skipped", str(store.directory), reason, manual_guide(ca.paths.cert, reason)
         )
     return TrustResult("installed", str(store.directory), f"wrote {target}, ran {tool}")
+
+
+def _uninstall_linux(ca: CA, runner: Runner, cfg: TrustConfig) -> TrustResult:
+    present = [a for a in cfg.anchors if (a.directory / a.filename).exists()]
+    if not present:
+        return TrustResult("absent", "linux", "no llmtap CA in any anchors directory")
+    removed: list[str] = []
+    for store in present:
+        target = store.directory / store.filename
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            reason = _os_reason(exc, target).replace("ca trust", "ca untrust")
+            return TrustResult("skipped", str(store.directory), reason)
+        removed.append(str(target))
+        if runner.which(store.refresh[0]) is None:
+            reason = f"removed {target} but `{store.refresh[0]}` is not installed to rebuild"
+            return TrustResult("skipped", str(store.directory), reason)
+        res = runner.run(list(store.refresh), check=False)
+        if res.returncode != 0:
+            reason = (
+                f"`{' '.join(store.refresh)}` failed (exit {res.returncode}): {_first_line(res)}"
+            )
+            return TrustResult("skipped", str(store.directory), reason)
+    still = is_trusted(ca, runner, cfg)
+    detail = f"removed {', '.join(removed)}" + (
+        "; the fingerprint is still in a system bundle" if still else ""
+    )
+    return TrustResult("removed", str(present[0].directory), detail)
+
+
+def _uninstall_nss(runner: Runner, home: Path) -> list[str]:
+    dbs = _nss_databases(home)
+    if not dbs or runner.which("certutil") is None:
+        return []
+    done: list[str] = []
+    for db in dbs:
+        res = runner.run(["certutil", "-d", f"sql:{db}", "-D", "-n", NSS_NICKNAME], check=False)
+        if res.returncode == 0:
+            done.append(str(db))
+    return done
+
+
+def _uninstall_macos(ca: CA, runner: Runner, cfg: TrustConfig) -> TrustResult:
+    store = str(cfg.keychain)
+    if not is_trusted(ca, runner, cfg):
+        return TrustResult("absent", store, "the CA is not in the keychain")
+    argv = ["security", "delete-certificate", "-Z", _hex(ca.fingerprint_sha1), store]
+    res = runner.run(argv, check=False)
+    if res.returncode != 0:
+        reason = f"security exited {res.returncode}: {_first_line(res)}; as admin run: sudo {' '.join(argv)}"
+        return TrustResult("skipped", store, reason)
+    return TrustResult("removed", store, "deleted from the System keychain")
+
+
+def _uninstall_windows(ca: CA, runner: Runner) -> TrustResult:
+    if not is_trusted(ca, runner, TrustConfig(platform="win32")):
+        return TrustResult("absent", "Root", "the CA is not in the Root store")
+    argv = ["certutil", "-delstore", "Root", _hex(ca.fingerprint_sha1).lower()]
+    res = runner.run(argv, check=False)
+    if res.returncode != 0:
+        reason = (
+            f"certutil exited {res.returncode}: {_first_line(res)}; "
+            f"from an Administrator prompt run: {' '.join(argv)}"
+        )
+        return TrustResult("skipped", "Root", reason)
+    return TrustResult("removed", "Root", "deleted from the machine Root store")
 
 
 def _nss_databases(home: Path) -> list[Path]:
@@ -288,7 +371,7 @@ def _same_file_content(path: Path, text: str) -> bool:
 
 def _os_reason(exc: OSError, path: Path) -> str:
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return f"permission denied writing {path}; run as root: sudo llmtap cert trust"
+        return f"permission denied writing {path}; run as root: sudo llmtap ca trust"
     if exc.errno == errno.EROFS:
         return f"{path.parent} is on a read-only file system"
     return f"cannot write {path}: {exc.strerror or exc}"

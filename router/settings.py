@@ -46,6 +46,11 @@ class Settings(BaseModel):
     # Where OS tools (gsettings, networksetup, reg, netsh, update-ca-certificates, ...) are
     # looked up; default: PATH. Tests point it at recording fakes so nothing real is touched.
     tools_path: str | None = None
+    # The OS trust store llmtap writes its CA into (Linux): an anchors directory whose bundle
+    # is rebuilt by update-ca-certificates, and the bundle that says whether the CA is trusted.
+    # Default: the distro's own (certs/trust.py); tests point both at temp files.
+    ca_anchors_dir: Path | None = None
+    ca_bundle: Path | None = None
 
     @property
     def db_path(self) -> Path:

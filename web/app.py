@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from web import api_manage, api_providers, inspector, ui, v1
+from web import api_bridge, api_manage, api_providers, inspector, ui, v1
 from web.context import SERVICES, Services
 from web.errors import error_middleware
 from web.security import security_middleware
@@ -21,4 +21,5 @@ def create_app(svc: Services) -> web.Application:
     api_manage.add_routes(app)
     app.router.add_routes(ui.routes)
     inspector.add_routes(app)
+    api_bridge.add_routes(app)
     return app

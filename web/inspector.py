@@ -352,6 +352,16 @@ def _host_wire(host: Any) -> dict[str, Any]:
     return data
 
 
+async def _reload_custom_hosts(request: web.Request) -> None:
+    """The capture path's view, then the hosts file: an enabled custom host gets loopback
+    lines like an agent host while the AgentBridge listener runs; others lose theirs."""
+    runtime = _runtime(request)
+    previous = list(runtime.custom_hosts)
+    runtime.reload_custom_hosts()
+    if runtime.bridge is not None:
+        await asyncio.to_thread(runtime.bridge.sync_custom_hosts, previous)
+
+
 @routes.get(f"{PREFIX}/hosts")
 async def list_hosts(request: web.Request) -> web.Response:
     return web.json_response([_host_wire(h) for h in store_hosts.list_all()])
@@ -361,7 +371,7 @@ async def list_hosts(request: web.Request) -> web.Response:
 async def create_host(request: web.Request) -> web.Response:
     body = parse_body(HostCreate, await read_json(request))
     host = store_hosts.create(body.host, enabled=body.enabled, label=body.label, kind=body.kind)
-    _runtime(request).reload_custom_hosts()
+    await _reload_custom_hosts(request)
     return web.json_response(_host_wire(host), status=201)
 
 
@@ -371,14 +381,14 @@ async def patch_host(request: web.Request) -> web.Response:
     host = store_hosts.update(
         request.match_info["host"], enabled=body.enabled, label=body.label, kind=body.kind
     )
-    _runtime(request).reload_custom_hosts()
+    await _reload_custom_hosts(request)
     return web.json_response(_host_wire(host))
 
 
 @routes.delete(f"{PREFIX}/hosts/{{host}}")
 async def delete_host(request: web.Request) -> web.Response:
     store_hosts.delete(request.match_info["host"])
-    _runtime(request).reload_custom_hosts()
+    await _reload_custom_hosts(request)
     return web.Response(status=204)
 
 

@@ -150,6 +150,11 @@ class Runtime:
         # --- end inspector -------------------------------------------------------------------
         rt.reload_catalog()
         rt.reload_custom_hosts()
+        from router.bridge.control import BridgeControl
+
+        rt.bridge = BridgeControl.from_settings(settings, catalog)
+        rt.bridge.custom_hosts = lambda: list(rt.custom_hosts)
+        rt.bridge.on_bypass = lambda matcher: setattr(rt, "bypass", matcher)
         services.extras["runtime"] = rt
         rt.management_token()
         return rt
@@ -239,6 +244,7 @@ class Runtime:
     custom_hosts: dict[str, Any] = field(default_factory=dict)  # by reload_custom_hosts
     capture: Any = None  # the capture-modes controller (addons), None without mitmproxy
     api_port: int = 0  # the bound API port once announced (settings.port may be 0)
+    bridge: Any = None  # router.bridge.control.BridgeControl, made by start()
 
     @property
     def inspector(self) -> Inspector:

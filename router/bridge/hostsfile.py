@@ -111,10 +111,12 @@ class HostsFile:
         if not new:
             return HostsChange()
         nl = _newline(lines, self.platform)
+        newline_added = None
         if lines and not lines[-1].endswith((b"\n", b"\r")):
             lines[-1] += nl
+            newline_added = nl.decode("ascii")
         lines.extend(line.encode() + nl for line in new)
-        self._commit(lines, command, added=new, removed=[])
+        self._commit(lines, command, added=new, removed=[], newline_added=newline_added)
         return HostsChange(added=new, flush=self.flush_resolver())
 
     def remove(
@@ -133,6 +135,11 @@ class HostsFile:
                 kept.append(line)
         if not removed:
             return HostsChange()
+        if not any(_parse_marked(line)[1] for line in kept):
+            # The last marked line goes: give back the newline add() put on the user's line.
+            added_nl = self.journal.read().hosts.get(str(self.path), HostsEntry()).newline_added
+            if added_nl and kept and kept[-1].endswith(added_nl.encode("ascii")):
+                kept[-1] = kept[-1][: -len(added_nl)]
         self._commit(kept, command, added=[], removed=removed)
         return HostsChange(removed=removed, flush=self.flush_resolver())
 
@@ -179,7 +186,13 @@ class HostsFile:
         return HostsPermissionError(f"cannot {verb} {self.path} (permission denied); {fix}")
 
     def _commit(
-        self, lines: list[bytes], command: str, *, added: list[str], removed: list[str]
+        self,
+        lines: list[bytes],
+        command: str,
+        *,
+        added: list[str],
+        removed: list[str],
+        newline_added: str | None = None,
     ) -> None:
         try:
             st: os.stat_result | None = self.path.stat()
@@ -193,6 +206,10 @@ class HostsFile:
             with self.journal.edit() as data:
                 entry = data.hosts.setdefault(str(self.path), HostsEntry())
                 entry.added = sorted((set(entry.added) | set(added)) - set(removed))
+                if newline_added:
+                    entry.newline_added = newline_added
+                elif not entry.added:
+                    entry.newline_added = None
                 if self.backup_path.exists():
                     entry.backup = str(self.backup_path)
                 entry.record("add" if added else "remove", added or removed)

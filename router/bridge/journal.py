@@ -49,6 +49,9 @@ class HostsChange(_Model):
 class HostsEntry(_Model):
     added: list[str] = Field(default_factory=list)
     backup: str | None = None
+    # The user's last line had no newline and llmtap gave it one to append after it: taken
+    # back when the last marked line goes, so the file is restored byte for byte.
+    newline_added: str | None = None
     history: list[HostsChange] = Field(default_factory=list)
 
     def record(self, action: Literal["add", "remove"], lines: list[str]) -> None:

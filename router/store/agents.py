@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import get_args
 
 from router.errors import BadRequest, FieldError
+from router.ir import Effort
 from router.store.db import database, utcnow
 from router.store.records import AgentMapping, AgentState, BypassPattern
 from router.store.tables import AgentMappingRow, AgentStateRow, BypassPatternRow
@@ -24,21 +26,48 @@ def list_mappings(agent_id: str) -> list[AgentMapping]:
             agent_id=r.agent_id,
             source_model=r.source_model,
             target_model=r.target_model,
+            effort=r.effort,
             updated_at=r.updated_at,
         )
         for r in query
     ]
 
 
+# Spelled by users for the top effort; the IR has one name for it.
+EFFORT_ALIASES = {"extra": "xhigh", "max": "xhigh"}
+EFFORTS: tuple[str, ...] = get_args(Effort)
+
+
+def normalize_effort(value: str | None) -> str | None:
+    """An effort override as stored: one of the IR's efforts, or None for no override.
+    Raises ValueError naming the allowed values."""
+    if value is None or not value.strip():
+        return None
+    v = value.strip().lower()
+    v = EFFORT_ALIASES.get(v, v)
+    if v not in EFFORTS:
+        raise ValueError(f"must be one of {', '.join(EFFORTS)} (or extra/max for xhigh)")
+    return v
+
+
+MappingSpec = tuple[str, str] | tuple[str, str, str | None]
+
+
 def replace_mappings(
-    agent_id: str, mappings: Iterable[tuple[str, str]] | Mapping[str, str]
+    agent_id: str, mappings: Iterable[MappingSpec] | Mapping[str, str]
 ) -> list[AgentMapping]:
     """Replace the agent's whole set in one transaction: a reader sees the old set or the
-    new one, never a mix. Pairs are ``(source, target)``; order is kept."""
-    pairs = list(mappings.items()) if isinstance(mappings, Mapping) else list(mappings)
+    new one, never a mix. Items are ``(source, target)`` or ``(source, target, effort)``;
+    order is kept."""
+    items: list[Sequence[str | None]] = (
+        [(k, v) for k, v in mappings.items()] if isinstance(mappings, Mapping) else list(mappings)
+    )
     errors: list[FieldError] = []
     seen: set[str] = set()
-    for i, (source, target) in enumerate(pairs):
+    rows: list[tuple[str, str, str | None]] = []
+    for i, item in enumerate(items):
+        source, target = str(item[0] or ""), str(item[1] or "")
+        effort = item[2] if len(item) > 2 else None
         if not source.strip():
             errors.append(FieldError(f"mappings.{i}.source", "must not be empty"))
         elif source.strip() in seen:
@@ -46,24 +75,45 @@ def replace_mappings(
         seen.add(source.strip())
         if not target.strip():
             errors.append(FieldError(f"mappings.{i}.target", "must not be empty"))
+        try:
+            effort = normalize_effort(effort)
+        except ValueError as exc:
+            errors.append(FieldError(f"mappings.{i}.effort", str(exc)))
+        rows.append((source.strip(), target.strip(), effort))
     if errors:
         raise BadRequest("invalid mappings", errors)
     now = utcnow()
     with database.atomic():
         AgentMappingRow.delete().where(AgentMappingRow.agent_id == agent_id).execute()
-        for source, target in pairs:
+        for source, target, effort in rows:
             AgentMappingRow.create(
                 agent_id=agent_id,
-                source_model=source.strip(),
-                target_model=target.strip(),
+                source_model=source,
+                target_model=target,
+                effort=effort,
                 updated_at=now,
             )
     return list_mappings(agent_id)
 
 
+def find_mapping(agent_id: str, source_model: str | None) -> AgentMapping | None:
+    """The mapping that applies to ``source_model``: the exact source, then ``*``, else None."""
+    rows = {m.source_model: m for m in list_mappings(agent_id)}
+    if source_model and source_model in rows:
+        return rows[source_model]
+    return rows.get("*")
+
+
 # --------------------------------------------------------------------------- agent state
 
-_STATE_FIELDS = ("dns_enabled", "cert_trusted", "setup_completed", "last_started_at", "last_error")
+_STATE_FIELDS = (
+    "dns_enabled",
+    "cert_trusted",
+    "setup_completed",
+    "last_started_at",
+    "last_error",
+    "route_all",
+)
 
 
 def _state(row: AgentStateRow) -> AgentState:
@@ -74,6 +124,7 @@ def _state(row: AgentStateRow) -> AgentState:
         setup_completed=row.setup_completed,
         last_started_at=row.last_started_at,
         last_error=row.last_error,
+        route_all=row.route_all,
     )
 
 
@@ -95,6 +146,7 @@ def set_agent_state(
     setup_completed: bool | None = None,
     last_started_at: datetime | None = None,
     last_error: str | None = None,
+    route_all: bool | None = None,
     clear_error: bool = False,
 ) -> AgentState:
     """Partial update: only the given fields change (``clear_error`` sets last_error None)."""
@@ -104,6 +156,7 @@ def set_agent_state(
         "setup_completed": setup_completed,
         "last_started_at": last_started_at,
         "last_error": last_error,
+        "route_all": route_all,
     }
     with database.atomic():
         row = AgentStateRow.get_or_none(AgentStateRow.agent_id == agent_id)

@@ -164,10 +164,22 @@ def _003_resilience_and_usage_indexes(db: SqliteDatabase) -> None:
     )
 
 
+def _004_agent_effort_and_route_all(db: SqliteDatabase) -> None:
+    # A mapping may carry a reasoning-effort override; an agent may route every chat call.
+    _run(
+        db,
+        """
+        ALTER TABLE agent_mapping ADD COLUMN effort TEXT;
+        ALTER TABLE agent_state ADD COLUMN route_all INTEGER NOT NULL DEFAULT 0
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _001_router_core,
     _002_inspector_and_bridge,
     _003_resilience_and_usage_indexes,
+    _004_agent_effort_and_route_all,
 ]
 
 

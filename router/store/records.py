@@ -245,6 +245,8 @@ class AgentMapping(Record):
     agent_id: str
     source_model: str
     target_model: str
+    # none|low|medium|high|xhigh, or None to leave the agent's own effort as it is
+    effort: str | None = None
     updated_at: datetime
 
 
@@ -255,6 +257,7 @@ class AgentState(Record):
     setup_completed: bool = False
     last_started_at: datetime | None = None
     last_error: str | None = None
+    route_all: bool = False  # divert every chat call, mapped or not (model unchanged)
 
 
 class BypassPattern(Record):

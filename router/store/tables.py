@@ -237,6 +237,7 @@ class AgentMappingRow(Table):
     agent_id = peewee.CharField()
     source_model = peewee.CharField()
     target_model = peewee.CharField()
+    effort = peewee.CharField(null=True)
     updated_at = UtcDateTimeField()
 
     class Meta:
@@ -251,6 +252,7 @@ class AgentStateRow(Table):
     setup_completed = peewee.BooleanField(default=False)
     last_started_at = UtcDateTimeField(null=True)
     last_error = peewee.TextField(null=True)
+    route_all = peewee.BooleanField(default=False)
 
     class Meta:
         table_name = "agent_state"

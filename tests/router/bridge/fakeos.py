@@ -159,13 +159,24 @@ elif TOOL == "certutil" and "-addstore" in args:
     st.setdefault("root_store", []).append(pem_hash(args[-1], "sha1"))
     save()
 
+elif TOOL == "certutil" and "-delstore" in args:
+    st["root_store"] = [h for h in st.get("root_store", []) if h.lower() != args[-1].lower()]
+    save()
+
 elif TOOL == "certutil" and "-store" in args:
     for i, h in enumerate(st.get("root_store", [])):
         print(f"================ Certificate {{i}} ================\nCert Hash(sha1): {{h.lower()}}")
     print("CertUtil: -store command completed successfully.")
 
 elif TOOL == "security" and args[0] == "add-trusted-cert":
-    st.setdefault("keychain", []).append(pem_hash(args[-1], "sha256"))
+    h = pem_hash(args[-1], "sha256")
+    st.setdefault("keychain", []).append(h)
+    st.setdefault("sha1", {{}})[h] = pem_hash(args[-1], "sha1")
+    save()
+
+elif TOOL == "security" and args[0] == "delete-certificate":
+    sha1 = opt("-Z").upper()
+    st["keychain"] = [h for h in st.get("keychain", []) if st.get("sha1", {{}}).get(h) != sha1]
     save()
 
 elif TOOL == "security" and args[0] == "find-certificate":

@@ -25,7 +25,7 @@ def test_old_database_is_upgraded(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     n = len(migrations.MIGRATIONS)
     open_database_without_migrating(path)
-    assert migrations.apply(database, migrations.MIGRATIONS[: n - 1]) == n - 1
+    assert migrations.apply(database, migrations.MIGRATIONS[:2]) == 2
     assert "resilience_setting" not in _tables()
     execute(
         database,
@@ -38,7 +38,11 @@ def test_old_database_is_upgraded(tmp_path: Path) -> None:
     try:
         assert migrations.current_version(database) == n
         assert "resilience_setting" in _tables()
-        assert sessions.get("s1").name == "old"  # data from version n-1 kept
+        assert sessions.get("s1").name == "old"  # data from version 2 kept
+        columns = {r[1] for r in execute(database, "PRAGMA table_info(agent_mapping)")}
+        assert "effort" in columns
+        columns = {r[1] for r in execute(database, "PRAGMA table_info(agent_state)")}
+        assert "route_all" in columns
     finally:
         close_database()
 

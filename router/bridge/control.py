@@ -1,0 +1,614 @@
+"""AgentBridge control, shared by the API and the offline CLI: per-agent DNS in the hosts file,
+the CA (regenerate, trust, untrust), model mappings, bypass, the upstream CA, diagnose and
+repair. The :443 listener itself is the edge's (mitmproxy); it is reached through the small
+:class:`BridgeListener` interface, set by the composition root when the process has one."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from certs import ca as ca_mod
+from certs import trust as trust_mod
+from certs.upstream import UpstreamCAError, validate_upstream_ca
+from router.bridge.agents import Agent, AgentCatalog, default_catalog
+from router.bridge.bypass import DEFAULT_PATTERNS, BypassMatcher, normalize_pattern
+from router.bridge.hostsfile import HostsChange, HostsFile
+from router.bridge.journal import Journal
+from router.bridge.repair import RepairReport, repair
+from router.bridge.runner import CommandRunner
+from router.bridge.sysproxy import SystemProxy
+from router.catalog import Catalog
+from router.errors import BadRequest, FieldError, LlmtapError
+from router.settings import Settings
+from router.store import agents as store_agents
+from router.store.db import utcnow
+
+UPSTREAM_CA_ENV = "LLMTAP_UPSTREAM_CA"
+
+
+class NotImplementedYet(LlmtapError):
+    """An action this build cannot do; the message names what is missing."""
+
+    status = 501
+    type = "not_implemented"
+    code = "not_implemented"
+
+
+class BridgeListener(Protocol):
+    """What the control side needs from the :443 listener (mitmproxy reverse mode).
+
+    ``start`` raises ``Conflict`` naming the process that holds the port, or ``Forbidden``
+    naming the fixes when binding a low port is not permitted."""
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def port(self) -> int: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def counters(self) -> Mapping[str, int]:
+        """``interceptedCount`` and ``activeConnections``."""
+        ...
+
+
+CheckStatus = Literal["ok", "fail", "skip"]
+
+
+@dataclass(slots=True)
+class Check:
+    id: str
+    status: CheckStatus
+    detail: str
+    fix: str | None = None
+    agent: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "ok": self.status != "fail",
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.agent is not None:
+            out["agent"] = self.agent
+        if self.fix is not None:
+            out["fix"] = self.fix
+        return out
+
+
+def trust_config(settings: Settings) -> trust_mod.TrustConfig:
+    """The OS trust store of this machine, or the one the settings point at (tests)."""
+    if settings.ca_anchors_dir is None and settings.ca_bundle is None:
+        return trust_mod.TrustConfig()
+    anchors: tuple[trust_mod.AnchorStore, ...] = trust_mod.LINUX_ANCHORS
+    if settings.ca_anchors_dir is not None:
+        anchors = (trust_mod.AnchorStore(settings.ca_anchors_dir, ("update-ca-certificates",)),)
+    bundles = trust_mod.LINUX_BUNDLES if settings.ca_bundle is None else (settings.ca_bundle,)
+    return trust_mod.TrustConfig(platform="linux", anchors=anchors, bundles=bundles)
+
+
+@dataclass
+class BridgeControl:
+    settings: Settings
+    runner: CommandRunner
+    catalog: Catalog | None = None  # the router's (mapping targets); None: not checked
+    agents: AgentCatalog = field(default_factory=default_catalog)
+    trust: trust_mod.TrustConfig = field(default_factory=trust_mod.TrustConfig)
+    # Set by the composition root of a process that has them:
+    listener: BridgeListener | None = None
+    reload_ca: Callable[[], None] | None = None  # mitmproxy re-reads the CA from confdir
+    on_bypass: Callable[[BypassMatcher], None] | None = None  # new matcher, applied live
+    custom_hosts: Callable[[], Iterable[str]] = lambda: ()  # enabled custom hosts
+    last_started_at: datetime | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, catalog: Catalog | None = None) -> BridgeControl:
+        return cls(
+            settings=settings,
+            runner=CommandRunner(path=settings.tools_path),
+            catalog=catalog,
+            trust=trust_config(settings),
+        )
+
+    def __post_init__(self) -> None:
+        self.journal = Journal(self.settings.data_dir)
+        self.hosts = HostsFile(
+            self.settings.hosts_file, self.settings.data_dir, self.journal, self.runner
+        )
+
+    # ------------------------------------------------------------------ agents
+
+    def agent(self, agent_id: str) -> Agent:
+        found = self.agents.get(agent_id)
+        if found is None:
+            known = ", ".join(a.agent_id for a in self.agents.agents)
+            raise BadRequest(
+                f"unknown agent '{agent_id}'",
+                [FieldError("agentId", f"must be one of {known}")],
+                code="unknown_agent",
+            )
+        return found
+
+    @property
+    def listener_running(self) -> bool:
+        return self.listener is not None and self.listener.running
+
+    def list_agents(self) -> list[dict[str, Any]]:
+        """All agents with their stored state, what the hosts file really says, and whether
+        (and why not) their calls can be diverted."""
+        marked = self.hosts.marked_hosts()
+        trusted = self.cert_trusted()
+        states = {s.agent_id: s for s in store_agents.list_agent_states()}
+        out: list[dict[str, Any]] = []
+        for agent in self.agents.agents:
+            state = states.get(agent.agent_id) or store_agents.get_agent_state(agent.agent_id)
+            row = state.model_dump(mode="json")
+            row["cert_trusted"] = trusted
+            row.update(
+                display_name=agent.display_name,
+                hosts=list(agent.hosts),
+                format=agent.format,
+                divert=agent.divert,
+                capture_only_reason=agent.capture_only_reason,
+                dns_active=bool(agent.hosts) and all(h.lower() in marked for h in agent.hosts),
+                mappings=len(store_agents.list_mappings(agent.agent_id)),
+            )
+            out.append(row)
+        return out
+
+    async def set_dns(self, agent_id: str, enabled: bool) -> dict[str, Any]:
+        """Add or remove the agent's hosts-file lines. Enabling starts the listener first
+        when this process has one, so an agent never resolves to a dead port."""
+        agent = self.agent(agent_id)
+        if enabled and not agent.hosts:
+            raise BadRequest(
+                f"{agent.agent_id} has no known hosts to redirect",
+                [FieldError("agentId", agent.capture_only_reason or "no hosts")],
+            )
+        warning = None
+        if enabled and self.listener is not None and not self.listener.running:
+            await self.start_server()
+        elif enabled and self.listener is None:
+            warning = (
+                "the AgentBridge listener is not running in this process: calls to "
+                f"{', '.join(agent.hosts)} fail until it runs (`llmtap bridge start`)"
+            )
+        command = f"llmtap agents {'enable' if enabled else 'disable'} {agent_id}"
+        edit = self.hosts.add if enabled else self.hosts.remove
+        try:
+            # Off the event loop: the resolver flush runs an OS command.
+            change = await asyncio.to_thread(edit, agent.hosts, command=command)
+        except LlmtapError as exc:
+            store_agents.set_agent_state(agent_id, last_error=exc.message)
+            raise
+        state = store_agents.set_agent_state(
+            agent_id, dns_enabled=enabled, setup_completed=enabled or None, clear_error=True
+        )
+        out: dict[str, Any] = state.model_dump(mode="json") | _change_wire(change)
+        if enabled:
+            out["hint"] = "restart the agent (or its IDE) so it resolves the host again"
+        if warning:
+            out["warning"] = warning
+        return out
+
+    def set_route_all(self, agent_id: str, route_all: bool) -> dict[str, Any]:
+        agent = self.agent(agent_id)
+        if route_all and not agent.divert:
+            raise BadRequest(f"{agent_id} is capture-only", [FieldError("routeAll", _why(agent))])
+        return store_agents.set_agent_state(agent_id, route_all=route_all).model_dump(mode="json")
+
+    # ------------------------------------------------------------------ mappings
+
+    def mappings(self, agent_id: str) -> list[dict[str, Any]]:
+        self.agent(agent_id)
+        return [m.model_dump(mode="json") for m in store_agents.list_mappings(agent_id)]
+
+    def put_mappings(
+        self, agent_id: str, items: Iterable[tuple[str, str, str | None]]
+    ) -> list[dict[str, Any]]:
+        """Replace the agent's set atomically, after checking every target resolves."""
+        agent = self.agent(agent_id)
+        rows = list(items)
+        if rows and not agent.divert:
+            raise BadRequest(
+                f"{agent_id} is capture-only: its calls are recorded, never rerouted",
+                [FieldError("mappings", _why(agent))],
+            )
+        errors: list[FieldError] = []
+        for i, (_, target, effort) in enumerate(rows):
+            if problem := self.target_problem(target):
+                errors.append(FieldError(f"mappings.{i}.target", problem))
+            try:
+                store_agents.normalize_effort(effort)
+            except ValueError as exc:
+                errors.append(FieldError(f"mappings.{i}.effort", str(exc)))
+        if errors:
+            raise BadRequest("invalid mappings", errors)
+        store_agents.replace_mappings(agent_id, rows)
+        return self.mappings(agent_id)
+
+    def target_problem(self, target: str) -> str | None:
+        """Why ``target`` is not ``provider/model``, an alias or a combo (None when it is)."""
+        cat = self.catalog
+        t = target.strip()
+        if cat is None or not t:
+            return None
+        if t in cat.aliases or t in cat.combos:
+            return None
+        ref, sep, model = t.partition("/")
+        if sep and model and cat.connection_by_ref(ref):
+            return None
+        names = sorted({c.name for c in cat.connections.values()})
+        known = ", ".join(names) or "none configured"
+        return (
+            f"'{t}' does not resolve: use provider/model (providers: {known}), an alias or a combo"
+        )
+
+    # ------------------------------------------------------------------ bypass
+
+    def bypass_rows(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = [
+            {"pattern": p, "source": "default", "created_at": None} for p in DEFAULT_PATTERNS
+        ]
+        rows += [b.model_dump(mode="json") for b in store_agents.list_bypass()]
+        return rows
+
+    def put_bypass(self, patterns: list[str]) -> list[dict[str, Any]]:
+        errors: list[FieldError] = []
+        clean: list[str] = []
+        for i, raw in enumerate(patterns):
+            try:
+                clean.append(normalize_pattern(raw))
+            except BadRequest as exc:
+                errors.append(FieldError(f"patterns.{i}", exc.details[0].message))
+        if errors:
+            raise BadRequest("invalid bypass patterns", errors)
+        store_agents.replace_bypass(clean)
+        if self.on_bypass is not None:
+            self.on_bypass(BypassMatcher(p.pattern for p in store_agents.list_bypass()))
+        return self.bypass_rows()
+
+    # ------------------------------------------------------------------ certificates
+
+    @property
+    def confdir(self) -> Path:
+        return self.settings.data_dir / "ca"
+
+    def ca(self) -> ca_mod.CA:
+        return ca_mod.load_or_create(self.confdir)
+
+    def ca_exists(self) -> bool:
+        return ca_mod.CAPaths.of(self.confdir).key_and_cert.exists()
+
+    def cert_trusted(self) -> bool:
+        if not self.ca_exists():
+            return False
+        try:
+            return trust_mod.is_trusted(self.ca(), self.runner, self.trust)
+        except (ca_mod.CertError, OSError):
+            return False
+
+    def cert_info(self) -> dict[str, Any]:
+        ca = self.ca()
+        return {
+            "path": str(ca.paths.cert),
+            "fingerprint": ca.fingerprint_sha256,
+            "fingerprintSha1": ca.fingerprint_sha1,
+            "notAfter": ca.not_after.isoformat(),
+            "subject": ca.cert.subject.rfc4514_string(),
+            "trusted": trust_mod.is_trusted(ca, self.runner, self.trust),
+        }
+
+    def regenerate(self) -> dict[str, Any]:
+        """A new key pair; the running proxy serves leaves from it at once; a CA that was
+        trusted is replaced in the store by the new one (the old one is no longer needed)."""
+        old = self.ca()
+        was_trusted = trust_mod.is_trusted(old, self.runner, self.trust)
+        new = ca_mod.regenerate(self.confdir)
+        reloaded = False
+        if self.reload_ca is not None:
+            self.reload_ca()
+            reloaded = True
+        out: dict[str, Any] = {
+            "regenerated": True,
+            "fingerprint": new.fingerprint_sha256,
+            "previousFingerprint": old.fingerprint_sha256,
+            "path": str(new.paths.cert),
+            "reloaded": reloaded,
+        }
+        if was_trusted:
+            out["trust"] = self._trust(new)
+        out["trusted"] = trust_mod.is_trusted(new, self.runner, self.trust)
+        if not out["trusted"]:
+            out["hint"] = "tools that trusted the old CA must trust this one: llmtap ca trust"
+        return out
+
+    def trust_ca(self) -> dict[str, Any]:
+        return self._trust(self.ca())
+
+    def untrust_ca(self) -> dict[str, Any]:
+        ca = self.ca()
+        result = trust_mod.uninstall(ca, self.runner, self.trust).as_dict()
+        result["trusted"] = trust_mod.is_trusted(ca, self.runner, self.trust)
+        self._store_trusted(bool(result["trusted"]))
+        return result
+
+    def _trust(self, ca: ca_mod.CA) -> dict[str, Any]:
+        result = trust_mod.install(ca, self.runner, self.trust).as_dict()
+        result["trusted"] = trust_mod.is_trusted(ca, self.runner, self.trust)
+        result["fingerprint"] = ca.fingerprint_sha256
+        if not result["trusted"] and not result.get("guide"):
+            result["guide"] = trust_mod.manual_guide(ca.paths.cert, str(result["detail"]))
+        self._store_trusted(bool(result["trusted"]))
+        return result
+
+    def _store_trusted(self, trusted: bool) -> None:
+        for agent in self.agents.agents:
+            store_agents.set_agent_state(agent.agent_id, cert_trusted=trusted)
+
+    # ------------------------------------------------------------------ upstream CA
+
+    def upstream_ca(self) -> dict[str, Any]:
+        from router.store import config as store_config
+
+        stored = store_config.get_settings().get("upstream_ca")
+        effective = self.settings.upstream_ca
+        env = os.environ.get(UPSTREAM_CA_ENV) or None
+        if env:
+            source = "env"
+        elif effective is not None and str(effective) != str(stored):
+            source = "flag"
+        elif stored:
+            source = "api"
+        else:
+            source = None
+        out: dict[str, Any] = {
+            "path": str(effective) if effective is not None else None,
+            "source": source,
+            "stored": stored,
+        }
+        if effective is not None:
+            try:
+                found = validate_upstream_ca(effective)
+                out |= {"valid": True, "subjects": found.subjects}
+            except UpstreamCAError as exc:
+                out |= {"valid": False, "error": str(exc)}
+        return out
+
+    def set_upstream_ca(self, path: str) -> dict[str, Any]:
+        from router.store import config as store_config
+
+        try:
+            found = validate_upstream_ca(path)
+        except UpstreamCAError as exc:
+            raise BadRequest(str(exc), [FieldError("path", str(exc))]) from None
+        store_config.set_settings({"upstream_ca": str(found.path)})
+        out = self.upstream_ca() | {"stored": str(found.path)}
+        overridden = out["source"] in ("env", "flag")
+        out["overriddenBy"] = out["source"] if overridden else None
+        # The router's upstream client and mitmproxy's roots are built at start.
+        out["appliesAfterRestart"] = not overridden
+        return out
+
+    # ------------------------------------------------------------------ the listener
+
+    def state(self) -> dict[str, Any]:
+        counters = dict(self.listener.counters()) if self.listener is not None else {}
+        port = self.listener.port if self.listener is not None else self.settings.bridge_port
+        out: dict[str, Any] = {
+            "running": self.listener_running,
+            "port": port,
+            "certReady": self.ca_exists(),
+            "interceptedCount": int(counters.get("interceptedCount", 0)),
+            "activeConnections": int(counters.get("activeConnections", 0)),
+            "lastStartedAt": self.last_started_at.isoformat() if self.last_started_at else None,
+            "available": self.listener is not None,
+        }
+        if self.listener is None:
+            out["note"] = LISTENER_MISSING
+        return out
+
+    async def start_server(self) -> dict[str, Any]:
+        if self.listener is None:
+            raise NotImplementedYet(LISTENER_MISSING)
+        self.ca()  # the listener issues leaves from it
+        if not self.listener.running:
+            try:
+                await self.listener.start()
+            except LlmtapError as exc:
+                for agent in self._dns_agents():
+                    store_agents.set_agent_state(agent.agent_id, last_error=exc.message)
+                raise
+            self.last_started_at = utcnow()
+            for agent in self._dns_agents():
+                store_agents.set_agent_state(
+                    agent.agent_id, last_started_at=self.last_started_at, clear_error=True
+                )
+        await asyncio.to_thread(self.apply_dns)
+        return self.state()
+
+    async def stop_server(self) -> dict[str, Any]:
+        # DNS lines go first, so agents never resolve to a port nobody listens on.
+        await asyncio.to_thread(self.remove_dns)
+        if self.listener is not None and self.listener.running:
+            await self.listener.stop()
+        return self.state()
+
+    def apply_dns(self) -> HostsChange:
+        """Lines for every agent whose DNS is enabled and every enabled custom host."""
+        hosts = [h for a in self._dns_agents() for h in a.hosts]
+        hosts += list(self.custom_hosts())
+        return self.hosts.add(hosts, command="llmtap bridge start") if hosts else HostsChange()
+
+    def remove_dns(self) -> HostsChange:
+        """Every llmtap line (the enabled flags stay, for the next start)."""
+        return self.hosts.remove(None, command="llmtap bridge stop")
+
+    def sync_custom_hosts(self, previous: Iterable[str] = ()) -> HostsChange | None:
+        """After a custom host changed: lines for the enabled ones while the listener runs,
+        none for hosts no longer enabled."""
+        wanted = set(self.custom_hosts())
+        gone = [h for h in previous if h not in wanted]
+        if gone:
+            agent_hosts = {h for a in self._dns_agents() for h in a.hosts}
+            gone = [h for h in gone if h not in agent_hosts]
+            if gone:
+                self.hosts.remove(gone, command="llmtap hosts disable")
+        if self.listener_running and wanted:
+            return self.hosts.add(wanted, command="llmtap hosts enable")
+        return None
+
+    def _dns_agents(self) -> list[Agent]:
+        enabled = {s.agent_id for s in store_agents.list_agent_states() if s.dns_enabled}
+        return [a for a in self.agents.agents if a.agent_id in enabled and a.hosts]
+
+    # ------------------------------------------------------------------ diagnose, repair
+
+    def diagnose(self, *, server_running: bool) -> dict[str, Any]:
+        checks: list[Check] = []
+        if server_running:
+            checks.append(Check("server-running", "ok", "llmtap is running"))
+        else:
+            checks.append(
+                Check("server-running", "fail", "llmtap is not running", fix="run: llmtap up")
+            )
+        checks.append(self._listener_check())
+        if not self.ca_exists():
+            checks.append(
+                Check(
+                    "cert-exists",
+                    "fail",
+                    f"no CA in {self.confdir}",
+                    fix="run: llmtap ca show (creates it)",
+                )
+            )
+        else:
+            ca = self.ca()
+            checks.append(Check("cert-exists", "ok", f"{ca.paths.cert} ({ca.fingerprint_sha256})"))
+        if self.cert_trusted():
+            checks.append(Check("cert-trusted", "ok", "the CA's fingerprint is in the OS store"))
+        else:
+            checks.append(
+                Check(
+                    "cert-trusted",
+                    "fail",
+                    "the CA's fingerprint is not in the OS trust store",
+                    fix="run: sudo llmtap ca trust (or set NODE_EXTRA_CA_CERTS / SSL_CERT_FILE"
+                    f" to {ca_mod.CAPaths.of(self.confdir).cert} per tool)",
+                )
+            )
+        checks += self._dns_checks()
+        if self.hosts.is_writable():
+            checks.append(Check("hosts-file-writable", "ok", f"{self.hosts.path} is writable"))
+        else:
+            checks.append(
+                Check(
+                    "hosts-file-writable",
+                    "fail",
+                    f"{self.hosts.path} is not writable by this user",
+                    fix="run llmtap with sudo (e.g. sudo llmtap agents enable AGENT)",
+                )
+            )
+        rows = [c.as_dict() for c in checks]
+        return {"ok": all(r["ok"] for r in rows), "checks": rows}
+
+    def _listener_check(self) -> Check:
+        port = self.listener.port if self.listener is not None else self.settings.bridge_port
+        if self.listener is None:
+            return Check("server-reachable", "fail", LISTENER_MISSING, fix=LISTENER_FIX)
+        if not self.listener.running:
+            return Check(
+                "server-reachable",
+                "fail",
+                f"the AgentBridge listener is not running (port {port})",
+                fix="run: llmtap bridge start",
+            )
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2):
+                pass
+        except OSError as exc:
+            return Check(
+                "server-reachable",
+                "fail",
+                f"127.0.0.1:{port} does not accept connections: {exc.strerror or exc}",
+                fix="llmtap bridge stop && llmtap bridge start; check what holds the port",
+            )
+        return Check("server-reachable", "ok", f"127.0.0.1:{port} accepts connections")
+
+    def _dns_checks(self) -> list[Check]:
+        marked = self.hosts.marked_hosts()
+        states = {s.agent_id: s for s in store_agents.list_agent_states()}
+        out: list[Check] = []
+        for agent in self.agents.agents:
+            state = states.get(agent.agent_id)
+            if state is None or not state.dns_enabled:
+                out.append(Check("dns-configured", "skip", "not enabled", agent=agent.agent_id))
+                continue
+            missing = [h for h in agent.hosts if h.lower() not in marked]
+            if not missing:
+                out.append(
+                    Check("dns-configured", "ok", "hosts-file lines present", agent=agent.agent_id)
+                )
+            elif not self.listener_running:
+                out.append(
+                    Check(
+                        "dns-configured",
+                        "fail",
+                        "enabled, but the listener is stopped so its lines are removed",
+                        fix="run: llmtap bridge start",
+                        agent=agent.agent_id,
+                    )
+                )
+            else:
+                out.append(
+                    Check(
+                        "dns-configured",
+                        "fail",
+                        f"no hosts-file line for {', '.join(missing)}",
+                        fix=f"run: llmtap agents enable {agent.agent_id}",
+                        agent=agent.agent_id,
+                    )
+                )
+        return out
+
+    def repair(self) -> RepairReport:
+        """Every llmtap hosts-file line out, the system proxy reverted; DNS marked disabled."""
+        report = repair(self.hosts, SystemProxy(self.runner, self.journal))
+        if not report["errors"]:
+            for state in store_agents.list_agent_states():
+                if state.dns_enabled:
+                    store_agents.set_agent_state(state.agent_id, dns_enabled=False)
+        return report
+
+
+LISTENER_MISSING = (
+    "the AgentBridge :443 listener is not part of this build yet (issue 10's divert work): "
+    "hosts-file DNS, certificates, mappings and bypass are managed, but nothing listens on the "
+    "bridge port"
+)
+LISTENER_FIX = "use the HTTP proxy capture instead: llmtap run -- AGENT (or llmtap env)"
+
+
+def _why(agent: Agent) -> str:
+    return agent.capture_only_reason or "capture only"
+
+
+def _change_wire(change: HostsChange) -> dict[str, Any]:
+    flush = change.flush
+    return {
+        "hostsLinesAdded": change.added,
+        "hostsLinesRemoved": change.removed,
+        "resolverFlushed": bool(flush and flush.flushed),
+        "resolverDetail": flush.detail if flush else "",
+    }
