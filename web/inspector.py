@@ -405,8 +405,8 @@ def _capture(request: web.Request) -> Any:
 
 
 AGENT_BRIDGE_NOTE = (
-    "not available yet: the transparent :443 listener, hosts-file DNS and agent divert are "
-    "not implemented in this version"
+    "not available yet: the transparent :443 listener and agent divert are not implemented "
+    "in this version (hosts-file DNS, certificates and mappings are: /api/tools/agent-bridge)"
 )
 
 

@@ -202,3 +202,25 @@ def test_no_flush_tool_is_reported_not_raised(tmp_path: Path) -> None:
     hf2 = editor(tmp_path, runner=failing.runner())
     flush2 = hf2.add(["chatgpt.com"]).flush
     assert flush2 is not None and not flush2.flushed and "Access denied" in flush2.detail
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"127.0.0.1 localhost\n10.0.0.5 mine",  # no newline at the end
+        b"127.0.0.1 localhost\r\n10.0.0.5 mine",  # Windows, no newline at the end
+        b"127.0.0.1 localhost\r\n",
+        b"",
+    ],
+)
+def test_the_newline_given_to_a_last_line_is_taken_back(tmp_path: Path, content: bytes) -> None:
+    hf = editor(tmp_path, content)
+    hf.add(["api.anthropic.com"])
+    hf.add(["chatgpt.com"])
+    text = hf.path.read_bytes()
+    assert text.startswith(content) and text.count(b"# llmtap") == 4
+    hf.remove(["chatgpt.com"])
+    assert hf.marked_hosts() == {"api.anthropic.com"}
+    hf.remove(["api.anthropic.com"])
+    assert hf.path.read_bytes() == content
+    assert hf.journal.read().hosts[str(hf.path)].newline_added is None
