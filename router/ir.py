@@ -29,6 +29,7 @@ StopReason = Literal[
     "end_turn", "max_tokens", "tool_use", "stop_sequence", "content_filter", "pause_turn", "error"
 ]
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
+EFFORTS: tuple[Effort, ...] = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
 # --------------------------------------------------------------------------- content blocks
@@ -452,41 +453,34 @@ def safe_tool_id(tool_id: str) -> str:
     return f"{cleaned}_{digest}" if cleaned.strip("_") else f"toolu_{digest}"
 
 
-def estimate_tokens(text: str) -> int:
-    """A rough token count (about 4 characters a token) for when upstream gives no usage."""
-    return max(1, (len(text) + 3) // 4) if text else 0
+# --------------------------------------------------------------------------- model knowledge
+
+_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+_CLAUDE_FAMILY = re.compile(r"(opus|sonnet|haiku)-(\d)(?!\d)(?:[-.](\d)(?!\d))?")
 
 
-def estimate_request_tokens(req: Request) -> int:
-    parts: list[str] = [req.system_text()]
-    for msg in req.messages:
-        for block in msg.content:
-            match block:
-                case TextBlock():
-                    parts.append(block.text)
-                case ToolUseBlock():
-                    parts.append(block.name + block.arguments_json())
-                case ToolResultBlock():
-                    parts.append(block.text())
-                case ThinkingBlock():
-                    parts.append(block.thinking)
-                case _:
-                    parts.append("x" * 1000)  # an image costs roughly a thousand tokens
-    for tool in req.tools:
-        parts.append(tool.name + (tool.description or "") + json.dumps(tool.parameters))
-    return estimate_tokens("\n".join(parts))
+def is_openai_reasoning_model(model: str) -> bool:
+    """OpenAI reasoning models take ``max_completion_tokens`` and reject sampling knobs."""
+    name = model.rsplit("/", 1)[-1].lower()
+    return name.startswith(_REASONING_PREFIXES)
 
 
-def estimate_response_tokens(resp: Response) -> int:
-    parts: list[str] = []
-    for block in resp.content:
-        match block:
-            case TextBlock():
-                parts.append(block.text)
-            case ThinkingBlock():
-                parts.append(block.thinking)
-            case ToolUseBlock():
-                parts.append(block.name + block.arguments_json())
-            case _:
-                pass
-    return estimate_tokens("".join(parts))
+def claude_output_limits(model: str) -> tuple[int, int | None]:
+    """``(default max_tokens, max output cap or None when unknown)`` for a Claude model name.
+
+    The default is deliberately below the cap: Anthropic counts ``max_tokens`` against the
+    output-tokens-per-minute rate limit, so asking for the whole window by default hurts."""
+    name = model.lower()
+    if match := _CLAUDE_FAMILY.search(name):
+        family, major, minor = match.group(1), int(match.group(2)), int(match.group(3) or 0)
+        if major >= 4:
+            # Opus 4 and 4.1 stop at 32k output; the later 4.x models allow 64k.
+            cap = 32000 if family == "opus" and (major, minor) < (4, 5) else 64000
+            return 32000, cap
+    if re.search(r"claude-3[-.]7", name):
+        return 32000, 64000
+    if re.search(r"claude-3[-.]5", name):
+        return 8192, 8192
+    if "claude-3" in name:
+        return 4096, 4096
+    return 4096, None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from router import ir
 from router.store.records import ModelPrice
@@ -37,11 +38,51 @@ def complete_usage(usage: ir.Usage | None, req: ir.Request, resp: ir.Response) -
     if usage is None:
         out.estimated = True
     if out.input_tokens <= 0:
-        out.input_tokens = ir.estimate_request_tokens(req)
+        out.input_tokens = estimate_request_tokens(req)
         out.estimated = True
     if out.output_tokens <= 0:
-        estimate = ir.estimate_response_tokens(resp)
+        estimate = estimate_response_tokens(resp)
         if estimate or usage is None:
             out.output_tokens = estimate
             out.estimated = True
     return out
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (about 4 characters a token) for when upstream gives no usage."""
+    return max(1, (len(text) + 3) // 4) if text else 0
+
+
+def estimate_request_tokens(req: ir.Request) -> int:
+    parts: list[str] = [req.system_text()]
+    for msg in req.messages:
+        for block in msg.content:
+            match block:
+                case ir.TextBlock():
+                    parts.append(block.text)
+                case ir.ToolUseBlock():
+                    parts.append(block.name + block.arguments_json())
+                case ir.ToolResultBlock():
+                    parts.append(block.text())
+                case ir.ThinkingBlock():
+                    parts.append(block.thinking)
+                case _:
+                    parts.append("x" * 1000)  # an image costs roughly a thousand tokens
+    for tool in req.tools:
+        parts.append(tool.name + (tool.description or "") + json.dumps(tool.parameters))
+    return estimate_tokens("\n".join(parts))
+
+
+def estimate_response_tokens(resp: ir.Response) -> int:
+    parts: list[str] = []
+    for block in resp.content:
+        match block:
+            case ir.TextBlock():
+                parts.append(block.text)
+            case ir.ThinkingBlock():
+                parts.append(block.thinking)
+            case ir.ToolUseBlock():
+                parts.append(block.name + block.arguments_json())
+            case _:
+                pass
+    return estimate_tokens("".join(parts))

@@ -24,13 +24,12 @@ import httpx
 from router import __version__, ir
 from router.engine.stream import StreamOutcome, StreamPipe
 from router.errors import AllAttemptsFailed, Attempt, LlmtapError, UpstreamError
-from router.formats import get_codec
-from router.formats.base import Codec
+from router.formats import Codec, get_codec
 from router.formats.sse import sse_comment
 from router.providers import forwarded_headers, open_call, provider_format
 from router.providers.http import UpstreamCall
 from router.routing.resolve import Plan, Resolver, Step
-from router.usage import complete_usage
+from router.usage import complete_usage, estimate_request_tokens
 
 log = logging.getLogger("llmtap.router")
 
@@ -188,7 +187,7 @@ class Router:
             info.parse_dropped = list(req.dropped)
             info.streamed = req.stream
             plan = self.resolver.plan(
-                req.model, pinned=inbound.pinned, estimate=lambda: ir.estimate_request_tokens(req)
+                req.model, pinned=inbound.pinned, estimate=lambda: estimate_request_tokens(req)
             )
         except LlmtapError as exc:
             self._fail(info, exc)
@@ -480,7 +479,7 @@ def count_tokens(inbound: Inbound) -> dict[str, int]:
     body = dict(inbound.body)
     body.setdefault("max_tokens", 1)
     req = get_codec("anthropic").parse_request(body)
-    return {"input_tokens": ir.estimate_request_tokens(req)}
+    return {"input_tokens": estimate_request_tokens(req)}
 
 
 def model_list(router: Router) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from router import ir
 from router.errors import UpstreamError
-from router.formats.base import Codec
+from router.formats import Codec
 from router.formats.sse import FrameSplitter
 from router.providers.http import UpstreamCall
 

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from typing import Any, Literal, TypedDict
 
 from router import ir
-from router.formats import get_codec
-from router.formats.base import Codec
+from router.formats import Codec, get_codec
 from router.traffic.detect import context_key
 from router.traffic.masking import mask_json
 from router.traffic.record import LlmInfo
+from router.usage import estimate_request_tokens, estimate_response_tokens
 
 log = logging.getLogger(__name__)
 
@@ -208,8 +208,8 @@ def llm_summary(
     usage = response.usage if response is not None else None
     if usage is None and response is not None:
         usage = ir.Usage(
-            input_tokens=ir.estimate_request_tokens(req) if req is not None else 0,
-            output_tokens=ir.estimate_response_tokens(response),
+            input_tokens=estimate_request_tokens(req) if req is not None else 0,
+            output_tokens=estimate_response_tokens(response),
             estimated=True,
         )
     cost: float | None = None

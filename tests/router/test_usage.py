@@ -2,7 +2,12 @@ import pytest
 
 from router import ir
 from router.store.records import ModelPrice
-from router.usage import complete_usage, cost_usd
+from router.usage import (
+    complete_usage,
+    cost_usd,
+    estimate_request_tokens,
+    estimate_response_tokens,
+)
 
 SONNET = ModelPrice(model="s", input=3.0, output=15.0, cached=0.3, cache_creation=3.75)
 
@@ -60,8 +65,8 @@ def test_complete_usage_estimates_when_absent() -> None:
     req, resp = _exchange()
     usage = complete_usage(None, req, resp)
     assert usage.estimated
-    assert usage.input_tokens == ir.estimate_request_tokens(req) > 0
-    assert usage.output_tokens == ir.estimate_response_tokens(resp) > 0
+    assert usage.input_tokens == estimate_request_tokens(req) > 0
+    assert usage.output_tokens == estimate_response_tokens(resp) > 0
 
 
 def test_complete_usage_keeps_reported_figures() -> None:
@@ -77,5 +82,5 @@ def test_complete_usage_fills_only_the_missing_half() -> None:
     partial = ir.Usage(input_tokens=321)  # e.g. a stream cut before message_delta
     usage = complete_usage(partial, req, resp)
     assert usage.input_tokens == 321
-    assert usage.output_tokens == ir.estimate_response_tokens(resp)
+    assert usage.output_tokens == estimate_response_tokens(resp)
     assert usage.estimated and not partial.estimated

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from router import ir
 from router.errors import BadRequest
 from router.formats import get_codec
-from router.formats.anthropic import CODEC, default_max_tokens, model_limits
+from router.formats.anthropic.codec import CODEC
 from router.formats.sse import SSEParser
 
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
@@ -480,7 +480,7 @@ def test_foreign_request_merges_roles_and_lists_dropped_fields() -> None:
             "input_schema": {"properties": {"city": {"type": "string"}}, "type": "object"},
         }
     ]
-    assert body["max_tokens"] == default_max_tokens("claude-sonnet-4-5")
+    assert body["max_tokens"] == ir.claude_output_limits("claude-sonnet-4-5")[0]
     assert set(req.dropped) == {"n", "logprobs", "seed", "response_format", "tools.weather.strict"}
 
 
@@ -520,14 +520,14 @@ def test_case4_thinking_signature_round_trip_and_foreign_thinking_dropped() -> N
 
 
 def test_case10_max_tokens_default_tool_choice_mapping() -> None:
-    assert model_limits("claude-opus-4-20250514") == (32000, 32000)
-    assert model_limits("claude-opus-4-1-20250805") == (32000, 32000)
-    assert model_limits("claude-opus-4-5") == (32000, 64000)
-    assert model_limits("anthropic/claude-sonnet-4.5") == (32000, 64000)
-    assert model_limits("claude-3-7-sonnet-latest") == (32000, 64000)
-    assert model_limits("claude-3-5-sonnet-20241022") == (8192, 8192)
-    assert model_limits("claude-3-haiku-20240307") == (4096, 4096)
-    assert model_limits("some-model") == (4096, None)
+    assert ir.claude_output_limits("claude-opus-4-20250514") == (32000, 32000)
+    assert ir.claude_output_limits("claude-opus-4-1-20250805") == (32000, 32000)
+    assert ir.claude_output_limits("claude-opus-4-5") == (32000, 64000)
+    assert ir.claude_output_limits("anthropic/claude-sonnet-4.5") == (32000, 64000)
+    assert ir.claude_output_limits("claude-3-7-sonnet-latest") == (32000, 64000)
+    assert ir.claude_output_limits("claude-3-5-sonnet-20241022") == (8192, 8192)
+    assert ir.claude_output_limits("claude-3-haiku-20240307") == (4096, 4096)
+    assert ir.claude_output_limits("some-model") == (4096, None)
 
     cases = [
         (ir.ToolChoice("required"), None, {"type": "any"}),

@@ -12,8 +12,8 @@ import pytest
 from router import ir
 from router.errors import BadRequest
 from router.formats import get_codec
-from router.formats.base import Codec
-from router.formats.gemini import CLOUDCODE_CODEC, CODEC
+from router.formats import Codec
+from router.formats.gemini.codec import CLOUDCODE_CODEC, CODEC
 
 # --------------------------------------------------------------------------- fixtures
 

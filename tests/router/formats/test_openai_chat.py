@@ -15,7 +15,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from router import ir
 from router.errors import BadRequest
 from router.formats import get_codec
-from router.formats.openai_chat import CODEC
+from router.formats.openai_chat.codec import CODEC
 
 PNG = "iVBORw0KGgo="
 

@@ -17,8 +17,8 @@ from pydantic import TypeAdapter
 from router import ir
 from router.errors import BadRequest
 from router.formats import get_codec
-from router.formats.openai_chat import CODEC as CHAT
-from router.formats.responses import CODEC
+from router.formats.openai_chat.codec import CODEC as CHAT
+from router.formats.responses.codec import CODEC
 
 PNG = "iVBORw0KGgo="
 EVENTS: TypeAdapter[ResponseStreamEvent] = TypeAdapter(ResponseStreamEvent)
