@@ -76,6 +76,12 @@ class PayloadTooLarge(LlmtapError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(LlmtapError):
+    status = 415
+    type = "invalid_request_error"
+    code = "unsupported_media_type"
+
+
 UpstreamKind = Literal[
     "auth", "rate_limit", "context_length", "bad_request", "not_found", "server", "timeout",
     "connection", "protocol",

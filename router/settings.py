@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from router.errors import BadRequest, FieldError
+from router.netaddr import is_loopback_name
 
 log = logging.getLogger("llmtap.settings")
 
@@ -51,6 +52,17 @@ class Settings(BaseModel):
     # Default: the distro's own (certs/trust.py); tests point both at temp files.
     ca_anchors_dir: Path | None = None
     ca_bundle: Path | None = None
+
+    @model_validator(mode="after")
+    def _exposed_needs_keys(self) -> Settings:
+        # Checked on every assignment too (validate_assignment): keys cannot be switched off
+        # while the router API is reachable from the network.
+        if not self.require_api_key and not is_loopback_name(self.host):
+            raise ValueError(
+                f"listening on the non-loopback address '{self.host}' needs requireApiKey on "
+                "(otherwise anyone who can reach it spends your provider keys)"
+            )
+        return self
 
     @property
     def db_path(self) -> Path:

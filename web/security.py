@@ -23,18 +23,20 @@ The internal ingest endpoint skips 3 and 4: it has its own token, compared in co
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+import psutil
 from aiohttp import web
 from yarl import URL
 
-from router.errors import Forbidden, Unauthorized
+from router.errors import Forbidden, Unauthorized, UnsupportedMediaType
+from router.netaddr import is_loopback_name, parse_ip
 from web.context import services
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -44,6 +46,11 @@ TOKEN_COOKIE = "llmtap_token"
 TOKEN_QUERY = "token"
 INGEST_HEADER = "X-Llmtap-Ingest-Token"
 INGEST_PATH = "/api/tools/traffic-inspector/internal/ingest"
+# The one connection the proxy may open to our own API: the router hop llmtap itself builds
+# for a diverted agent call. It proves itself with this per-process secret, which no client
+# can know (it never leaves the process).
+HOP_HEADER = "X-Llmtap-Hop-Secret"
+HOP_SECRET = secrets.token_urlsafe(32)
 
 _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The router API is also served under /api (web/v1.py PREFIXES); it uses router API keys.
@@ -65,13 +72,72 @@ def is_loopback_peer(peername: Any) -> bool:
 
 
 def _is_loopback_ip(text: str) -> bool:
+    ip = parse_ip(text)
+    return ip is not None and ip.is_loopback
+
+
+_IFACE_CACHE: tuple[float, frozenset[str]] = (0.0, frozenset())
+
+
+def _interface_addresses() -> frozenset[str]:
+    """This machine's interface addresses (refreshed every few seconds: interfaces change
+    rarely, and this is asked on every upstream connect)."""
+    global _IFACE_CACHE
+    stamp, cached = _IFACE_CACHE
+    if time.monotonic() - stamp < 5:
+        return cached
+    found: set[str] = set()
     try:
-        addr = ipaddress.ip_address(text.partition("%")[0])
-    except ValueError:
+        for addrs in psutil.net_if_addrs().values():
+            for entry in addrs:
+                ip = parse_ip(entry.address)
+                if ip is not None:
+                    found.add(str(ip))
+    except (psutil.Error, OSError):
+        pass
+    _IFACE_CACHE = (time.monotonic(), frozenset(found))
+    return _IFACE_CACHE[1]
+
+
+def is_local_address(text: str) -> bool:
+    """An address that reaches this machine: loopback, the unspecified address (connecting to
+    0.0.0.0 or :: lands on localhost), or any interface address; IPv4-mapped forms included."""
+    ip = parse_ip(text)
+    if ip is None:
         return False
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped.is_loopback
-    return addr.is_loopback
+    return ip.is_loopback or ip.is_unspecified or str(ip) in _interface_addresses()
+
+
+def is_hop_request(headers: Mapping[str, str]) -> bool:
+    """The request carries this process's hop secret (see ``HOP_HEADER``)."""
+    return tokens_equal(headers.get(HOP_HEADER), HOP_SECRET)
+
+
+def own_listening_ports() -> set[int]:
+    """Every TCP port this process listens on: the API, the proxy listeners, any other."""
+    try:
+        conns = psutil.Process().net_connections(kind="inet")
+    except (psutil.Error, OSError):
+        return set()
+    return {c.laddr.port for c in conns if c.status == psutil.CONN_LISTEN and c.laddr}
+
+
+def self_connect_refusal(
+    addresses: Iterable[str],
+    port: int,
+    own_ports: Collection[int],
+    *,
+    hop_authenticated: bool = False,
+) -> str | None:
+    """Why the proxy must not open a connection to ``port`` on any of ``addresses`` (the
+    *resolved* destination), or None. A proxied client reaching one of our own listeners would
+    arrive "from loopback" and pass the API's peer check. The one exception is the router hop
+    that llmtap itself sets up, proven by the per-process hop secret (``hop_authenticated``)."""
+    if hop_authenticated or port not in own_ports:
+        return None
+    if any(is_local_address(a) for a in addresses):
+        return "llmtap does not proxy requests to its own API port or listeners"
+    return None
 
 
 def split_host(host: str) -> tuple[str, int | None]:
@@ -99,8 +165,7 @@ def is_loopback_host(host: str | None) -> bool:
     if not host:
         return False
     name, _ = split_host(host)
-    name = name.lower().rstrip(".")
-    return name == "localhost" or _is_loopback_ip(name)
+    return bool(name) and is_loopback_name(name)
 
 
 def is_same_origin(origin: str, host: str) -> bool:
@@ -223,9 +288,46 @@ def _token_redirect(request: web.Request, token: str) -> NoReturn:
     raise response
 
 
+def is_router_path(path: str) -> bool:
+    """The router API: ``/v1...`` and its ``/api/v1...`` aliases."""
+    return (
+        path.startswith(("/v1/", "/v1beta/"))
+        or path in ("/v1", "/v1beta")
+        or (path in _ROUTER_EXACT or path.startswith(_ROUTER_PREFIXES))
+    )
+
+
+def _check_router_request(request: web.Request, require_api_key: bool) -> None:
+    """The router API spends the user's provider keys, so no web page may drive it. SDKs and
+    agents send no ``Origin`` and always a JSON body; a page's cross-site "simple" request
+    (no preflight) carries a foreign ``Origin`` and/or a text/plain or form body, and a DNS
+    rebinding page sends its own name as ``Host``. With router API keys required (the only
+    way to listen beyond loopback), the key is the proof and any ``Host`` is fine."""
+    host = request.headers.get("Host")
+    if is_hop_request(request.headers):
+        return  # llmtap's own hop for a diverted agent call: it keeps the agent's Host
+    if not require_api_key and not is_loopback_host(host):
+        raise Forbidden(
+            "the Host header must name a loopback address (localhost, 127.0.0.1); "
+            "turn requireApiKey on to serve the router API under another name"
+        )
+    origin = request.headers.get("Origin")
+    if origin is not None and not is_same_origin(origin, host or ""):
+        raise Forbidden("cross-origin requests to the router API are not allowed")
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        raise Forbidden("cross-site requests to the router API are not allowed")
+    if request.method in _STATE_CHANGING and not _has_json_body(request):
+        raise UnsupportedMediaType(
+            "the router API takes JSON bodies: send Content-Type: application/json"
+        )
+
+
 @web.middleware
 async def security_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
+    if is_router_path(path):
+        _check_router_request(request, services(request).settings.require_api_key)
+        return await handler(request)
     if not _needs_checks(request):
         return await handler(request)
     _check_peer_and_host(request)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from router.traffic.masking import mask_json, mask_text
 
 ProviderKind = Literal["openai", "anthropic", "gemini"]
 Strategy = Literal[
@@ -126,6 +128,19 @@ class CallLog(Record):
     streamed: bool = False
     dropped_fields: list[str] = Field(default_factory=list, alias="droppedFields")
     error: str | None = None
+
+    # A client can put anything in a model name, a key included ("x/echo-sk-..."): the row is
+    # masked before it is stored, like every other place a secret can travel.
+    @field_validator("path", "requested_model", "model", "error")
+    @classmethod
+    def _masked(cls, value: str | None) -> str | None:
+        return mask_text(value) if value else value
+
+    @field_validator("attempts")
+    @classmethod
+    def _masked_attempts(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        masked: list[dict[str, Any]] = mask_json(value)
+        return masked
 
 
 # --------------------------------------------------------------------------- write inputs

@@ -226,6 +226,7 @@ def mask_record(record: InterceptedRequest) -> InterceptedRequest:
     if record.llm is not None:
         update["llm"] = record.llm.model_copy(
             update={
+                "model": mask_text(record.llm.model) if record.llm.model else record.llm.model,
                 "response": mask_json(record.llm.response),
                 "conversation": mask_json(record.llm.conversation),
             }

@@ -47,11 +47,12 @@ def test_peer_check_uses_the_socket_address() -> None:
 
 def test_host_header_check() -> None:
     for ok in ("localhost", "localhost:20128", "LOCALHOST.", "127.0.0.1", "127.0.0.1:80",
-               "127.1.2.3:9", "[::1]", "[::1]:20128"):  # fmt: skip
+               "127.1.2.3:9", "[::1]", "[::1]:20128", "[::ffff:127.0.0.1]:20128",
+               "[::ffff:7f00:1]"):  # fmt: skip
         assert is_loopback_host(ok), ok
     for bad in (None, "", "evil.example", "evil.example:20128", "127.0.0.1.evil.example",
                 "localhost.evil.example", "10.0.0.1", "[::1]x", "127.0.0.1:99999",
-                "0.0.0.0", "[::]:20128"):  # fmt: skip
+                "0.0.0.0", "[::]:20128", "[::ffff:10.0.0.1]", "[::ffff:0.0.0.0]:1"):  # fmt: skip
         assert not is_loopback_host(bad), bad
 
 
@@ -68,9 +69,9 @@ async def test_rebinding_and_csrf_are_refused(server: Server) -> None:
         assert evil.status_code == 403
         assert evil.json()["error"]["type"] == "permission_error"
         assert evil.json()["error"]["requestId"]
-        # the router API is for SDKs (router API keys), not subject to these checks
+        # the router API refuses a rebound Host too (tests/web/test_security_v1.py)
         models = await client.get("/v1/models", headers={"Host": "evil.example"})
-        assert models.status_code == 200
+        assert models.status_code == 403
 
         form = await client.post(P + "/sessions", data={"name": "x"})
         assert form.status_code == 403

@@ -1,0 +1,29 @@
+"""Address spelling: one parser for IP literals (IPv4-mapped IPv6 unwrapped to IPv4), and the
+loopback test every listener and Host check shares."""
+
+from __future__ import annotations
+
+import ipaddress
+
+type IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def parse_ip(text: str) -> IP | None:
+    """``text`` as an address (brackets and an IPv6 zone dropped, ``::ffff:a.b.c.d`` given as
+    ``a.b.c.d``), or None when it is not an address literal."""
+    try:
+        addr = ipaddress.ip_address(text.strip().strip("[]").partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def is_loopback_name(host: str) -> bool:
+    """``localhost`` or a loopback address in any spelling; "" (every interface) is not."""
+    name = host.strip().lower().rstrip(".")
+    if name == "localhost":
+        return True
+    ip = parse_ip(name)
+    return ip is not None and ip.is_loopback
