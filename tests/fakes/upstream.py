@@ -17,7 +17,10 @@ Routing is by path suffix, so any prefix works (``{url}/v1/chat/completions``,
 Scripting: ``upstream.script(Reply.text("hi"), Reply.error(429, "slow down"))``. Generation
 endpoints consume the queue in order; model lists and token counts consume the head only when
 it is an error reply (so a test can make them fail without eating a generation reply).
-An empty queue answers ``Reply.text("Hello from fake upstream")`` with usage (10, 5).
+An empty queue answers ``upstream.default_reply``: ``Reply.text("Hello from fake upstream")``
+with usage (10, 5) unless a test sets another (agents make several calls per prompt).
+``reset()`` forgets the queue, the recorded requests and the counters (for a fake shared by
+the tests of a module).
 
 Usage tuples are ``(input, output, cache_read, cache_write, reasoning)`` with OpenAI semantics:
 ``input`` is the whole prompt including cache reads and writes, ``output`` includes reasoning.
@@ -242,6 +245,7 @@ class FakeUpstream:
         self.in_flight = 0
         self.peak_in_flight = 0
         self.port = 0
+        self.default_reply = Reply(content=DEFAULT_TEXT, usage=DEFAULT_USAGE)
         self._queue: deque[Reply] = deque()
         self._runner: web.AppRunner | None = None
 
@@ -252,6 +256,17 @@ class FakeUpstream:
 
     def script(self, *replies: Reply) -> None:
         self._queue.extend(replies)
+
+    def reset(self) -> None:
+        """Back to a fresh fake (same port): no script, no recorded requests, zero counters."""
+        self._queue.clear()
+        self.requests.clear()
+        self.models = ["fake-small", "fake-large"]
+        self.api_key = None
+        self.connections_closed = 0
+        self.disconnected = asyncio.Event()
+        self.in_flight = self.peak_in_flight = 0
+        self.default_reply = Reply(content=DEFAULT_TEXT, usage=DEFAULT_USAGE)
 
     @property
     def pending(self) -> int:
@@ -288,7 +303,7 @@ class FakeUpstream:
         if self._queue and (generation or self._queue[0].is_error):
             return self._queue.popleft()
         if generation:
-            return Reply(content=DEFAULT_TEXT, usage=DEFAULT_USAGE)
+            return self.default_reply
         return Reply()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:

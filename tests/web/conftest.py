@@ -1,5 +1,5 @@
 """Fixtures for the web edge's tests: a real llmtap server on loopback."""
 
-from tests.web.harness import server
+from tests.web.harness import module_server, server, shared_server
 
-__all__ = ["server"]
+__all__ = ["module_server", "server", "shared_server"]

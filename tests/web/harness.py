@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from addons.webapp import WebApp
 from router.settings import build
@@ -36,6 +37,12 @@ class Server:
     async def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
         async with httpx.AsyncClient(base_url=self.url) as client:
             return await client.request(method, path, **kw)
+
+    async def call_logs(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The router's call log, newest first."""
+        resp = await self.api("GET", "/api/usage/call-logs", params={"limit": limit})
+        assert resp.status_code == 200, resp.text
+        return resp.json()["logs"]  # type: ignore[no-any-return]
 
 
 async def start_server(
@@ -73,3 +80,27 @@ async def server(fake_upstream: FakeUpstream, tmp_path: Path) -> AsyncIterator[S
     finally:
         await webapp.done()
         await srv.runtime.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
+    """One router and one fake upstream (every lane) shared by a whole test module.
+
+    Starting them per test costs about half a second; a module of a hundred cases shares one.
+    The module must run its tests on the module's loop
+    (``pytestmark = pytest.mark.asyncio(loop_scope="module")``) and take ``shared_server``,
+    which resets the fake upstream before each test.
+    """
+    async with FakeUpstream() as upstream:
+        srv, webapp = await start_server(tmp_path_factory.mktemp("data"), upstream)
+        try:
+            yield srv
+        finally:
+            await webapp.done()
+            await srv.runtime.close()
+
+
+@pytest.fixture
+def shared_server(module_server: Server) -> Server:
+    module_server.upstream.reset()
+    return module_server

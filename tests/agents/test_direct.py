@@ -1,0 +1,69 @@
+"""The real agent CLIs complete a prompt through the router, offline, to every upstream kind.
+
+Claude Code speaks Anthropic messages, Codex the OpenAI Responses API, OpenCode OpenAI chat
+(``@ai-sdk/openai-compatible``); the router's connections point at the fake upstream speaking
+OpenAI chat (``oa``), Anthropic (``an``) and Gemini (``ge``). Each run asserts the agent printed
+the fake's answer, nothing tried to leave loopback, and the router's call log has the row with
+the agent's inbound format and the upstream's format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.agents.harness import Target, run_agent
+from tests.fakes.upstream import Reply
+from tests.web.harness import LANES, Server
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(180)]
+
+INBOUND = {"claude": "anthropic", "codex": "responses", "opencode": "openai-chat"}
+UPSTREAM = {"oa": "openai-chat", "an": "anthropic", "ge": "gemini"}
+
+
+# Claude Code sends a ``role: "system"`` entry inside ``messages`` (its environment block);
+# the Anthropic codec rejects it when translating to another format.
+SYSTEM_ROLE_XFAIL = pytest.mark.xfail(
+    strict=True,
+    reason="issue 8: Anthropic role:system entries inside messages rejected (400 messages.1.role)"
+    ", fixed by formats",
+)
+
+
+def _cases() -> list[object]:
+    return [
+        pytest.param(
+            agent,
+            lane,
+            id=f"{agent}-{lane}",
+            marks=[SYSTEM_ROLE_XFAIL] if agent == "claude" and lane != "an" else [],
+        )
+        for agent in INBOUND
+        for lane in LANES
+    ]
+
+
+@pytest.mark.parametrize(("agent", "lane"), _cases())
+async def test_agent_says_hi_through_the_router(
+    shared_server: Server, tmp_path: Path, agent: str, lane: str
+) -> None:
+    answer = f"Hi from the {lane} fake to {agent}"
+    shared_server.upstream.default_reply = Reply.text(answer, usage=(21, 7, 0, 0, 0))
+    model = shared_server.model(lane)
+    before = {r["id"] for r in await shared_server.call_logs()}
+    run = await run_agent(
+        agent, "say hi", home=tmp_path / "home", target=Target(shared_server.url, model)
+    )
+    assert run.returncode == 0, run.describe()
+    assert answer in run.stdout, run.describe()
+    assert run.attempts == [], f"{agent} tried to leave loopback: {run.attempts}"
+    assert shared_server.upstream.requests, "the fake upstream was never called"
+    rows = [r for r in await shared_server.call_logs() if r["id"] not in before]
+    assert rows, "no call-log row for the agent's call"
+    for row in rows:
+        assert (row["sourceFormat"], row["targetFormat"]) == (INBOUND[agent], UPSTREAM[lane])
+        assert (row["requestedModel"], row["provider"]) == (model, lane)
+        assert row["status"] == 200, row
+        assert row["tokensIn"] == 21 and row["tokensOut"] == 7, row
