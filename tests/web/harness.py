@@ -3,6 +3,7 @@ served by the real WebApp addon on 127.0.0.1:0, with providers added through /ap
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,18 @@ class Server:
         resp = await self.api("GET", "/api/usage/call-logs", params={"limit": limit})
         assert resp.status_code == 200, resp.text
         return resp.json()["logs"]  # type: ignore[no-any-return]
+
+    async def new_call_logs(
+        self, before: set[str], *, timeout: float = 20.0
+    ) -> list[dict[str, Any]]:
+        """Call-log rows not in ``before`` (ids), waiting for the store's writer to flush them:
+        a client can hold its whole answer before the row is written."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            rows = [r for r in await self.call_logs() if r["id"] not in before]
+            if rows or asyncio.get_running_loop().time() > deadline:
+                return rows
+            await asyncio.sleep(0.05)
 
 
 async def start_server(
