@@ -60,6 +60,11 @@ async def test_agent_says_hi_through_the_router(
     assert answer in run.stdout, run.describe()
     assert run.attempts == [], f"{agent} tried to leave loopback: {run.attempts}"
     assert shared_server.upstream.requests, "the fake upstream was never called"
+    if (agent, lane) == ("claude", "an"):
+        # Claude Code announces the features it uses; an Anthropic upstream must see them.
+        sent = shared_server.upstream.requests[-1].headers
+        assert "claude-code-20250219" in sent.get("anthropic-beta", ""), sent
+        assert sent.get("anthropic-version") == "2023-06-01", sent
     rows = await shared_server.new_call_logs(before)
     assert rows, "no call-log row for the agent's call"
     for row in rows:

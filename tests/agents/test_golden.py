@@ -43,8 +43,8 @@ def pinned_version(agent: str) -> str:
     return str(lock["packages"][f"node_modules/{PACKAGE[agent]}"]["version"])
 
 
-def _shapes(calls: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
-    return sorted((c["path"], sorted(golden.shape(c["body"]))) for c in calls)
+def _shapes(calls: list[dict[str, Any]]) -> list[tuple[str, list[str], list[str]]]:
+    return sorted((c["path"], sorted(c["headers"]), sorted(golden.shape(c["body"]))) for c in calls)
 
 
 @pytest.mark.timeout(180)
@@ -83,11 +83,11 @@ async def test_capture_matches_fixture(
     )
     live, kept = _shapes(calls), _shapes(committed["calls"])
     if live != kept:
-        now = {p for _, s in live for p in s}
-        then = {p for _, s in kept for p in s}
+        now = {p for _, h, s in live for p in [*h, *s]}
+        then = {p for _, h, s in kept for p in [*h, *s]}
         pytest.fail(
             f"{agent} now sends requests of another shape (LLMTAP_REGEN_GOLDEN=1 to accept):\n"
-            f"paths: {[p for p, _ in kept]} -> {[p for p, _ in live]}\n"
+            f"paths: {[c[0] for c in kept]} -> {[c[0] for c in live]}\n"
             f"new: {sorted(now - then)}\ngone: {sorted(then - now)}"
         )
 

@@ -42,6 +42,15 @@ PARALLEL = [
 ]
 
 
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """One router and fake upstream for the module (reset before each test)."""
+    return shared_server
+
+
 def assert_figures(
     headers: httpx.Headers | dict[str, str], tokens_in: int, tokens_out: int
 ) -> None:
