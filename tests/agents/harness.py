@@ -192,7 +192,11 @@ def _toml(value: str) -> str:
 
 
 def _configure(
-    agent: str, home: Path, target: Target | None, model: str | None
+    agent: str,
+    home: Path,
+    target: Target | None,
+    model: str | None,
+    opencode_config: Mapping[str, object] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """Agent-specific config files and environment; returns (argv after the binary, env)."""
     (home / "tmp").mkdir(parents=True, exist_ok=True)
@@ -247,6 +251,11 @@ def _configure(
             args = ["-m", f"{OPENCODE_PROVIDER}/{target.model}"]
         elif model:
             args = ["-m", model]  # e.g. "anthropic/claude-sonnet-4-5" for the default hosts
+        for key, value in (opencode_config or {}).items():
+            if isinstance(value, dict) and isinstance(config.get(key), dict):
+                config[key] = {**config[key], **value}  # type: ignore[dict-item]
+            else:
+                config[key] = value
         path = home / "opencode.json"
         path.write_text(json.dumps(config, indent=2))
         env = {
@@ -269,11 +278,14 @@ async def run_agent(
     extra_args: Sequence[str] = (),
     timeout: float = 90.0,
     guard: OfflineGuard | None = None,
+    opencode_config: Mapping[str, object] | None = None,
 ) -> AgentRun:
     """Run one non-interactive prompt with ``agent`` and collect its output.
 
     ``guard``: an entered :class:`OfflineGuard` to use as the proxy (one is made for the call
     when omitted). ``env`` overrides everything (see the module docstring).
+    ``opencode_config``: top-level keys merged into the generated ``opencode.json``
+    (``provider`` entries are added next to the generated one).
     """
     exe = binary(agent)
     own_guard = guard is None
@@ -281,7 +293,7 @@ async def run_agent(
         if guard is None:
             guard = await stack.enter_async_context(OfflineGuard())
         seen = len(guard.attempts)
-        args, agent_env = _configure(agent, home, target, model)
+        args, agent_env = _configure(agent, home, target, model, opencode_config)
         full_env = base_env(home, guard.url) | agent_env
         for name, value in (env or {}).items():
             if value is None:

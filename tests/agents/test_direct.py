@@ -9,12 +9,13 @@ the agent's inbound format and the upstream's format.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from tests.agents.harness import Target, run_agent
-from tests.fakes.upstream import Reply
+from tests.fakes.upstream import FakeUpstream, Reply, ToolCall
 from tests.web.harness import LANES, Server
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(180)]
@@ -79,3 +80,51 @@ async def test_agent_says_hi_through_the_router(
             )
         assert row["status"] == 200, row
         assert row["tokensIn"] == 21 and row["tokensOut"] == 7, row
+
+
+@pytest.mark.parametrize("lane", LANES)
+async def test_opencode_tool_loop_through_the_router(
+    shared_server: Server, tmp_path: Path, lane: str
+) -> None:
+    """The upstream (in its own format) asks for OpenCode's ``read`` tool; OpenCode runs it and
+    sends the file back; the upstream gets the tool result in its format and answers."""
+    home = tmp_path / "home"
+    home.mkdir()
+    note = home / "note.txt"
+    note.write_text("the secret word is pineapple\n")
+    upstream = shared_server.upstream
+    upstream.script(
+        Reply.tools([ToolCall("call_read_1", "read", json.dumps({"filePath": str(note)}))]),
+        Reply.text("The note says pineapple."),
+    )
+    model = shared_server.model(lane)
+    before = {r["id"] for r in await shared_server.call_logs()}
+    async with FakeUpstream() as titles:  # title generation, kept off the scripted queue
+        run = await run_agent(
+            "opencode",
+            "What does note.txt say?",
+            home=home,
+            target=Target(shared_server.url, model),
+            opencode_config={
+                "small_model": "titles/title-model",
+                "provider": {
+                    "titles": {
+                        "npm": "@ai-sdk/openai-compatible",
+                        "options": {"baseURL": titles.url + "/v1", "apiKey": "unused"},
+                        "models": {"title-model": {}},
+                    }
+                },
+            },
+        )
+    assert run.returncode == 0, run.describe()
+    assert "The note says pineapple." in run.stdout, run.describe()
+    assert run.attempts == [], run.describe()
+    turns = [r for r in upstream.requests if r.method == "POST"]
+    assert len(turns) == 2, [r.path for r in turns]
+    assert "pineapple" not in json.dumps(turns[0].json)
+    second = json.dumps(turns[1].json)
+    assert "the secret word is pineapple" in second, "the tool result never reached upstream"
+    rows = await shared_server.new_call_logs(before)
+    assert {(r["sourceFormat"], r["targetFormat"], r["status"]) for r in rows} == {
+        ("openai-chat", UPSTREAM[lane], 200)
+    }
