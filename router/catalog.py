@@ -32,9 +32,15 @@ class Catalog:
         self.chains = {c.model: c for c in chains}
 
     def active_connections(self) -> list[ProviderConnection]:
+        """Active connections in routing order: priority, then creation order (the oldest
+        first), so a bare model listed by several connections always goes to the same one."""
         return sorted(
             (c for c in self.connections.values() if c.is_active),
-            key=lambda c: (c.priority, c.name),
+            key=lambda c: (
+                c.priority,
+                c.created_at.timestamp() if c.created_at else 0.0,
+                c.name,
+            ),
         )
 
     def connection_by_ref(self, ref: str) -> list[ProviderConnection]:

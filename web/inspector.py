@@ -194,6 +194,15 @@ async def annotate(request: web.Request) -> web.Response:
     return web.json_response(record.to_wire())
 
 
+def _recorded_model(record: InterceptedRequest) -> str | None:
+    """The name a replay routes by: for a router call, what its client asked for (resolved
+    again, so it reaches the same connection); for a diverted call, its mapping. A router
+    record's ``mapped_model`` is the upstream's own name, which no longer resolves bare."""
+    if record.source == "router":
+        return record.source_model
+    return record.mapped_model
+
+
 def replay_inbound(record: InterceptedRequest, model: str | None) -> Inbound:
     """The router call that re-runs ``record`` in its own wire format (agent paths mapped to
     the router endpoint of that format), optionally against another model."""
@@ -208,7 +217,7 @@ def replay_inbound(record: InterceptedRequest, model: str | None) -> Inbound:
         raise BadRequest("the recorded request has no JSON body to replay")
     path = record.path.partition("?")[0]
     if kind in ROUTER_PATHS:
-        target = model or record.mapped_model or body.get("model")
+        target = model or _recorded_model(record) or body.get("model")
         if isinstance(target, str) and target:
             body = {**body, "model": target}
         return Inbound(format=kind, body=body, path=ROUTER_PATHS[kind])
@@ -222,7 +231,7 @@ def replay_inbound(record: InterceptedRequest, model: str | None) -> Inbound:
                 raise BadRequest("the recorded Cloud Code request has no 'request' object")
             path_model = body.get("model") if isinstance(body.get("model"), str) else None
             body = inner
-        target = model or record.mapped_model or path_model
+        target = model or _recorded_model(record) or path_model
         if not target:
             raise BadRequest("the recorded Gemini request names no model")
         action = "streamGenerateContent" if stream else "generateContent"

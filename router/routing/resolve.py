@@ -1,7 +1,8 @@
 """Model resolution: a requested model name becomes a plan, an ordered list of attempts.
 
 Order (router.md "Model resolution"): ``provider/model``, alias, combo, bare model found in
-connection model lists; otherwise ``model_not_found`` with close names. Global fallback chains
+connection model lists (a connection without a list is reached only as ``connection/model``);
+otherwise ``model_not_found`` with close names. Global fallback chains
 extend the plan of a plain model (not a combo).
 """
 
@@ -128,13 +129,12 @@ class Resolver:
             plan.steps += ordered
             plan.skipped += skipped
             return
-        active = cat.active_connections()
-        listed = [c for c in active if model in c.models]
-        if listed:
-            plan.steps += [Step(c, model, via=via) for c in listed]
-            return
-        # Connections that have not reported a model list yet may still serve it.
-        plan.steps += [Step(c, model, via=via) for c in active if not c.models]
+        # A bare name goes only to connections that list it (in catalog order: priority, then
+        # creation). A connection without a list serves ``connection/model`` only, so a typo
+        # is a 404 here instead of a call to whichever upstream takes anything.
+        plan.steps += [
+            Step(c, model, via=via) for c in cat.active_connections() if model in c.models
+        ]
 
     def _combo_steps(self, combo: Combo, depth: int) -> list[Step]:
         steps: list[Step] = []
@@ -171,9 +171,15 @@ class Resolver:
                     plan.steps.append(step)
 
     def _suggest(self, model: str) -> list[str]:
+        active = self.catalog.active_connections()
         names = [name for name, _ in self.catalog.model_ids()]
-        names += sorted({m for c in self.catalog.active_connections() for m in c.models})
-        return difflib.get_close_matches(model, names, n=3, cutoff=0.5)
+        names += sorted({m for c in active for m in c.models})
+        close = difflib.get_close_matches(model, names, n=3, cutoff=0.5)
+        if close or "/" in model:
+            return close
+        # Nothing close is listed anywhere: the name may be right for a connection that has
+        # no model list, which serves it under its own prefix.
+        return [f"{c.name}/{model}" for c in active if not c.models][:3]
 
 
 class StrategyOrderer:

@@ -3,10 +3,13 @@ the upstream said that the client must see. The fake upstream records every requ
 
 from __future__ import annotations
 
+from typing import Any
+
 import anthropic
 import httpx
 import openai
 
+from tests.fakes.upstream import Reply
 from tests.web.harness import Server
 
 CLIENT_KEY = "sk-client-own-key-0123456789"
@@ -143,3 +146,66 @@ async def test_provider_urls_must_be_forgiving(server: Server) -> None:
     resp = await server.api("PATCH", f"/api/providers/{ge_id}", json={"url": "localhost:9"})
     assert resp.status_code == 400
     assert [d["field"] for d in resp.json()["error"]["details"]] == ["url"]
+
+
+# --------------------------------------------------------------------------- bare model names
+
+
+async def _add(server: Server, name: str, **fields: Any) -> str:
+    body = {"provider": "openai", "name": name, "url": server.upstream.url + "/v1", **fields}
+    resp = await server.api("POST", "/api/providers", json=body)
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["id"])
+
+
+async def _chat(server: Server, model: str) -> httpx.Response:
+    body = {"model": model, "messages": MESSAGES}
+    async with httpx.AsyncClient() as http:
+        return await http.post(server.url + "/v1/chat/completions", json=body)
+
+
+async def test_a_typo_reaches_an_upstream(server: Server) -> None:
+    """Connections without a model list (the oa/an/ge lanes) no longer catch every bare name:
+    a typo is a 404 with suggestions, and no upstream is called."""
+    await _add(server, "openai-2", models=["gpt-4o-mini", "gpt-4o"])
+    before = len(server.upstream.requests)
+    resp = await _chat(server, "gpt-4o-mni")
+    assert resp.status_code == 404, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "model_not_found"
+    assert "gpt-4o-mini" in error["message"]
+    resp = await server.api("POST", "/api/combos/test", json={"model": "totally-made-up"})
+    assert resp.status_code == 404, resp.text
+    assert resp.json()["error"]["code"] == "model_not_found"
+    assert len(server.upstream.requests) == before
+
+    # The listed name still resolves; an unlisted one is served as connection/model only.
+    assert (await _chat(server, "gpt-4o-mini")).headers["x-omniroute-provider"] == "openai-2"
+    resp = await _chat(server, "llama-3.3-70b")
+    assert resp.status_code == 404
+    assert "oa/llama-3.3-70b" in resp.json()["error"]["message"]  # the way to reach it
+    resp = await _chat(server, "oa/llama-3.3-70b")
+    assert resp.status_code == 200 and resp.headers["x-omniroute-provider"] == "oa"
+
+
+async def test_bare_name_listed_twice_goes_by_priority_then_creation(server: Server) -> None:
+    """Two connections list the model: the same one serves it every time (priority, then the
+    older one, never the name's alphabetical order), the next one is its failover, and the
+    response headers name the connection that answered."""
+    await _add(server, "zz-first", models=["shared-model"])
+    late = await _add(server, "aa-second", models=["shared-model"])
+    for _ in range(3):
+        resp = await _chat(server, "shared-model")
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["x-omniroute-provider"] == "zz-first"
+        assert resp.headers["x-omniroute-model"] == "shared-model"
+    server.upstream.script(Reply.error(500, "boom"), Reply.text("from the second"))
+    resp = await _chat(server, "shared-model")
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["x-omniroute-provider"] == "aa-second"
+    assert resp.headers["x-omniroute-fallback-attempts"] == "1"
+    resp = await server.api("PATCH", f"/api/providers/{late}", json={"priority": -1})
+    assert resp.status_code == 200, resp.text
+    assert (await _chat(server, "shared-model")).headers["x-omniroute-provider"] == "aa-second"
+    plan = (await server.api("POST", "/api/combos/test", json={"model": "shared-model"})).json()
+    assert [s["connection"] for s in plan["steps"]] == ["aa-second", "zz-first"]
