@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from certs.ca import CA, load_or_create, regenerate
-from certs.trust import AnchorStore, TrustConfig, install, is_trusted
+from certs.trust import AnchorStore, TrustConfig, install, is_trusted, uninstall
 from certs.upstream import validate_upstream_ca
 from tests.router.bridge.fakeos import FakeOS, run_as_nobody, world_readable_dir
 
@@ -188,3 +188,56 @@ def test_windows_root_store(tmp_path: Path) -> None:
     assert ["certutil", "-addstore", "Root", str(ca.paths.cert)] in fake.calls()
     assert is_trusted(ca, runner, cfg)
     assert install(ca, runner, cfg).status == "already"
+
+
+def test_untrust_on_each_os(tmp_path: Path) -> None:
+    # Linux: the anchor goes, the bundle is rebuilt, NSS databases drop the nickname.
+    ca, fake, cfg, anchors = linux_setup(tmp_path / "linux")
+    nssdb = cfg.home / ".pki/nssdb"
+    nssdb.mkdir(parents=True)
+    (nssdb / "cert9.db").write_bytes(b"")
+    runner = fake.runner()
+    assert uninstall(ca, runner, cfg).status == "absent"
+    install(ca, runner, cfg)
+    fake.clear_calls()
+    result = uninstall(ca, runner, cfg)
+    assert result.status == "removed" and result.nss == [str(nssdb)]
+    assert not (anchors / "llmtap-ca.crt").exists() and not is_trusted(ca, runner, cfg)
+    assert fake.calls() == [
+        ["update-ca-certificates"],
+        ["certutil", "-d", f"sql:{nssdb}", "-D", "-n", "llmtap CA"],
+    ]
+
+    # macOS: deleted from the keychain by SHA-1.
+    ca = load_or_create(tmp_path / "mac" / "conf")
+    mac = FakeOS(tmp_path / "mac" / "os", ("security",))
+    kc = tmp_path / "mac" / "System.keychain"
+    mcfg = TrustConfig(platform="darwin", keychain=kc)
+    assert uninstall(ca, mac.runner(), mcfg).status == "absent"
+    install(ca, mac.runner(), mcfg)
+    assert uninstall(ca, mac.runner(), mcfg).status == "removed"
+    assert not is_trusted(ca, mac.runner(), mcfg)
+    sha1 = ca.fingerprint_sha1.replace(":", "")
+    assert ["security", "delete-certificate", "-Z", sha1, str(kc)] in mac.calls()
+
+    # Windows: deleted from the Root store by its SHA-1 hash.
+    ca = load_or_create(tmp_path / "win" / "conf")
+    win = FakeOS(tmp_path / "win" / "os", ("certutil",))
+    wcfg = TrustConfig(platform="win32")
+    install(ca, win.runner(), wcfg)
+    assert uninstall(ca, win.runner(), wcfg).status == "removed"
+    assert not is_trusted(ca, win.runner(), wcfg)
+    win_sha1 = ca.fingerprint_sha1.replace(":", "").lower()
+    assert ["certutil", "-delstore", "Root", win_sha1] in win.calls()
+
+
+def test_untrust_without_admin_names_the_command(tmp_path: Path) -> None:
+    ca = load_or_create(tmp_path / "conf")
+    fake = FakeOS(tmp_path / "os", ("certutil",))
+    cfg = TrustConfig(platform="win32")
+    install(ca, fake.runner(), cfg)
+    fake.state = fake.state | {"fail": {"certutil": {"match": "-delstore", "rc": 5,
+                                                     "stderr": "Access is denied."}}}  # fmt: skip
+    result = uninstall(ca, fake.runner(), cfg)
+    assert result.status == "skipped" and "Access is denied" in result.detail
+    assert "Administrator" in result.detail and "certutil -delstore Root" in result.detail
