@@ -150,11 +150,12 @@ class Runtime:
         # --- end inspector -------------------------------------------------------------------
         rt.reload_catalog()
         rt.reload_custom_hosts()
+        from router.bridge.bypass import BypassMatcher
         from router.bridge.control import BridgeControl
 
         rt.bridge = BridgeControl.from_settings(settings, catalog)
         rt.bridge.custom_hosts = lambda: list(rt.custom_hosts)
-        rt.bridge.on_bypass = lambda matcher: setattr(rt, "bypass", matcher)
+        rt.bridge.on_bypass = lambda patterns: setattr(rt, "bypass", BypassMatcher(patterns))
         services.extras["runtime"] = rt
         rt.management_token()
         return rt

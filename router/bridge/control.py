@@ -18,7 +18,7 @@ from certs import ca as ca_mod
 from certs import trust as trust_mod
 from certs.upstream import UpstreamCAError, validate_upstream_ca
 from router.bridge.agents import Agent, AgentCatalog, default_catalog
-from router.bridge.bypass import DEFAULT_PATTERNS, BypassMatcher, normalize_pattern
+from router.bridge.bypass import DEFAULT_PATTERNS, normalize_pattern
 from router.bridge.hostsfile import HostsChange, HostsFile
 from router.bridge.journal import Journal
 from router.bridge.repair import RepairReport, repair
@@ -108,7 +108,7 @@ class BridgeControl:
     # Set by the composition root of a process that has them:
     listener: BridgeListener | None = None
     reload_ca: Callable[[], None] | None = None  # mitmproxy re-reads the CA from confdir
-    on_bypass: Callable[[BypassMatcher], None] | None = None  # new matcher, applied live
+    on_bypass: Callable[[list[str]], None] | None = None  # the user's patterns, applied live
     custom_hosts: Callable[[], Iterable[str]] = lambda: ()  # enabled custom hosts
     last_started_at: datetime | None = None
 
@@ -276,7 +276,7 @@ class BridgeControl:
             raise BadRequest("invalid bypass patterns", errors)
         store_agents.replace_bypass(clean)
         if self.on_bypass is not None:
-            self.on_bypass(BypassMatcher(p.pattern for p in store_agents.list_bypass()))
+            self.on_bypass([p.pattern for p in store_agents.list_bypass()])
         return self.bypass_rows()
 
     # ------------------------------------------------------------------ certificates

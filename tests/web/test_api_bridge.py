@@ -3,9 +3,11 @@ store and recording fakes of the OS tools (tests/addons/bridgeenv.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from cryptography import x509
 
 from tests.addons.bridgeenv import ORIGINAL, BridgeEnv, bridge_env
 from tests.addons.proc import Llmtap
+from tests.fakes.fixtures import TlsFiles, tls_cert_for
 
 B = "/api/tools/agent-bridge"
 
@@ -182,6 +185,54 @@ def test_bypass_defaults_and_user_set(app: Llmtap) -> None:
     assert app.api("GET", f"{B}/bypass").json() == resp.json()
 
 
+class TlsOrigin:
+    """A TLS server on loopback that completes handshakes with its own certificate."""
+
+    def __init__(self, files: TlsFiles) -> None:
+        self.ctx = files.server_context()
+        self.cert = x509.load_pem_x509_certificate(files.cert_pem.read_bytes())
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(5)
+            with contextlib.suppress(OSError), self.ctx.wrap_socket(conn, server_side=True):
+                pass
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_bypass_put_applies_to_the_next_connection(tmp_path: Path, app: Llmtap) -> None:
+    origin = TlsOrigin(tls_cert_for(tmp_path, ("localhost",), name="origin"))
+    try:
+        resp = app.api(
+            "POST",
+            "/api/tools/traffic-inspector/capture-modes/http-proxy",
+            json={"action": "start"},
+        )
+        assert resp.status_code == 200, resp.text
+        seen = _peer_cert(app.proxy_port, "localhost", origin.port)
+        assert seen != origin.cert and "llmtap" in seen.issuer.rfc4514_string()
+        resp = app.api("PUT", f"{B}/bypass", json={"patterns": ["localhost"]})
+        assert resp.status_code == 200, resp.text
+        # No restart: the next TLS ClientHello is tunnelled raw, the origin's own certificate.
+        assert _peer_cert(app.proxy_port, "localhost", origin.port) == origin.cert
+    finally:
+        origin.close()
+
+
 def test_server_actions(app: Llmtap) -> None:
     resp = app.api("POST", f"{B}/server", json={"action": "explode"})
     assert resp.status_code == 400 and "action" in details(resp)
@@ -195,11 +246,10 @@ def test_server_actions(app: Llmtap) -> None:
     assert resp.status_code == 200 and resp.json()["running"] is False
 
 
-def _leaf_issuer_key(proxy_port: int, sni: str) -> bytes:
-    """Through the running HTTP proxy (CONNECT), the TLS leaf mitmproxy serves for ``sni``:
-    the key identifier of the CA that signed it."""
+def _peer_cert(proxy_port: int, sni: str, port: int = 443) -> x509.Certificate:
+    """Through the running HTTP proxy (CONNECT), the TLS certificate the client is shown."""
     with socket.create_connection(("127.0.0.1", proxy_port), timeout=10) as raw:
-        raw.sendall(f"CONNECT {sni}:443 HTTP/1.1\r\nHost: {sni}:443\r\n\r\n".encode())
+        raw.sendall(f"CONNECT {sni}:{port} HTTP/1.1\r\nHost: {sni}:{port}\r\n\r\n".encode())
         head = b""
         while b"\r\n\r\n" not in head:
             chunk = raw.recv(4096)
@@ -212,7 +262,12 @@ def _leaf_issuer_key(proxy_port: int, sni: str) -> bytes:
         with ctx.wrap_socket(raw, server_hostname=sni) as tls:
             der = tls.getpeercert(binary_form=True)
     assert der is not None
-    leaf = x509.load_der_x509_certificate(der)
+    return x509.load_der_x509_certificate(der)
+
+
+def _leaf_issuer_key(proxy_port: int, sni: str) -> bytes:
+    """The key identifier of the CA that signed the leaf mitmproxy serves for ``sni``."""
+    leaf = _peer_cert(proxy_port, sni)
     aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
     assert aki.key_identifier is not None
     return aki.key_identifier
