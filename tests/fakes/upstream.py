@@ -74,6 +74,7 @@ class Reply:
     delay_first: float = 0.0  # seconds before the response headers
     chunk_delay: float = 0.0  # seconds between SSE events
     cut_after: int | None = None  # abort the connection after n SSE events, no terminator
+    hold_eof: float = 0.0  # seconds to keep a finished stream open before its end (EOF)
     model: str | None = None
     interleave: bool = False  # interleave parallel tool-call argument deltas (OpenAI chat)
     stop: str | None = None  # Anthropic vocabulary; "max_tokens" renders as truncation
@@ -495,6 +496,8 @@ class FakeUpstream:
                     return resp
                 await resp.write(frame)
                 sent += 1
+            if reply.hold_eof:
+                await asyncio.sleep(reply.hold_eof)
             await resp.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
             self._mark_disconnect()

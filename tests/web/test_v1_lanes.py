@@ -386,3 +386,49 @@ async def test_anthropic_thinking_signature_passes_through(server: Server, lane:
     thinking = next(b for b in message.content if b.type == "thinking")
     assert thinking.thinking == "Let me think."
     assert thinking.signature == "sig-abc123"
+
+
+# --------------------------------------------------------------------------- clients that leave
+
+
+TERMINAL = {
+    "responses": ("/v1/responses", '"type":"response.completed"'),
+    "anthropic": ("/v1/messages", "event: message_stop"),
+    "chat": ("/v1/chat/completions", "data: [DONE]"),
+}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 8: a stream is 'completed' only at the upstream's EOF, so a client that hangs "
+    "up after the terminal event it was sent is logged 499 'client disconnected' "
+    "(router/engine/stream.py: count MessageStop as the end), engine",
+)
+@pytest.mark.parametrize("inbound", list(TERMINAL))
+@pytest.mark.parametrize("lane", ["oa", "an"])  # a Gemini stream has no end marker but EOF
+async def test_client_leaving_after_the_terminal_event_is_a_success(
+    server: Server, inbound: str, lane: str
+) -> None:
+    """Codex closes its connection as soon as it reads ``response.completed``; the upstream may
+    not have ended its stream yet. The client has the whole answer: the call succeeded."""
+    server.upstream.script(Reply.text("all of it", hold_eof=30))
+    path, terminal = TERMINAL[inbound]
+    body: dict[str, Any] = {"model": server.model(lane), "stream": True}
+    if inbound == "responses":
+        body["input"] = "hi"
+    else:
+        body["messages"] = [{"role": "user", "content": "hi"}]
+        body["max_tokens"] = 50
+    before = {r["id"] for r in await server.call_logs()}
+    seen = ""
+    async with (
+        httpx.AsyncClient(timeout=20) as http,
+        http.stream("POST", server.url + path, json=body) as resp,
+    ):
+        async for line in resp.aiter_lines():
+            seen += line + "\n"
+            if terminal in line:
+                break  # and hang up, like Codex
+    assert terminal in seen and "all" in seen
+    rows = await server.new_call_logs(before)
+    assert [(r["status"], r["error"]) for r in rows] == [(200, None)]
