@@ -39,6 +39,8 @@ keeps its DEFAULT hosts (api.anthropic.com, api.openai.com, ...) with a dummy AP
 
 ``env`` is applied last, so it overrides the guard's proxy variables and any default here;
 a value of ``None`` removes a variable. ``extra_args`` are appended to the agent's command line.
+Under ``llmtap run``, pass its command line as ``wrapper`` (``[..., "run", ..., "--"]``): the
+agent is then started by it, with the same isolated environment plus what ``run`` adds.
 """
 
 from __future__ import annotations
@@ -279,6 +281,7 @@ async def run_agent(
     timeout: float = 90.0,
     guard: OfflineGuard | None = None,
     opencode_config: Mapping[str, object] | None = None,
+    wrapper: Sequence[str] = (),
 ) -> AgentRun:
     """Run one non-interactive prompt with ``agent`` and collect its output.
 
@@ -286,6 +289,9 @@ async def run_agent(
     when omitted). ``env`` overrides everything (see the module docstring).
     ``opencode_config``: top-level keys merged into the generated ``opencode.json``
     (``provider`` entries are added next to the generated one).
+    ``wrapper``: a command line the agent's runs under, e.g.
+    ``["llmtap", "run", "--port", "8080", "--"]``: it gets the same environment and is
+    expected to exec the agent with its own additions (proxy variables, CA files).
     """
     exe = binary(agent)
     own_guard = guard is None
@@ -300,7 +306,7 @@ async def run_agent(
                 full_env.pop(name, None)
             else:
                 full_env[name] = value
-        argv = [str(exe), *args, *extra_args]
+        argv = [*wrapper, str(exe), *args, *extra_args]
         argv += ["-p", prompt] if agent == "claude" else [prompt]
         proc = await asyncio.create_subprocess_exec(
             *argv,
