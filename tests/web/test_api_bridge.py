@@ -27,8 +27,19 @@ def env(tmp_path: Path) -> BridgeEnv:
 
 
 @pytest.fixture
-def app(env: BridgeEnv) -> Iterator[Llmtap]:
+def served(env: BridgeEnv) -> Iterator[Llmtap]:
+    """A server of its own, for tests that look at the hosts file and the trust store."""
     inst = env.start()
+    try:
+        yield inst
+    finally:
+        assert inst.stop() == 0, inst.log()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Llmtap]:
+    """One server for the tests that do not depend on each other's files (in file order)."""
+    inst = bridge_env(tmp_path_factory.mktemp("bridge")).start()
     try:
         yield inst
     finally:
@@ -57,11 +68,11 @@ def test_agents_lists_nine_and_capture_only_ones_say_why(app: Llmtap) -> None:
 
 
 def test_dns_enable_then_disable_restores_the_hosts_file_byte_for_byte(
-    env: BridgeEnv, app: Llmtap
+    env: BridgeEnv, served: Llmtap
 ) -> None:
     mode = env.hosts.stat().st_mode
     for agent in ("claude-code", "codex"):
-        resp = app.api("POST", f"{B}/agents/{agent}/dns", json={"enabled": True})
+        resp = served.api("POST", f"{B}/agents/{agent}/dns", json={"enabled": True})
         assert resp.status_code == 200, resp.text
         assert resp.json()["dns_enabled"] is True
         assert resp.json()["resolverFlushed"] is True
@@ -82,15 +93,15 @@ def test_dns_enable_then_disable_restores_the_hosts_file_byte_for_byte(
     assert (env.data_dir / "hosts.original").read_bytes() == ORIGINAL
     journal = json.loads((env.data_dir / "journal.json").read_text())
     assert len(journal["hosts"][str(env.hosts)]["added"]) == 6
-    rows = {r["agent_id"]: r for r in app.api("GET", f"{B}/agents").json()}
+    rows = {r["agent_id"]: r for r in served.api("GET", f"{B}/agents").json()}
     assert rows["codex"]["dns_active"] is True and rows["codex"]["setup_completed"] is True
 
     # Enabling again changes nothing (idempotent); a user line added meanwhile is kept.
-    assert app.api("POST", f"{B}/agents/codex/dns", json={"enabled": True}).status_code == 200
+    assert served.api("POST", f"{B}/agents/codex/dns", json={"enabled": True}).status_code == 200
     assert env.hosts.read_bytes() == text
 
     for agent in ("codex", "claude-code"):
-        resp = app.api("POST", f"{B}/agents/{agent}/dns", json={"enabled": False})
+        resp = served.api("POST", f"{B}/agents/{agent}/dns", json={"enabled": False})
         assert resp.status_code == 200, resp.text
     assert env.hosts.read_bytes() == ORIGINAL
     assert env.hosts.stat().st_mode == mode
@@ -301,34 +312,34 @@ def test_regenerate_switches_the_running_proxy_to_the_new_ca(app: Llmtap) -> Non
     assert app.api("GET", f"{B}/cert").json()["fingerprint"] == result["fingerprint"]
 
 
-def test_trust_untrust_and_regenerate_in_the_temp_store(env: BridgeEnv, app: Llmtap) -> None:
-    info = app.api("GET", f"{B}/cert").json()
+def test_trust_untrust_and_regenerate_in_the_temp_store(env: BridgeEnv, served: Llmtap) -> None:
+    info = served.api("GET", f"{B}/cert").json()
     assert info["trusted"] is False
-    resp = app.api("POST", f"{B}/server", json={"action": "trust-cert"})
+    resp = served.api("POST", f"{B}/server", json={"action": "trust-cert"})
     assert resp.status_code == 200, resp.text
     assert resp.json()["status"] == "installed" and resp.json()["trusted"] is True
     anchor = env.anchors / "llmtap-ca.crt"
-    assert anchor.read_text() == app.api("POST", f"{B}/cert", json={"action": "download"}).text
+    assert anchor.read_text() == served.api("POST", f"{B}/cert", json={"action": "download"}).text
     assert ["update-ca-certificates"] in env.fake.calls()
-    assert all(r["cert_trusted"] for r in app.api("GET", f"{B}/agents").json())
+    assert all(r["cert_trusted"] for r in served.api("GET", f"{B}/agents").json())
 
     # A trusted CA that is regenerated is replaced in the store by the new one.
-    regen = app.api("POST", f"{B}/server", json={"action": "regenerate-cert"}).json()
+    regen = served.api("POST", f"{B}/server", json={"action": "regenerate-cert"}).json()
     assert regen["trusted"] is True and regen["trust"]["status"] == "installed"
-    assert app.api("GET", f"{B}/cert").json()["trusted"] is True
+    assert served.api("GET", f"{B}/cert").json()["trusted"] is True
 
-    resp = app.api("POST", f"{B}/cert/untrust")
+    resp = served.api("POST", f"{B}/cert/untrust")
     assert resp.status_code == 200, resp.text
     assert resp.json()["status"] == "removed" and resp.json()["trusted"] is False
     assert not anchor.exists()
-    assert app.api("GET", f"{B}/cert").json()["trusted"] is False
+    assert served.api("GET", f"{B}/cert").json()["trusted"] is False
 
 
 def test_trust_where_the_store_cannot_be_written_gives_the_manual_guide(
-    env: BridgeEnv, app: Llmtap
+    env: BridgeEnv, served: Llmtap
 ) -> None:
     env.fake.remove_tool("update-ca-certificates")
-    resp = app.api("POST", f"{B}/server", json={"action": "trust-cert"})
+    resp = served.api("POST", f"{B}/server", json={"action": "trust-cert"})
     assert resp.status_code == 200
     body = resp.json()
     assert body["status"] == "skipped" and body["trusted"] is False
@@ -354,9 +365,9 @@ def test_upstream_ca(tmp_path: Path, app: Llmtap) -> None:
     assert app.api("GET", f"{B}/upstream-ca").json()["stored"] == str(good)
 
 
-def test_diagnose_each_failing_check_has_a_fix(env: BridgeEnv, app: Llmtap) -> None:
-    app.api("POST", f"{B}/agents/claude-code/dns", json={"enabled": True})
-    report = app.api("GET", f"{B}/diagnose").json()
+def test_diagnose_each_failing_check_has_a_fix(env: BridgeEnv, served: Llmtap) -> None:
+    served.api("POST", f"{B}/agents/claude-code/dns", json={"enabled": True})
+    report = served.api("GET", f"{B}/diagnose").json()
     checks = {(c["id"], c.get("agent")): c for c in report["checks"]}
     assert checks[("server-running", None)]["ok"] is True
     assert checks[("cert-exists", None)]["ok"] is True
@@ -369,23 +380,23 @@ def test_diagnose_each_failing_check_has_a_fix(env: BridgeEnv, app: Llmtap) -> N
     assert report["ok"] is False
     assert all(c.get("fix") for c in report["checks"] if not c["ok"])
 
-    app.api("POST", f"{B}/server", json={"action": "trust-cert"})
+    served.api("POST", f"{B}/server", json={"action": "trust-cert"})
     checks = {
-        (c["id"], c.get("agent")): c for c in app.api("GET", f"{B}/diagnose").json()["checks"]
+        (c["id"], c.get("agent")): c for c in served.api("GET", f"{B}/diagnose").json()["checks"]
     }
     assert checks[("cert-trusted", None)]["ok"] is True
 
 
-def test_repair_removes_every_line_and_clears_the_flags(env: BridgeEnv, app: Llmtap) -> None:
+def test_repair_removes_every_line_and_clears_the_flags(env: BridgeEnv, served: Llmtap) -> None:
     for agent in ("copilot", "antigravity"):
-        app.api("POST", f"{B}/agents/{agent}/dns", json={"enabled": True})
+        served.api("POST", f"{B}/agents/{agent}/dns", json={"enabled": True})
     assert env.hosts.read_bytes() != ORIGINAL
-    resp = app.api("POST", f"{B}/repair")
+    resp = served.api("POST", f"{B}/repair")
     assert resp.status_code == 200, resp.text
     assert len(resp.json()["hostsLinesRemoved"]) == 2 * (5 + 4)
     assert env.hosts.read_bytes() == ORIGINAL
-    assert not any(r["dns_enabled"] for r in app.api("GET", f"{B}/agents").json())
-    again = app.api("POST", f"{B}/repair").json()
+    assert not any(r["dns_enabled"] for r in served.api("GET", f"{B}/agents").json())
+    again = served.api("POST", f"{B}/repair").json()
     assert again["hostsLinesRemoved"] == [] and again["errors"] == []
 
 
