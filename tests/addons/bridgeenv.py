@@ -49,8 +49,8 @@ class BridgeEnv:
             "HOME": str(self.root / "home"),
         }
 
-    def start(self, **kw: object) -> Llmtap:
-        return start_llmtap(self.data_dir, env=self.env, **kw)  # type: ignore[arg-type]
+    def start(self, **extra_env: str) -> Llmtap:
+        return start_llmtap(self.data_dir, env={**self.env, **extra_env})
 
     def cli(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
