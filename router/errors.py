@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +26,8 @@ class LlmtapError(Exception):
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # Response headers the client gets with the error (Retry-After, x-ratelimit-*).
+        self.headers: dict[str, str] = {}
         if code is not None:
             self.code = code
 
@@ -88,6 +91,9 @@ UpstreamKind = Literal[
 ]  # fmt: skip
 
 
+RateLimitScope = Literal["model", "connection"]
+
+
 @dataclass(slots=True)
 class Attempt:
     """One try of one plan step, for headers, call logs and error messages."""
@@ -99,6 +105,7 @@ class Attempt:
     error: str | None = None
     latency_ms: float | None = None
     skipped: str | None = None
+    retry_after: float | None = None  # seconds until this step may be tried again, if known
 
 
 class UpstreamError(LlmtapError):
@@ -115,6 +122,8 @@ class UpstreamError(LlmtapError):
         retry_after: float | None = None,
         provider: str | None = None,
         body: str | None = None,
+        headers: dict[str, str] | None = None,
+        rate_limit_scope: RateLimitScope = "model",
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -122,6 +131,10 @@ class UpstreamError(LlmtapError):
         self.retry_after = retry_after
         self.provider = provider
         self.body = body
+        self.headers = dict(headers or {})
+        # What a 429 limits: the model on this connection (the usual per-model rate limits)
+        # or the whole connection (an exhausted account quota).
+        self.rate_limit_scope: RateLimitScope = rate_limit_scope
         self.status = _STATUS_FOR_KIND.get(kind, 502) if status is None else _client_status(status)
 
     @property
@@ -180,3 +193,12 @@ class AllAttemptsFailed(LlmtapError):
         self.status = last.status if isinstance(last, UpstreamError) and len(attempts) == 1 else 502
         if isinstance(last, UpstreamError) and last.kind in ("bad_request", "context_length"):
             self.status = last.status
+        if isinstance(last, UpstreamError) and self.status == last.status:
+            self.headers = dict(last.headers)  # one upstream's answer: its rate-limit headers
+        if attempts and all(a.status == 429 or a.skipped == "rate_limited" for a in attempts):
+            # Every step is rate limited: the client should wait, not treat it as an outage.
+            self.status = 429
+            self.code = "rate_limited"
+            waits = [a.retry_after for a in attempts if a.retry_after is not None]
+            if waits and not any(k.lower() == "retry-after" for k in self.headers):
+                self.headers["Retry-After"] = str(max(1, math.ceil(min(waits))))

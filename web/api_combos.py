@@ -216,7 +216,7 @@ def plan_view(request: web.Request, plan: Plan) -> PlanView:
         reason: str | None = None
         state = "closed"
         if guard is not None:
-            ok, why = guard.breakers.peek(step.connection.id)
+            ok, why = guard.breakers.peek(step.connection.id, step.model)
             state = guard.breakers.state(step.connection.id).value
             if not ok:
                 reason = why

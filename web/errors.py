@@ -41,6 +41,7 @@ def envelope(
     code: str | None = None,
     details: list[dict[str, str]] | None = None,
     extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     err: dict[str, Any] = {"message": message, "type": err_type, "requestId": rid}
     if code:
@@ -50,7 +51,9 @@ def envelope(
     if extra:
         err.update(extra)
     return web.json_response(
-        {"error": err}, status=status, headers={REQUEST_ID: rid, "X-OmniRoute-Version": __version__}
+        {"error": err},
+        status=status,
+        headers={**(headers or {}), REQUEST_ID: rid, "X-OmniRoute-Version": __version__},
     )
 
 
@@ -75,7 +78,14 @@ def error_response(exc: BaseException, rid: str) -> web.Response:
                 ]
             }
         return envelope(
-            exc.status, exc.message, exc.type, rid, code=exc.code, details=details, extra=extra
+            exc.status,
+            exc.message,
+            exc.type,
+            rid,
+            code=exc.code,
+            details=details,
+            extra=extra,
+            headers=exc.headers,  # e.g. the upstream's Retry-After on a final 429
         )
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         too = PayloadTooLarge("request body too large")

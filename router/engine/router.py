@@ -112,6 +112,8 @@ class Guard(Protocol):
 
     def failure(self, step: Step, error: UpstreamError) -> None: ...
 
+    def retry_in(self, step: Step) -> float | None: ...
+
 
 class _NoLease:
     def release(self) -> None:
@@ -128,6 +130,9 @@ class OpenGuard:
         return None
 
     def failure(self, step: Step, error: UpstreamError) -> None:
+        return None
+
+    def retry_in(self, step: Step) -> float | None:
         return None
 
 
@@ -207,13 +212,15 @@ class Router:
     async def _run_plan(self, info: CallInfo, req: ir.Request, plan: Plan) -> Reply:
         attempts = info.attempts
         for skip in plan.skipped:
-            attempts.append(_attempt(skip.step, skipped=skip.reason))
+            wait = self.guard.retry_in(skip.step)
+            attempts.append(_attempt(skip.step, skipped=skip.reason, retry_after=wait))
         last_error: LlmtapError | None = None
         steps = plan.steps
         for pos, step in enumerate(steps):
             lease, reason = await self.guard.admit(step, last=pos == len(steps) - 1)
             if lease is None:
-                attempts.append(_attempt(step, skipped=reason or "unavailable"))
+                wait = self.guard.retry_in(step)
+                attempts.append(_attempt(step, skipped=reason or "unavailable", retry_after=wait))
                 continue
             started = time.perf_counter()
             released = False
@@ -222,10 +229,18 @@ class Router:
                 released = True  # the reply (or its stream) owns the lease now
                 return reply
             except UpstreamError as exc:
-                attempts.append(
-                    _attempt(step, status=exc.upstream_status, error=exc.message, t=started)
-                )
                 self.guard.failure(step, exc)
+                # The cooldown the failure started, else what the upstream asked for.
+                wait = self.guard.retry_in(step)
+                attempts.append(
+                    _attempt(
+                        step,
+                        status=exc.upstream_status,
+                        error=exc.message,
+                        t=started,
+                        retry_after=exc.retry_after if wait is None else wait,
+                    )
+                )
                 last_error = exc
                 if not exc.retryable:
                     break
@@ -413,6 +428,7 @@ def _attempt(
     error: str | None = None,
     skipped: str | None = None,
     t: float | None = None,
+    retry_after: float | None = None,
 ) -> Attempt:
     latency = None if t is None else round((time.perf_counter() - t) * 1000, 2)
     return Attempt(
@@ -423,6 +439,7 @@ def _attempt(
         error=error,
         skipped=skipped,
         latency_ms=latency,
+        retry_after=retry_after,
     )
 
 

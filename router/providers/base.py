@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -236,6 +237,10 @@ def map_status_error(
 
     if status in (429, 503, 529):  # overloaded servers send Retry-After too
         retry_after = retry_after_seconds(headers, parsed)
+    passed = rate_limit_headers(headers)
+    if retry_after is not None and "retry-after" not in passed:
+        # Google says it in the body only; the client gets it the HTTP way.
+        passed["retry-after"] = str(max(1, math.ceil(retry_after)))
 
     reason = f": {_clean(upstream_msg, conn.api_key, _MAX_MESSAGE)}" if upstream_msg else ""
     return UpstreamError(
@@ -245,7 +250,27 @@ def map_status_error(
         retry_after=retry_after,
         provider=conn.name,
         body=_clean(text, conn.api_key, _MAX_BODY) if text else None,
+        headers=passed,
+        rate_limit_scope="connection" if _account_wide(code) else "model",
     )
+
+
+# The upstream's rate-limit headers, passed on to the client with an error it caused.
+_RATE_LIMIT_HEADER_RE = re.compile(
+    r"retry-after(-ms)?|x-ratelimit-.+|anthropic-ratelimit-.+", re.IGNORECASE
+)
+
+
+def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """``retry-after``/``retry-after-ms``, ``x-ratelimit-*`` and ``anthropic-ratelimit-*``."""
+    return {k.lower(): v for k, v in headers.items() if _RATE_LIMIT_HEADER_RE.fullmatch(k)}
+
+
+def _account_wide(code: str) -> bool:
+    """Whether a 429 limits the whole account rather than one model: OpenAI (and the
+    OpenAI-compatible servers that copy it) say ``insufficient_quota`` when the billing quota
+    is spent. Other vendors' 429s are per model, as their rate limits are."""
+    return "insufficient_quota" in code.lower()
 
 
 # ---------------------------------------------------------------------- Retry-After

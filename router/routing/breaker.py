@@ -1,5 +1,9 @@
 """Per-connection circuit breakers and 429 cooldowns (router.md "Fallback and resilience").
 
+A breaker is per connection (a dead upstream is dead for every model). A 429 cools down the
+model it was for on that connection (vendors rate-limit per model), unless the upstream said
+the limit is the whole account's; then the whole connection waits.
+
 Everything here runs on the event loop thread, so there are no locks. Time comes from an
 injected ``clock`` so the state machine is testable without sleeping.
 """
@@ -8,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Self
 
@@ -53,7 +57,8 @@ class _Breaker:
     opened_at: float = 0.0
     probe_started_at: float | None = None
     probe_id: int | None = None
-    rate_limited_until: float = 0.0
+    rate_limited_until: float = 0.0  # the whole connection (an account-wide limit)
+    model_limited_until: dict[str, float] = field(default_factory=dict)  # per model
     trips: int = 0
     total_failures: int = 0
     last_failure_at: float | None = None
@@ -94,13 +99,22 @@ class BreakerRegistry:
         ):
             b.probe_started_at = None
 
-    def _check(self, conn_id: str, *, take_probe: bool) -> tuple[bool, BreakerReason | None]:
+    @staticmethod
+    def _limited_until(b: _Breaker, model: str | None) -> float:
+        until = b.rate_limited_until
+        if model is not None:
+            until = max(until, b.model_limited_until.get(model, 0.0))
+        return until
+
+    def _check(
+        self, conn_id: str, model: str | None, *, take_probe: bool
+    ) -> tuple[bool, BreakerReason | None]:
         now = self.clock()
         b = self._get(conn_id)
         self._refresh(b, now)
         if b.state is BreakerState.OPEN:
             return False, "breaker_open"
-        if now < b.rate_limited_until:
+        if now < self._limited_until(b, model):
             return False, "rate_limited"
         if b.state is BreakerState.HALF_OPEN:
             if b.probe_started_at is not None:
@@ -110,20 +124,21 @@ class BreakerRegistry:
                 b.probe_started_at, b.probe_id = now, self._probe_seq
         return True, None
 
-    def allow(self, conn_id: str) -> tuple[bool, BreakerReason | None]:
-        """May a request go to ``conn_id`` now? In HALF_OPEN this takes the one probe slot."""
-        return self._check(conn_id, take_probe=True)
+    def allow(self, conn_id: str, model: str | None = None) -> tuple[bool, BreakerReason | None]:
+        """May a request for ``model`` go to ``conn_id`` now? In HALF_OPEN this takes the one
+        probe slot. Without ``model`` only connection-wide cooldowns count."""
+        return self._check(conn_id, model, take_probe=True)
 
-    def peek(self, conn_id: str) -> tuple[bool, BreakerReason | None]:
+    def peek(self, conn_id: str, model: str | None = None) -> tuple[bool, BreakerReason | None]:
         """Like :meth:`allow` but without side effects (planning, dry runs)."""
-        return self._check(conn_id, take_probe=False)
+        return self._check(conn_id, model, take_probe=False)
 
-    def retry_in(self, conn_id: str) -> float | None:
-        """Seconds until ``conn_id`` may be tried again, or None if it may be tried now."""
+    def retry_in(self, conn_id: str, model: str | None = None) -> float | None:
+        """Seconds until ``conn_id`` (for ``model``) may be tried again, or None if now."""
         now = self.clock()
         b = self._get(conn_id)
         self._refresh(b, now)
-        waits = [b.rate_limited_until - now]
+        waits = [self._limited_until(b, model) - now]
         if b.state is BreakerState.OPEN:
             waits.append(b.opened_at + b.cooldown_s - now)
         wait = max(waits)
@@ -134,14 +149,19 @@ class BreakerRegistry:
         self._refresh(b, self.clock())
         return b.state
 
-    def on_success(self, conn_id: str) -> None:
+    def on_success(self, conn_id: str, model: str | None = None) -> None:
         b = self._get(conn_id)
-        # Any success proves the upstream works, even one that was in flight when it opened.
+        # Any success proves the upstream works, even one that was in flight when it opened;
+        # it proves the account has room, but says nothing about another model's limit.
         b.state = BreakerState.CLOSED
         b.consecutive_failures = 0
         b.cooldown_s = self.settings.cooldown_s
         b.probe_started_at = None
         b.rate_limited_until = 0.0
+        if model is None:
+            b.model_limited_until.clear()
+        else:
+            b.model_limited_until.pop(model, None)
 
     def on_failure(
         self,
@@ -149,9 +169,13 @@ class BreakerRegistry:
         breaker_worthy: bool,
         retry_after: float | None = None,
         rate_limited: bool = False,
+        model: str | None = None,
+        connection_wide: bool = False,
     ) -> None:
         """Record a failed call. Only ``breaker_worthy`` failures (timeouts, connection errors,
-        408, 5xx) move the breaker; a 429 (``rate_limited``) starts the cooldown instead."""
+        408, 5xx) move the breaker; a 429 (``rate_limited``) starts the cooldown instead, for
+        ``model`` on this connection, or for all of it when ``connection_wide`` (or no model
+        is given)."""
         now = self.clock()
         b = self._get(conn_id)
         self._refresh(b, now)
@@ -163,7 +187,11 @@ class BreakerRegistry:
             wait = (
                 self.settings.rate_limit_default_cooldown_s if retry_after is None else retry_after
             )
-            b.rate_limited_until = max(b.rate_limited_until, now + max(wait, 0.0))
+            until = now + max(wait, 0.0)
+            if model is None or connection_wide:
+                b.rate_limited_until = max(b.rate_limited_until, until)
+            else:
+                b.model_limited_until[model] = max(b.model_limited_until.get(model, 0.0), until)
         if not breaker_worthy:
             return
         b.consecutive_failures += 1
@@ -214,6 +242,11 @@ class BreakerRegistry:
                 "cooldownSeconds": b.cooldown_s,
                 "retryInSeconds": self.retry_in(conn_id),
                 "rateLimited": now < b.rate_limited_until,
+                "rateLimitedModels": {
+                    m: round(until - now, 3)
+                    for m, until in sorted(b.model_limited_until.items())
+                    if until > now
+                },
                 "probeInFlight": b.probe_started_at is not None,
                 "trips": b.trips,
                 "totalFailures": b.total_failures,

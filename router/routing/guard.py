@@ -68,7 +68,8 @@ class ResilienceGuard:
         waits for a concurrency slot; earlier ones are skipped when full."""
         conn = step.connection.id
         self.limiter.set_limit(conn, step.connection.max_concurrent)
-        ok, reason = self.breakers.peek(conn)
+        model = step.model
+        ok, reason = self.breakers.peek(conn, model)
         if not ok:
             return None, reason
         slot = self.limiter.try_acquire(conn)
@@ -77,7 +78,7 @@ class ResilienceGuard:
                 return None, "at_capacity"
             slot = await self.limiter.acquire(conn)
         # Checked again after a possible wait; this is the call that takes a half-open probe.
-        ok, reason = self.breakers.allow(conn)
+        ok, reason = self.breakers.allow(conn, model)
         if not ok:
             slot.release()
             return None, reason
@@ -85,7 +86,7 @@ class ResilienceGuard:
 
     def success(self, step: StepLike, latency_ms: float, ttft_ms: float | None) -> None:
         self.stats.record(node_key(step.connection.id, step.model), True, latency_ms, ttft_ms)
-        self.breakers.on_success(step.connection.id)
+        self.breakers.on_success(step.connection.id, step.model)
 
     def failure(self, step: StepLike, error: UpstreamError) -> None:
         self.stats.record(node_key(step.connection.id, step.model), False)
@@ -94,4 +95,10 @@ class ResilienceGuard:
             error.breaker_worthy,
             retry_after=error.retry_after,
             rate_limited=error.kind == "rate_limit",
+            model=step.model,
+            connection_wide=error.rate_limit_scope == "connection",
         )
+
+    def retry_in(self, step: StepLike) -> float | None:
+        """Seconds until ``step`` may be tried again (breaker or cooldown), None if now."""
+        return self.breakers.retry_in(step.connection.id, step.model)

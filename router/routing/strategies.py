@@ -171,9 +171,9 @@ def order_nodes(
 def _unavailable(
     c: Candidate, strategy: str, ctx: StrategyContext
 ) -> tuple[SkipReason | None, str]:
-    ok, why = ctx.breakers.peek(c.connection_id)
+    ok, why = ctx.breakers.peek(c.connection_id, c.model)
     if not ok and why is not None:
-        wait = ctx.breakers.retry_in(c.connection_id)
+        wait = ctx.breakers.retry_in(c.connection_id, c.model)
         return why, "" if wait is None else f"retry in {wait:.1f}s"
     if (
         strategy == "context-optimized"

@@ -159,6 +159,7 @@ async def _add(server: Server, name: str, **fields: Any) -> str:
 
 
 async def _chat(server: Server, model: str) -> httpx.Response:
+    """One chat call over plain HTTP: no SDK retries, so a 429 itself is what is seen."""
     body = {"model": model, "messages": MESSAGES}
     async with httpx.AsyncClient() as http:
         return await http.post(server.url + "/v1/chat/completions", json=body)
@@ -209,3 +210,104 @@ async def test_bare_name_listed_twice_goes_by_priority_then_creation(server: Ser
     assert (await _chat(server, "shared-model")).headers["x-omniroute-provider"] == "aa-second"
     plan = (await server.api("POST", "/api/combos/test", json={"model": "shared-model"})).json()
     assert [s["connection"] for s in plan["steps"]] == ["aa-second", "zz-first"]
+
+
+# --------------------------------------------------------------------------- rate limits
+
+
+def _upstream_calls(server: Server) -> int:
+    return sum(1 for r in server.upstream.requests if r.method == "POST")
+
+
+async def test_retry_after_is_lost(server: Server) -> None:
+    """A final 429 gives the client the upstream's Retry-After and x-ratelimit-* headers."""
+    limits = {
+        "retry-after": "17",
+        "x-ratelimit-limit-requests": "500",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "17s",
+    }
+    server.upstream.script(Reply.error(429, "Rate limit reached for gpt-4o", headers=limits))
+    resp = await _chat(server, "oa/gpt-4o")
+    assert resp.status_code == 429, resp.text
+    for name, value in limits.items():
+        assert resp.headers[name] == value
+    assert resp.json()["error"]["requestId"]
+
+
+async def test_retry_after_from_a_gemini_body_becomes_a_header(server: Server) -> None:
+    body = {
+        "error": {
+            "code": 429,
+            "message": "Resource has been exhausted",
+            "status": "RESOURCE_EXHAUSTED",
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "6.2s"}
+            ],
+        }
+    }
+    server.upstream.script(Reply.error(429, "exhausted", body=body))
+    resp = await _chat(server, "ge/gemini-2.5-flash")
+    assert resp.status_code == 429, resp.text
+    assert resp.headers["retry-after"] == "7"
+
+
+async def test_a_429_on_one_model_cools_down_the_whole_connection(server: Server) -> None:
+    """Issue 12: a 429 for one model cools down that model on the connection, not the
+    connection: another model on it still answers; the limited one is answered 429 with the
+    remaining cooldown, without another upstream call."""
+    server.upstream.script(Reply.error(429, "slow down", headers={"retry-after": "30"}))
+    assert (await _chat(server, "oa/model-a")).status_code == 429
+    other = await _chat(server, "oa/model-b")
+    assert other.status_code == 200, other.text
+    calls = _upstream_calls(server)
+    again = await _chat(server, "oa/model-a")
+    assert again.status_code == 429, again.text
+    assert again.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(again.headers["retry-after"]) <= 30
+    assert _upstream_calls(server) == calls  # answered from the cooldown
+
+
+async def test_an_account_wide_429_cools_down_the_connection(server: Server) -> None:
+    quota = {
+        "error": {
+            "message": "You exceeded your current quota",
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        }
+    }
+    server.upstream.script(Reply.error(429, "quota", body=quota))
+    assert (await _chat(server, "oa/model-a")).status_code == 429
+    calls = _upstream_calls(server)
+    other = await _chat(server, "oa/model-b")
+    assert other.status_code == 429, other.text
+    assert int(other.headers["retry-after"]) >= 1
+    assert _upstream_calls(server) == calls
+
+
+async def test_every_attempt_cooling_down_answers_429_with_the_shortest_wait(
+    server: Server,
+) -> None:
+    nodes = [
+        {"connectionId": server.connection_ids["oa"], "model": "m-1"},
+        {"connectionId": server.connection_ids["an"], "model": "m-2"},
+    ]
+    resp = await server.api(
+        "POST", "/api/combos", json={"name": "duo", "strategy": "priority", "nodes": nodes}
+    )
+    assert resp.status_code == 201, resp.text
+    server.upstream.script(
+        Reply.error(429, "later", headers={"retry-after": "40"}),
+        Reply.error(429, "sooner", headers={"retry-after": "9"}),
+    )
+    first = await _chat(server, "duo")
+    assert first.status_code == 429, first.text
+    assert first.headers["retry-after"] == "9"
+    assert [a["status"] for a in first.json()["error"]["attempts"]] == [429, 429]
+    calls = _upstream_calls(server)
+    second = await _chat(server, "duo")
+    assert second.status_code == 429, second.text
+    assert 1 <= int(second.headers["retry-after"]) <= 9
+    assert [a["skipped"] for a in second.json()["error"]["attempts"]] == ["rate_limited"] * 2
+    assert _upstream_calls(server) == calls

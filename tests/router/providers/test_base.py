@@ -356,3 +356,23 @@ def test_provider_url_without_scheme_or_host_is_refused(bad: str) -> None:
     with pytest.raises(BadRequest) as info:
         normalize_url("openai", bad)
     assert [d.field for d in info.value.details] == ["url"]
+
+
+async def test_rate_limit_headers_and_scope_ride_on_the_error(
+    fake_upstream: FakeUpstream, client: httpx.AsyncClient
+) -> None:
+    headers = {"Retry-After": "3", "x-ratelimit-remaining-tokens": "0", "x-request-id": "r1"}
+    fake_upstream.script(Reply.error(429, "Rate limit reached for gpt-4o", headers=headers))
+    err = await call_error(client, connection(fake_upstream, "openai"))
+    assert err.headers == {"retry-after": "3", "x-ratelimit-remaining-tokens": "0"}
+    assert err.rate_limit_scope == "model"
+    quota = {
+        "error": {"message": "quota", "type": "insufficient_quota", "code": "insufficient_quota"}
+    }
+    fake_upstream.script(Reply.error(429, "quota", body=quota))
+    err = await call_error(client, connection(fake_upstream, "openai"))
+    assert err.rate_limit_scope == "connection"
+    anthropic_headers = {"anthropic-ratelimit-tokens-remaining": "0", "retry-after-ms": "1500"}
+    fake_upstream.script(Reply.error(429, "slow", headers=anthropic_headers))
+    err = await call_error(client, connection(fake_upstream, "anthropic"))
+    assert err.headers == {**anthropic_headers, "retry-after": "2"}

@@ -236,3 +236,29 @@ def test_threshold_follows_settings_changed_at_runtime(clock: FakeClock) -> None
     reg.settings = ResilienceSettings(failure_threshold=2)
     trip(reg, "c1", 2)
     assert reg.state("c1") is BreakerState.OPEN
+
+
+def test_a_429_on_one_model_cools_down_only_that_model(clock: FakeClock) -> None:
+    reg = registry(clock)
+    reg.on_failure("c1", breaker_worthy=False, retry_after=20, rate_limited=True, model="a")
+    assert reg.allow("c1", "a") == (False, "rate_limited")
+    assert reg.retry_in("c1", "a") == pytest.approx(20)
+    assert reg.allow("c1", "b") == (True, None)
+    assert reg.retry_in("c1", "b") is None
+    assert reg.snapshot()["c1"]["rateLimitedModels"] == {"a": 20.0}
+    reg.on_success("c1", "b")  # another model's success says nothing about a's limit
+    assert reg.peek("c1", "a") == (False, "rate_limited")
+    reg.on_success("c1", "a")
+    assert reg.peek("c1", "a") == (True, None)
+
+
+def test_an_account_wide_429_cools_down_every_model(clock: FakeClock) -> None:
+    reg = registry(clock)
+    reg.on_failure(
+        "c1", breaker_worthy=False, retry_after=20, rate_limited=True, model="a",
+        connection_wide=True,
+    )  # fmt: skip
+    assert reg.allow("c1", "b") == (False, "rate_limited")
+    assert reg.retry_in("c1", "b") == pytest.approx(20)
+    clock.advance(20)
+    assert reg.allow("c1", "b") == (True, None)
