@@ -52,6 +52,14 @@ def add_commands(
     key.add_argument("--key-env", metavar="VAR", help="read the API key from this env variable")
     add.add_argument("--name", help="connection name (default: the kind)")
     add.add_argument("--models", help="comma-separated model ids this connection serves")
+    responses_help = (
+        "the upstream serves OpenAI's /responses, so Responses calls pass through untranslated "
+        "(openai kind; default: on for api.openai.com only)"
+    )
+    add.add_argument("--responses", action=argparse.BooleanOptionalAction, help=responses_help)
+    pset = leaf(psub, "set", "change a provider connection")
+    pset.add_argument("id")
+    pset.add_argument("--responses", action=argparse.BooleanOptionalAction, help=responses_help)
     leaf(psub, "list", "list provider connections")
     leaf(psub, "test", "round trip to the upstream").add_argument("id")
     leaf(psub, "rm", "delete a provider connection").add_argument("id")
@@ -144,7 +152,11 @@ class DbBackend:
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         from router.store import combos, keys, providers
-        from router.store.records import ComboCreate, ProviderConnectionCreate
+        from router.store.records import (
+            ComboCreate,
+            ProviderConnectionCreate,
+            ProviderConnectionPatch,
+        )
 
         parts = path.strip("/").split("/")[1:]  # drop "api"
         match method, parts:
@@ -152,6 +164,8 @@ class DbBackend:
                 return {"connections": [_public(c) for c in providers.list_all()]}
             case "POST", ["providers"]:
                 return _public(providers.create(_validated(ProviderConnectionCreate, body)))
+            case "PATCH", ["providers", cid]:
+                return _public(providers.update(cid, _validated(ProviderConnectionPatch, body)))
             case "DELETE", ["providers", cid]:
                 providers.delete(cid)
                 return {"deleted": True}
@@ -297,14 +311,25 @@ def _providers(args: argparse.Namespace, api: Backend) -> int:
             body["name"] = args.name
         if args.models:
             body["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
+        if args.responses is not None:
+            body["supportsResponses"] = args.responses
         conn = api.call("POST", "/api/providers", body)
         text = f"added {conn['name']} ({conn['provider']}) -> {conn['url']}  id {conn['id']}"
         if conn["url"] != args.url:
             text += f"\n(base URL normalised from {args.url})"
         emit(args, conn, text)
+    elif args.action == "set":
+        patch: dict[str, Any] = {}
+        if args.responses is not None:
+            patch["supportsResponses"] = args.responses
+        if not patch:
+            raise BadRequest("nothing to change", [FieldError("responses", "give --responses")])
+        conn = api.call("PATCH", f"/api/providers/{args.id}", patch)
+        emit(args, conn, f"{conn['name']}: supportsResponses={conn['supportsResponses']}")
     elif args.action == "list":
         conns = api.call("GET", "/api/providers")["connections"]
         cols = ["id", "name", "provider", "url", "keyPreview", "isActive", "testStatus", "models"]
+        cols += ["supportsResponses"]
         emit(args, conns, table(conns, cols))
     elif args.action == "test":
         result = api.call("POST", f"/api/providers/{args.id}/test")

@@ -26,7 +26,7 @@ from router.engine.stream import StreamOutcome, StreamPipe
 from router.errors import AllAttemptsFailed, Attempt, LlmtapError, UpstreamError
 from router.formats import Codec, get_codec
 from router.formats.sse import sse_comment
-from router.providers import forwarded_headers, open_call, provider_format
+from router.providers import call_format, forwarded_headers, open_call
 from router.providers.http import UpstreamCall
 from router.routing.resolve import Plan, Resolver, Step
 from router.usage import complete_usage, estimate_request_tokens
@@ -251,7 +251,7 @@ class Router:
 
     async def _attempt(self, info: CallInfo, req: ir.Request, step: Step, lease: Lease) -> Reply:
         inbound = info.inbound
-        target = provider_format(step.connection.provider)
+        target = call_format(step.connection, inbound.format)
         same = target == inbound.format
         codec_in = get_codec(inbound.format)
         codec_out = codec_in if same else get_codec(target)
@@ -264,6 +264,7 @@ class Router:
             step.model,
             body,
             stream=req.stream,
+            api_format=target,
             first_byte_timeout=self.timeouts.first_byte,
             idle_timeout=self.timeouts.idle,
             extra_headers=forwarded_headers(
@@ -314,6 +315,7 @@ class Router:
                     **(body.get("stream_options") or {}),
                     "include_usage": True,
                 }
+            req.dropped = []  # the client's body went as it was: nothing was dropped
             return body
         req.model = step.model
         # What parsing already could not carry stays listed; each attempt adds its own.

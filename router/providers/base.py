@@ -71,6 +71,15 @@ class Provider:
     ) -> str:
         raise NotImplementedError
 
+    def call_format(self, conn: ProviderConnection, inbound_format: str) -> str:
+        """The format to send a call in whose client speaks ``inbound_format``: the kind's
+        generation format unless the connection serves the client's own format too."""
+        return self.format
+
+    def responses_by_default(self, url: str) -> bool:
+        """Whether a new connection at ``url`` serves OpenAI's /responses."""
+        return False
+
     def forwarded_headers(self, client: Mapping[str, str], *, same_format: bool) -> dict[str, str]:
         """The client's headers that go on to this kind's upstream (see ``forward_always``)."""
         allowed = self.forward_always | self.forward_same_format if same_format else None
@@ -364,6 +373,15 @@ def get_provider(kind: str) -> Provider:
 def forwarded_headers(kind: str, client: Mapping[str, str], *, same_format: bool) -> dict[str, str]:
     """The client request headers a ``kind`` upstream gets (its allowlist; never auth)."""
     return get_provider(kind).forwarded_headers(client, same_format=same_format)
+
+
+def call_format(conn: ProviderConnection, inbound_format: str) -> str:
+    """The wire format a call from an ``inbound_format`` client is sent to ``conn`` in."""
+    return get_provider(conn.provider).call_format(conn, inbound_format)
+
+
+def responses_by_default(kind: str, url: str) -> bool:
+    return get_provider(kind).responses_by_default(url)
 
 
 def provider_format(kind: str) -> str:

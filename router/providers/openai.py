@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from router.providers.base import Provider, base_url
 from router.store.records import ProviderConnection
@@ -23,6 +24,16 @@ class OpenAIProvider(Provider):
         if self.check_format(api_format) == "responses":
             return f"{base_url(conn)}/responses"
         return f"{base_url(conn)}/chat/completions"
+
+    def call_format(self, conn: ProviderConnection, inbound_format: str) -> str:
+        # Responses to a connection that serves it pass through, built-in tools, encrypted
+        # reasoning and previous_response_id included; Chat Completions has no place for them.
+        if inbound_format == "responses" and conn.supports_responses:
+            return "responses"
+        return self.format
+
+    def responses_by_default(self, url: str) -> bool:
+        return urlsplit(url).hostname == "api.openai.com"
 
     def auth_headers(self, conn: ProviderConnection) -> dict[str, str]:
         # Local servers (Ollama, LM Studio) run without a key; sending "Bearer " would be noise.

@@ -175,11 +175,26 @@ def _004_agent_effort_and_route_all(db: SqliteDatabase) -> None:
     )
 
 
+def _005_connection_responses_capability(db: SqliteDatabase) -> None:
+    # Whether an OpenAI connection serves /responses (Responses calls then pass through);
+    # OpenAI's own API does, so existing connections to it get the capability.
+    _run(
+        db,
+        """
+        ALTER TABLE provider_connection
+            ADD COLUMN supports_responses INTEGER NOT NULL DEFAULT 0;
+        UPDATE provider_connection SET supports_responses = 1
+            WHERE provider = 'openai' AND url LIKE 'https://api.openai.com/%'
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _001_router_core,
     _002_inspector_and_bridge,
     _003_resilience_and_usage_indexes,
     _004_agent_effort_and_route_all,
+    _005_connection_responses_capability,
 ]
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 import peewee
 
 from router.errors import BadRequest, Conflict, FieldError, NotFound
-from router.providers.base import normalize_url
+from router.providers.base import normalize_url, responses_by_default
 from router.store.db import database, new_id, utcnow
 from router.store.records import (
     ProviderConnection,
@@ -36,6 +36,7 @@ def _record(row: ProviderConnectionRow) -> ProviderConnection:
         test_status=row.test_status,
         models=list(row.models or []),
         created_at=row.created_at,
+        supports_responses=bool(row.supports_responses),
     )
 
 
@@ -54,6 +55,10 @@ def _validate(fields: dict[str, object], kind: str) -> list[FieldError]:
             errors += exc.details
     if "name" in fields and not (isinstance(fields["name"], str) and fields["name"].strip()):
         errors.append(FieldError("name", "must not be empty"))
+    if fields.get("supports_responses") and kind != "openai":
+        errors.append(
+            FieldError("supportsResponses", "only an openai connection serves /responses")
+        )
     mc = fields.get("max_concurrent")
     if isinstance(mc, int) and mc < 0:
         errors.append(FieldError("maxConcurrent", "must be >= 0"))
@@ -93,6 +98,11 @@ def create(data: ProviderConnectionCreate) -> ProviderConnection:
             priority=data.priority,
             models=list(data.models),
             created_at=utcnow(),
+            supports_responses=(
+                responses_by_default(data.provider, fields["url"])
+                if data.supports_responses is None
+                else data.supports_responses
+            ),
         )
         try:
             row.save(force_insert=True)

@@ -44,6 +44,8 @@ class ProviderConnection(Record):
     test_status: str = Field(default="unknown", alias="testStatus")
     models: list[str] = Field(default_factory=list)
     created_at: datetime | None = Field(default=None, alias="createdAt")
+    # The upstream serves OpenAI's /responses: Responses calls go there untranslated.
+    supports_responses: bool = Field(default=False, alias="supportsResponses")
 
 
 class ComboNode(Record):
@@ -158,6 +160,8 @@ class ProviderConnectionCreate(Record):
     max_concurrent: int | None = Field(default=None, alias="maxConcurrent")
     priority: int = 0
     models: list[str] = Field(default_factory=list)
+    # None: on for api.openai.com, off elsewhere (few OpenAI-compatible servers have it).
+    supports_responses: bool | None = Field(default=None, alias="supportsResponses")
 
 
 class ProviderConnectionPatch(Record):
@@ -171,6 +175,7 @@ class ProviderConnectionPatch(Record):
     max_concurrent: int | None = Field(default=None, alias="maxConcurrent")
     priority: int | None = None
     models: list[str] | None = None
+    supports_responses: bool | None = Field(default=None, alias="supportsResponses")
 
 
 class ComboCreate(Record):

@@ -69,6 +69,7 @@ class ProviderConnectionRow(Table):
     test_status = peewee.CharField(default="unknown")
     models = JsonField(default=list)
     created_at = UtcDateTimeField()
+    supports_responses = peewee.BooleanField(default=False)
 
     class Meta:
         table_name = "provider_connection"

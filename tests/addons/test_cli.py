@@ -145,3 +145,16 @@ async def test_provider_urls_must_be_forgiving_in_the_cli(tmp_path: Path) -> Non
     assert "normalised from https://api.anthropic.com" in out
     conns = await ok_json(data, "providers", "list")
     assert [c["url"] for c in conns] == ["https://api.anthropic.com/v1"]
+
+
+async def test_responses_capability_in_the_cli(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    conn = await ok_json(data, "providers", "add", "openai", "https://api.openai.com")
+    assert conn["supportsResponses"] is True  # OpenAI's own API serves /responses
+    changed = await ok_json(data, "providers", "set", conn["id"], "--no-responses")
+    assert changed["supportsResponses"] is False
+    local = await ok_json(
+        data, "providers", "add", "openai", "http://127.0.0.1:9/v1", "--name", "vllm",
+        "--responses",
+    )  # fmt: skip
+    assert local["supportsResponses"] is True

@@ -3,6 +3,7 @@ the upstream said that the client must see. The fake upstream records every requ
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import anthropic
@@ -311,3 +312,79 @@ async def test_every_attempt_cooling_down_answers_429_with_the_shortest_wait(
     assert 1 <= int(second.headers["retry-after"]) <= 9
     assert [a["skipped"] for a in second.json()["error"]["attempts"]] == ["rate_limited"] * 2
     assert _upstream_calls(server) == calls
+
+
+# --------------------------------------------------------------------------- Responses
+
+
+RESPONSES_BODY: dict[str, Any] = {
+    "input": [
+        {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAAB-opaque"},
+        {"role": "user", "content": [{"type": "input_text", "text": "what is new?"}]},
+    ],
+    "tools": [{"type": "web_search"}],
+    "previous_response_id": "resp_previous_123",
+    "include": ["reasoning.encrypted_content"],
+    "store": False,
+    "reasoning": {"effort": "high", "summary": "auto"},
+}
+
+
+async def _call_log(server: Server, request_id: str) -> dict[str, Any]:
+    """The call-log row of one call (written just after the client has its answer)."""
+    for _ in range(100):
+        resp = await server.api("GET", f"/api/usage/call-logs/{request_id}")
+        if resp.status_code == 200:
+            return resp.json()  # type: ignore[no-any-return]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no call-log row for {request_id}")
+
+
+async def test_responses_to_an_openai_connection_with_responses_pass_through(
+    server: Server,
+) -> None:
+    """A connection that serves /responses gets Responses calls untranslated: built-in tools,
+    encrypted reasoning and previous_response_id reach it; nothing is listed as dropped."""
+    resp = await server.api(
+        "POST", "/api/providers", json={"provider": "openai", "url": "https://api.openai.com"}
+    )
+    assert resp.status_code == 201 and resp.json()["supportsResponses"] is True  # the default
+    oai = await _add(server, "oai")
+    assert (await server.api("GET", f"/api/providers/{oai}")).json()["supportsResponses"] is False
+    resp = await server.api("PATCH", f"/api/providers/{oai}", json={"supportsResponses": True})
+    assert resp.status_code == 200 and resp.json()["supportsResponses"] is True
+
+    client = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key=CLIENT_KEY, max_retries=0)
+    raw = await client.responses.with_raw_response.create(model="oai/gpt-5", **RESPONSES_BODY)
+    assert raw.parse().output_text == "Hello from fake upstream"
+    sent = server.upstream.requests[-1]
+    assert sent.path == "/v1/responses"
+    assert sent.json == {"model": "gpt-5", **RESPONSES_BODY}
+    row = await _call_log(server, raw.headers["x-omniroute-request-id"])
+    assert (row["targetFormat"], row["droppedFields"]) == ("responses", [])
+
+    # Streaming passes through too: the upstream's own event stream.
+    text = ""
+    stream = await client.responses.create(model="oai/gpt-5", stream=True, **RESPONSES_BODY)
+    async for event in stream:
+        if event.type == "response.output_text.delta":
+            text += event.delta
+    assert text == "Hello from fake upstream"
+    assert server.upstream.requests[-1].json == {"model": "gpt-5", "stream": True, **RESPONSES_BODY}
+
+
+async def test_responses_to_a_chat_only_connection_are_translated_and_say_what_was_dropped(
+    server: Server,
+) -> None:
+    client = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key=CLIENT_KEY, max_retries=0)
+    raw = await client.responses.with_raw_response.create(model="oa/gpt-5", **RESPONSES_BODY)
+    assert raw.parse().output_text == "Hello from fake upstream"
+    assert server.upstream.requests[-1].path == "/v1/chat/completions"
+    row = await _call_log(server, raw.headers["x-omniroute-request-id"])
+    assert row["targetFormat"] == "openai-chat"
+    assert {"tools", "previous_response_id"} <= set(row["droppedFields"])
+    resp = await server.api(
+        "PATCH", f"/api/providers/{server.connection_ids['an']}", json={"supportsResponses": True}
+    )
+    assert resp.status_code == 400
+    assert [d["field"] for d in resp.json()["error"]["details"]] == ["supportsResponses"]

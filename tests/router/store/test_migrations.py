@@ -47,6 +47,28 @@ def test_old_database_is_upgraded(tmp_path: Path) -> None:
         close_database()
 
 
+def test_openai_connections_get_the_responses_capability(tmp_path: Path) -> None:
+    open_database_without_migrating(tmp_path / "v4.db")
+    try:
+        assert migrations.apply(database, migrations.MIGRATIONS[:4]) == 4
+        for cid, kind, url in [
+            ("a", "openai", "https://api.openai.com/v1"),
+            ("b", "openai", "https://openrouter.ai/api/v1"),
+            ("c", "anthropic", "https://api.anthropic.com/v1"),
+        ]:
+            execute(
+                database,
+                "INSERT INTO provider_connection (id, provider, name, url, created_at) "
+                "VALUES (?, ?, ?, ?, '2024-01-01T00:00:00.000000+00:00')",
+                (cid, kind, cid, url),
+            )
+        assert migrations.apply(database) == len(migrations.MIGRATIONS)
+        rows = execute(database, "SELECT id, supports_responses FROM provider_connection")
+        assert sorted(rows.fetchall()) == [("a", 1), ("b", 0), ("c", 0)]
+    finally:
+        close_database()
+
+
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     open_database(path)
