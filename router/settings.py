@@ -35,14 +35,16 @@ class Settings(BaseModel):
     require_api_key: bool = False
     require_login: bool = False
     buffer_size: int = Field(default=1000, ge=1, le=1_000_000)
-    max_body_kb: int = Field(default=1024, ge=1)
+    max_body_kb: int = Field(default=1024, ge=1, le=1 << 20)
     guard_minutes: int = Field(default=30, ge=1, le=24 * 60)
-    max_request_mb: int = Field(default=32, ge=1)
+    max_request_mb: int = Field(default=32, ge=1, le=4096)
+    # A whole (non-streamed) upstream reply is held in memory to be translated: bounded.
+    max_response_mb: int = Field(default=32, ge=1, le=4096)
     tls_intercept: bool = True
     http_proxy_autostart: bool = False
-    connect_timeout_s: float = Field(default=10.0, gt=0)
-    first_byte_timeout_s: float = Field(default=120.0, gt=0)
-    idle_timeout_s: float = Field(default=120.0, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=86_400)
+    first_byte_timeout_s: float = Field(default=120.0, gt=0, le=86_400)
+    idle_timeout_s: float = Field(default=120.0, gt=0, le=86_400)
     log_level: str = "info"
     # Where OS tools (gsettings, networksetup, reg, netsh, update-ca-certificates, ...) are
     # looked up; default: PATH. Tests point it at recording fakes so nothing real is touched.

@@ -21,6 +21,8 @@ from router.store.records import (
     ComboPatch,
     FallbackChain,
     ModelAlias,
+    ModelName,
+    RefName,
 )
 from web.api_manage import reply, runtime
 from web.errors import read_json
@@ -327,8 +329,8 @@ async def delete_combo(request: web.Request) -> web.Response:
 class AliasSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    alias: str = Field(min_length=1)
-    target: str = Field(min_length=1)
+    alias: RefName
+    target: ModelName
 
 
 class ModelId(BaseModel):

@@ -11,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from router.errors import BadRequest, FieldError
 from router.store import calllogs
 from router.store import config as store_config
-from router.store.records import CallLog, ModelPrice, UsageAnalytics
+from router.store.records import CallLog, ModelName, ModelPrice, UsageAnalytics
 from web.api_manage import reply, runtime
 from web.errors import read_json
 from web.openapi import Deleted, Param, doc
-from web.validation import parse_body
+from web.validation import parse_body, query_params
 
 routes = web.RouteTableDef()
 
@@ -27,26 +27,18 @@ class CallLogPage(BaseModel):
     offset: int
 
 
-def _int_query(request: web.Request, name: str, default: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest(f"invalid '{name}'", [FieldError(name, "must be an integer")]) from None
-
-
 PAGING = (
     Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}),
-    Param("offset", {"type": "integer", "minimum": 0, "default": 0}),
+    # SQLite's OFFSET is a signed 64-bit integer; no table here comes near 2**31 rows.
+    Param("offset", {"type": "integer", "minimum": 0, "maximum": 2**31, "default": 0}),
 )
 
 
 @routes.get("/api/usage/call-logs")
 @doc("router calls, newest first", response=CallLogPage, query=PAGING)
 async def list_call_logs(request: web.Request) -> web.Response:
-    limit, offset = _int_query(request, "limit", 50), _int_query(request, "offset", 0)
+    query = query_params(request, PAGING)
+    limit, offset = query["limit"], query["offset"]
     logs = calllogs.list_logs(limit, offset)
     return reply(CallLogPage(logs=logs, total=calllogs.count(), limit=limit, offset=offset))
 
@@ -85,14 +77,15 @@ class PriceUpsert(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    model: str = Field(min_length=1)
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-    cached: float | None = Field(default=None, ge=0)
-    cache_creation: float | None = Field(default=None, ge=0)
-    reasoning: float | None = Field(default=None, ge=0)
-    context_window: int | None = Field(default=None, ge=1, alias="contextWindow")
-    max_output: int | None = Field(default=None, ge=1, alias="maxOutput")
+    model: ModelName
+    # USD per million tokens; no model costs a million dollars per million tokens.
+    input: float = Field(ge=0, le=1_000_000, allow_inf_nan=False)
+    output: float = Field(ge=0, le=1_000_000, allow_inf_nan=False)
+    cached: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
+    cache_creation: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
+    reasoning: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
+    context_window: int | None = Field(default=None, ge=1, le=1 << 40, alias="contextWindow")
+    max_output: int | None = Field(default=None, ge=1, le=1 << 40, alias="maxOutput")
 
 
 def price_table(request: web.Request) -> PriceTable:

@@ -13,8 +13,9 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from router import __version__
-from router.errors import BadRequest, LlmtapError, PayloadTooLarge
+from router.errors import BadRequest, FieldError, LlmtapError, PayloadTooLarge
 from router.settings import validation_error
+from web.validation import check_json_shape, too_deep
 
 log = logging.getLogger("llmtap.web")
 
@@ -126,12 +127,13 @@ async def read_json(request: web.Request, *, limit_mb: int | None = None) -> dic
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"malformed JSON: {exc}", [_body("malformed JSON")]) from None
+    except RecursionError:
+        raise too_deep(raw) from None
+    check_json_shape(raw, data)
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object", [_body("expected object")])
     return data
 
 
-def _body(message: str) -> Any:
-    from router.errors import FieldError
-
+def _body(message: str) -> FieldError:
     return FieldError("body", message)

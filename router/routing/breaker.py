@@ -35,11 +35,12 @@ class ResilienceSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
 
-    failure_threshold: int = Field(default=5, ge=1, alias="failureThreshold")
-    cooldown_s: float = Field(default=30.0, gt=0, alias="cooldownSeconds")
-    max_cooldown_s: float = Field(default=600.0, gt=0, alias="maxCooldownSeconds")
+    # Bounded: a 1e308 cooldown would keep a breaker open for ever.
+    failure_threshold: int = Field(default=5, ge=1, le=10_000, alias="failureThreshold")
+    cooldown_s: float = Field(default=30.0, gt=0, le=86_400, alias="cooldownSeconds")
+    max_cooldown_s: float = Field(default=600.0, gt=0, le=7 * 86_400, alias="maxCooldownSeconds")
     rate_limit_default_cooldown_s: float = Field(
-        default=60.0, ge=0, alias="rateLimitDefaultCooldownSeconds"
+        default=60.0, ge=0, le=86_400, alias="rateLimitDefaultCooldownSeconds"
     )
 
     @model_validator(mode="after")

@@ -7,9 +7,9 @@ from every serialisation (``exclude=True``); the public view carries only ``keyP
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from router.traffic.masking import mask_json, mask_text
 
@@ -19,6 +19,26 @@ Strategy = Literal[
     "least-used", "p2c", "cost-optimized", "latency-optimized", "lkgp", "context-optimized",
 ]  # fmt: skip
 STRATEGIES: tuple[str, ...] = Strategy.__args__  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- input limits
+# What the API accepts for a name or a number: every limit is one an honest client never
+# meets, and each keeps a value from making state that cannot work (a name with "/" can never
+# be addressed as a model, a 1e308 cooldown keeps a breaker open for ever, a 40-digit integer
+# does not fit in SQLite).
+
+# Connection, combo and alias names are addressed inside model references ("conn/model"):
+# no "/", no whitespace, a bounded length.
+RefName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+-]*$")
+]
+# A model id as an upstream names it ("meta-llama/Llama-3.1-8B", "llama3:8b"): printable, no
+# whitespace, bounded.
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\s]+$")]
+Priority = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+Weight = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
+MaxConcurrent = Annotated[int, Field(ge=0, le=100_000)]
+MAX_MODELS = 10_000
 
 
 class Record(BaseModel):
@@ -49,11 +69,11 @@ class ProviderConnection(Record):
 
 
 class ComboNode(Record):
-    connection_id: str | None = Field(default=None, alias="connectionId")
-    combo: str | None = None  # a nested combo by name
-    model: str | None = None
-    weight: float = 1.0
-    priority: int = 0
+    connection_id: str | None = Field(default=None, alias="connectionId", max_length=64)
+    combo: RefName | None = None  # a nested combo by name
+    model: ModelName | None = None
+    weight: Weight = 1.0
+    priority: Priority = 0
 
 
 class Combo(Record):
@@ -71,14 +91,14 @@ class ModelAlias(Record):
 
 
 class FallbackLink(Record):
-    provider: str  # a connection name/id or "provider/model"
-    priority: int = 0
+    provider: str = Field(min_length=1, max_length=330)  # a connection name/id or "conn/model"
+    priority: Priority = 0
     enabled: bool = True
 
 
 class FallbackChain(Record):
-    model: str
-    chain: list[FallbackLink]
+    model: ModelName
+    chain: list[FallbackLink] = Field(max_length=1000)
 
 
 class ApiKey(Record):
@@ -152,14 +172,14 @@ class ProviderConnectionCreate(Record):
     """POST /api/providers. ``provider`` is a plain str so the store can reject it with a
     field-level 400 instead of a pydantic error in whatever shape the caller chose."""
 
-    provider: str
-    url: str
-    name: str | None = None
-    api_key: str | None = Field(default=None, alias="apiKey", repr=False)
+    provider: str = Field(max_length=32)
+    url: str = Field(max_length=2048)
+    name: RefName | None = None
+    api_key: str | None = Field(default=None, alias="apiKey", repr=False, max_length=8192)
     is_active: bool = Field(default=True, alias="isActive")
-    max_concurrent: int | None = Field(default=None, alias="maxConcurrent")
-    priority: int = 0
-    models: list[str] = Field(default_factory=list)
+    max_concurrent: MaxConcurrent | None = Field(default=None, alias="maxConcurrent")
+    priority: Priority = 0
+    models: list[ModelName] = Field(default_factory=list, max_length=MAX_MODELS)
     # None: on for api.openai.com, off elsewhere (few OpenAI-compatible servers have it).
     supports_responses: bool | None = Field(default=None, alias="supportsResponses")
 
@@ -167,29 +187,29 @@ class ProviderConnectionCreate(Record):
 class ProviderConnectionPatch(Record):
     """PATCH /api/providers/{id}: only the fields that were sent are applied."""
 
-    provider: str | None = None
-    url: str | None = None
-    name: str | None = None
-    api_key: str | None = Field(default=None, alias="apiKey", repr=False)
+    provider: str | None = Field(default=None, max_length=32)
+    url: str | None = Field(default=None, max_length=2048)
+    name: RefName | None = None
+    api_key: str | None = Field(default=None, alias="apiKey", repr=False, max_length=8192)
     is_active: bool | None = Field(default=None, alias="isActive")
-    max_concurrent: int | None = Field(default=None, alias="maxConcurrent")
-    priority: int | None = None
-    models: list[str] | None = None
+    max_concurrent: MaxConcurrent | None = Field(default=None, alias="maxConcurrent")
+    priority: Priority | None = None
+    models: list[ModelName] | None = Field(default=None, max_length=MAX_MODELS)
     supports_responses: bool | None = Field(default=None, alias="supportsResponses")
 
 
 class ComboCreate(Record):
-    name: str
-    model: str | None = None
-    strategy: str = "priority"
-    nodes: list[ComboNode] = Field(default_factory=list)
+    name: RefName
+    model: ModelName | None = None
+    strategy: str = Field(default="priority", max_length=32)
+    nodes: list[ComboNode] = Field(default_factory=list, max_length=1000)
 
 
 class ComboPatch(Record):
-    name: str | None = None
-    model: str | None = None
-    strategy: str | None = None
-    nodes: list[ComboNode] | None = None
+    name: RefName | None = None
+    model: ModelName | None = None
+    strategy: str | None = Field(default=None, max_length=32)
+    nodes: list[ComboNode] | None = Field(default=None, max_length=1000)
 
 
 class ProviderModels(Record):
