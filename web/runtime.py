@@ -121,7 +121,9 @@ class Runtime:
             price=price,
             guard=guard,
             timeouts=Timeouts(
-                first_byte=settings.first_byte_timeout_s, idle=settings.idle_timeout_s
+                first_byte=settings.first_byte_timeout_s,
+                idle=settings.idle_timeout_s,
+                max_response_bytes=settings.max_response_mb << 20,
             ),
         )
         writer = CallLogWriter()

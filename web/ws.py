@@ -20,12 +20,16 @@ log = logging.getLogger("llmtap.web.ws")
 HEARTBEAT_S = 30.0
 QUEUE_SIZE = 1000
 CLOSE_TIMEOUT_S = 5.0
+# The snapshot goes out in frames of at most this much (a record bigger than that alone gets a
+# frame of its own): common WebSocket clients refuse frames over 1 MiB.
+SNAPSHOT_PAGE_BYTES = 256 * 1024
 
 
 @dataclass(eq=False)
 class _Client:
     ws: web.WebSocketResponse
     queue: asyncio.Queue[str]
+    snapshot: list[str] = field(default_factory=list)  # pages, sent before the queue
     sender: asyncio.Task[None] | None = None
     dropped: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -118,8 +122,7 @@ class Hub:
         self._loop = asyncio.get_running_loop()
         client = _Client(ws, asyncio.Queue(self.queue_size))
         # Snapshot and registration in the same loop step: no event is lost or doubled.
-        snapshot = [r.to_wire() for r in self.inspector.list()]
-        client.queue.put_nowait(self._dumps({"type": "snapshot", "data": snapshot}))
+        client.snapshot = self.snapshot_pages()
         self._clients.add(client)
         client.sender = asyncio.create_task(self._send_loop(client))
         self._tasks.add(client.sender)
@@ -137,8 +140,30 @@ class Hub:
                 await client.done.wait()
         return ws
 
+    def snapshot_pages(self, page_bytes: int = SNAPSHOT_PAGE_BYTES) -> list[str]:
+        """The buffer as ``{"type": "snapshot", "page": n, "more": bool, "data": [...]}``
+        frames of about ``page_bytes`` each (each record serialised once). A client keeps the
+        pages until ``more`` is false, then shows them as one snapshot."""
+        items = [self._dumps(r.to_wire()) for r in self.inspector.list()]
+        groups: list[list[str]] = [[]]
+        size = 0
+        for item in items:
+            if groups[-1] and size + len(item) > page_bytes:
+                groups.append([])
+                size = 0
+            groups[-1].append(item)
+            size += len(item) + 1
+        last = len(groups) - 1
+        return [
+            f'{{"type": "snapshot", "page": {n}, "more": {"true" if n < last else "false"}, '
+            f'"data": [{",".join(group)}]}}'
+            for n, group in enumerate(groups)
+        ]
+
     async def _send_loop(self, client: _Client) -> None:
         try:
+            while client.snapshot:
+                await client.ws.send_str(client.snapshot.pop(0))
             while True:
                 text = await client.queue.get()
                 await client.ws.send_str(text)

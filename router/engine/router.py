@@ -151,6 +151,7 @@ class Reply:
 class Timeouts:
     first_byte: float = 120.0
     idle: float = 120.0
+    max_response_bytes: int = 32 << 20  # a whole upstream reply larger than this is a 502
 
 
 class Router:
@@ -267,6 +268,7 @@ class Router:
             api_format=target,
             first_byte_timeout=self.timeouts.first_byte,
             idle_timeout=self.timeouts.idle,
+            max_response_bytes=self.timeouts.max_response_bytes,
             extra_headers=forwarded_headers(
                 step.connection.provider, inbound.headers, same_format=same
             ),

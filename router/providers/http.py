@@ -32,6 +32,7 @@ ROUTER_MARKER_VALUE = "router"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_FIRST_BYTE_TIMEOUT = 120.0
 DEFAULT_IDLE_TIMEOUT = 120.0
+DEFAULT_MAX_RESPONSE_BYTES = 32 << 20
 _MAX_ERROR_BODY = 1024 * 1024
 
 # Never taken from a caller's extra headers: transport framing is httpx's, credentials are the
@@ -161,11 +162,17 @@ class UpstreamCall:
     :meth:`read_json` for a JSON body, or :meth:`chunks` for the raw (content-decoded) bytes."""
 
     def __init__(
-        self, response: httpx.Response, conn: ProviderConnection, *, idle_timeout: float
+        self,
+        response: httpx.Response,
+        conn: ProviderConnection,
+        *,
+        idle_timeout: float,
+        max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._response = response
         self._conn = conn
         self.idle_timeout = idle_timeout
+        self.max_bytes = max_bytes
 
     @property
     def status(self) -> int:
@@ -212,7 +219,30 @@ class UpstreamCall:
             await asyncio.shield(self.aclose())
 
     async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self.chunks()])
+        """The whole body, refused (UpstreamError, a 502) past ``max_bytes``: a runaway or
+        hostile upstream must not be able to take the process's memory."""
+        declared = self._response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self.aclose()
+            raise self._too_large()
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.chunks():
+            size += len(chunk)
+            if size > self.max_bytes:
+                parts.clear()
+                await self.aclose()
+                raise self._too_large()
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _too_large(self) -> UpstreamError:
+        return UpstreamError(
+            f"{self._conn.name} ({self._conn.provider}) sent a reply larger than "
+            f"{self.max_bytes / (1 << 20):g} MiB (the maxResponseMb setting)",
+            kind="protocol",
+            provider=self._conn.name,
+        )
 
     async def read_json(self) -> dict[str, Any]:
         raw = await self.read()
@@ -274,6 +304,7 @@ async def open_call(
     api_format: str | None = None,
     first_byte_timeout: float = DEFAULT_FIRST_BYTE_TIMEOUT,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     extra_headers: Mapping[str, str] | None = None,
 ) -> UpstreamCall:
     """Send one generation request and wait for its response headers.
@@ -309,7 +340,7 @@ async def open_call(
         # Socket-level failures httpx lets through (a bad port), sometimes grouped by anyio.
         raise map_transport_error(exc, conn, phase="before the response") from exc
     if response.is_success:
-        return UpstreamCall(response, conn, idle_timeout=idle_timeout)
+        return UpstreamCall(response, conn, idle_timeout=idle_timeout, max_bytes=max_response_bytes)
     raise await _error_from(provider, conn, response, idle_timeout)
 
 

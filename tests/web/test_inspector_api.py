@@ -34,7 +34,7 @@ async def test_a_v1_call_is_one_record_in_flight_then_final(server: Server) -> N
         aiohttp.ClientSession() as session,
         session.ws_connect(server.url + P + "/ws") as ws,
     ):
-        assert await ws_next(ws) == {"type": "snapshot", "data": []}
+        assert await ws_next(ws) == {"type": "snapshot", "page": 0, "more": False, "data": []}
         resp = await chat(server)
         assert resp.status_code == 200
         new = await ws_next(ws)

@@ -502,14 +502,24 @@ function scheduleFlush() {
   else requestAnimationFrame(run);
 }
 
+let snapshotPages = [];
+
 function flush() {
   const batch = queue.splice(0);
   let sessionTouched = false;
   for (const msg of batch) {
     switch (msg.type) {
-      case "snapshot":
-        loadSnapshot(Array.isArray(msg.data) ? msg.data : []);
+      case "snapshot": {
+        // The snapshot comes in pages (page 0 first, "more" until the last): shown whole.
+        const data = Array.isArray(msg.data) ? msg.data : [];
+        if (!msg.page) snapshotPages = [];
+        snapshotPages.push(...data);
+        if (!msg.more) {
+          loadSnapshot(snapshotPages);
+          snapshotPages = [];
+        }
         break;
+      }
       case "new":
       case "update":
         upsert(msg.data, msg.type === "new");
