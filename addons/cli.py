@@ -21,6 +21,7 @@ import httpx
 
 from router.errors import BadRequest, FieldError, LlmtapError, NotFound
 from router.settings import Settings
+from router.store.records import STRATEGIES
 
 TOKEN_HEADER = "X-Llmtap-Token"  # web/security.py
 
@@ -41,7 +42,7 @@ def add_commands(
     prov = subparsers.add_parser("providers", help="provider connections")
     psub = prov.add_subparsers(dest="action", required=True)
     add = leaf(psub, "add", "add a provider connection")
-    add.add_argument("kind", help="openai | anthropic | gemini")
+    add.add_argument("kind", choices=["openai", "anthropic", "gemini"], help="the wire format")
     add.add_argument(
         "url",
         help="base URL as the provider's docs or SDK give it, e.g. https://api.anthropic.com "
@@ -61,21 +62,27 @@ def add_commands(
     pset.add_argument("id")
     pset.add_argument("--responses", action=argparse.BooleanOptionalAction, help=responses_help)
     leaf(psub, "list", "list provider connections")
-    leaf(psub, "test", "round trip to the upstream").add_argument("id")
-    leaf(psub, "rm", "delete a provider connection").add_argument("id")
+    leaf(psub, "test", "round trip to the upstream").add_argument("id", help="name or id")
+    leaf(psub, "rm", "delete a provider connection").add_argument("id", help="name or id")
 
     keys = subparsers.add_parser("keys", help="router API keys")
     ksub = keys.add_subparsers(dest="action", required=True)
     leaf(ksub, "create", "create a key (shown once)").add_argument("label")
     leaf(ksub, "list", "list keys")
-    leaf(ksub, "revoke", "deactivate a key").add_argument("id")
+    leaf(ksub, "revoke", "deactivate a key").add_argument("id", help="label or id")
 
     combos = subparsers.add_parser("combos", help="routing combos")
     csub = combos.add_subparsers(dest="action", required=True)
     leaf(csub, "list", "list combos")
     cadd = leaf(csub, "add", "create a combo")
     cadd.add_argument("name")
-    cadd.add_argument("--strategy", default="priority")
+    cadd.add_argument(
+        "--strategy",
+        default="priority",
+        choices=STRATEGIES,
+        metavar="STRATEGY",
+        help=f"how nodes are picked: {', '.join(STRATEGIES)} (default priority)",
+    )
     cadd.add_argument(
         "--node",
         action="append",
@@ -83,7 +90,7 @@ def add_commands(
         metavar="CONN:MODEL[:WEIGHT]",
         help="a connection (id or name), the model to ask it for, an optional weight",
     )
-    leaf(csub, "rm", "delete a combo").add_argument("id")
+    leaf(csub, "rm", "delete a combo").add_argument("id", help="name or id")
 
     leaf(subparsers, "token", "print the management token")
     leaf(subparsers, "status", "is llmtap running; what is configured")
@@ -98,8 +105,8 @@ class Backend(Protocol):
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any: ...
 
 
-def running_server(data_dir: Path) -> tuple[str, int] | None:
-    """(host, port) from server.json when its pid is alive."""
+def server_state(data_dir: Path) -> tuple[int, str, int] | None:
+    """(pid, host, port) from server.json when that pid is alive."""
     try:
         state = json.loads((data_dir / "server.json").read_text())
         pid, host, port = int(state["pid"]), str(state["host"]), int(state["port"])
@@ -111,6 +118,15 @@ def running_server(data_dir: Path) -> tuple[str, int] | None:
         return None
     except PermissionError:
         pass  # alive, owned by someone else
+    return pid, host, port
+
+
+def running_server(data_dir: Path) -> tuple[str, int] | None:
+    """(host, port) of the live server of ``data_dir``, from server.json."""
+    state = server_state(data_dir)
+    if state is None:
+        return None
+    _pid, host, port = state
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     return host, port
@@ -297,6 +313,23 @@ def _node(spec: str, conns: list[dict[str, Any]]) -> dict[str, Any]:
     return node
 
 
+def _ref(api: Backend, what: str, ref: str) -> str:
+    """The id of the provider connection / combo / key named (or labelled) ``ref``; an id is
+    taken as is. Unknown refs pass through, so the API's 404 names them."""
+    path, listing, name = {
+        "providers": ("/api/providers", "connections", "name"),
+        "combos": ("/api/combos", "combos", "name"),
+        "keys": ("/api/keys", "keys", "label"),
+    }[what]
+    rows = api.call("GET", path)[listing]
+    if any(r["id"] == ref for r in rows):
+        return ref
+    named = [r["id"] for r in rows if r.get(name) == ref]
+    if len(named) > 1:
+        raise BadRequest(f"'{ref}' names {len(named)} {what}: use the id", [FieldError(what, ref)])
+    return named[0] if named else ref
+
+
 def _providers(args: argparse.Namespace, api: Backend) -> int:
     if args.action == "add":
         body: dict[str, Any] = {"provider": args.kind, "url": args.url}
@@ -332,14 +365,15 @@ def _providers(args: argparse.Namespace, api: Backend) -> int:
         cols += ["supportsResponses"]
         emit(args, conns, table(conns, cols))
     elif args.action == "test":
-        result = api.call("POST", f"/api/providers/{args.id}/test")
+        result = api.call("POST", f"/api/providers/{_ref(api, 'providers', args.id)}/test")
         text = (
             f"ok ({result['latencyMs']} ms)" if result["ok"] else f"failed: {result.get('error')}"
         )
         emit(args, result, text)
         return 0 if result["ok"] else 1
     elif args.action == "rm":
-        emit(args, api.call("DELETE", f"/api/providers/{args.id}"), f"deleted {args.id}")
+        cid = _ref(api, "providers", args.id)
+        emit(args, api.call("DELETE", f"/api/providers/{cid}"), f"deleted {args.id}")
     return 0
 
 
@@ -351,7 +385,7 @@ def _keys(args: argparse.Namespace, api: Backend) -> int:
         rows = api.call("GET", "/api/keys")["keys"]
         emit(args, rows, table(rows, ["id", "label", "keyPreview", "isActive", "createdAt"]))
     elif args.action == "revoke":
-        key = api.call("PATCH", f"/api/keys/{args.id}", {"isActive": False})
+        key = api.call("PATCH", f"/api/keys/{_ref(api, 'keys', args.id)}", {"isActive": False})
         emit(args, key, f"revoked {key['id']} ({key['label']})")
     return 0
 
@@ -359,11 +393,16 @@ def _keys(args: argparse.Namespace, api: Backend) -> int:
 def _combos(args: argparse.Namespace, api: Backend) -> int:
     if args.action == "list":
         rows = api.call("GET", "/api/combos")["combos"]
-        view = [
-            r | {"nodes": [f"{n.get('connectionId') or n.get('combo')}:{n.get('model') or '-'}"
-                           f"x{n.get('weight', 1):g}" for n in r["nodes"]]}
-            for r in rows
-        ]  # fmt: skip
+        names = {c["id"]: c["name"] for c in api.call("GET", "/api/providers")["connections"]}
+
+        def node(n: dict[str, Any], combo_model: str | None) -> str:
+            target = names.get(n.get("connectionId") or "", n.get("connectionId"))
+            if n.get("combo"):
+                target = f"combo {n['combo']}"
+            model = n.get("model") or combo_model or "-"
+            return f"{target}/{model} x{n.get('weight', 1):g}"
+
+        view = [r | {"nodes": [node(n, r.get("model")) for n in r["nodes"]]} for r in rows]
         emit(args, rows, table(view, ["id", "name", "strategy", "nodes"]))
     elif args.action == "add":
         conns = api.call("GET", "/api/providers")["connections"]
@@ -375,7 +414,8 @@ def _combos(args: argparse.Namespace, api: Backend) -> int:
         combo = api.call("POST", "/api/combos", body)
         emit(args, combo, f"added combo {combo['name']} ({combo['strategy']})  id {combo['id']}")
     elif args.action == "rm":
-        emit(args, api.call("DELETE", f"/api/combos/{args.id}"), f"deleted {args.id}")
+        cid = _ref(api, "combos", args.id)
+        emit(args, api.call("DELETE", f"/api/combos/{cid}"), f"deleted {args.id}")
     return 0
 
 

@@ -78,7 +78,11 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
         await _remove_hosts_lines(runtime)
         # A web app that cannot bind stops the master (WebApp.running): say why and fail.
         if webapp.error is not None:
-            print(f"error: {webapp.error}", file=sys.stderr, flush=True)
+            from addons.modes import port_holder
+
+            holder = port_holder(settings.port) if settings.port else None
+            hint = f" (port {settings.port} is held by {holder}: is llmtap already running?)"
+            print(f"error: {webapp.error}{hint if holder else ''}", file=sys.stderr, flush=True)
             return 1
         return 0
     finally:
@@ -184,12 +188,26 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
     return load_settings(cli)
 
 
+def _opt(name: str, text: str) -> str:
+    """An option's help: what it is, its environment variable and its default (from Settings,
+    so the help cannot drift from what is used)."""
+    from router.settings import Settings
+
+    field = Settings.model_fields[name]
+    default: Any = field.default
+    if field.default_factory is not None:
+        default = {"data_dir": "~/.llmtap", "hosts_file": "the OS hosts file"}.get(name, "-")
+    shown = "none" if default is None else default
+    return f"{text} (env LLMTAP_{name.upper()}, default {shown})"
+
+
 def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, help=_opt("data_dir", "data dir"))
+    p.add_argument("--port", type=int, help=_opt("port", "API/UI port"))
     p.add_argument(
-        "--data-dir", type=Path, help="data dir (default ~/.llmtap, env LLMTAP_DATA_DIR)"
+        "--host",
+        help=_opt("host", "API/UI bind address; beyond loopback it needs requireApiKey on"),
     )
-    p.add_argument("--port", type=int, help="API/UI port (default 20128, env LLMTAP_PORT)")
-    p.add_argument("--host", help="API/UI bind address (default 127.0.0.1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,16 +219,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run llmtap (router API, management API, UI, capture)")
     _common(up)
-    up.add_argument("--proxy-port", type=int, help="HTTP proxy capture port (default 8080)")
-    up.add_argument("--bridge-port", type=int, help="AgentBridge TLS port (default 443)")
-    up.add_argument("--upstream-ca", type=Path, help="extra CA (PEM) trusted for upstream TLS")
-    up.add_argument("--hosts-file", type=Path, help="hosts file to manage (default /etc/hosts)")
+    up.add_argument("--proxy-port", type=int, help=_opt("proxy_port", "HTTP proxy capture port"))
+    up.add_argument("--bridge-port", type=int, help=_opt("bridge_port", "AgentBridge TLS port"))
+    up.add_argument(
+        "--upstream-ca",
+        type=Path,
+        help=_opt("upstream_ca", "extra CA (PEM) trusted for upstream TLS, added to the system's"),
+    )
+    up.add_argument("--hosts-file", type=Path, help=_opt("hosts_file", "hosts file to manage"))
     up.add_argument(
         "--provider",
         action="append",
         default=[],
         metavar="KIND=URL[,key=KEY][,name=NAME][,models=a|b]",
-        help="add a provider connection at start (kept in the DB), e.g. openai=http://127.0.0.1:11434/v1",
+        help="add a provider connection at start (kept in the DB; repeatable; KIND is one of "
+        "openai, anthropic, gemini), e.g. openai=http://127.0.0.1:11434/v1",
     )
 
     from addons import cli as cli_commands
@@ -223,9 +246,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Like parse_args, but an unknown option is reported with its subcommand's usage."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        chosen = subparsers.choices.get(args.command, parser)
+        chosen.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def check_data_dir(path: Path) -> None:
+    """A usable data dir (created if missing), or one LlmtapError line saying what is wrong."""
+    from router.errors import BadRequest
+
+    if path.exists() and not path.is_dir():
+        raise BadRequest(f"data dir {path} is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadRequest(f"data dir {path}: {exc.strerror or exc}") from None
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        raise BadRequest(f"data dir {path} is not readable and writable by this user")
+
+
+def _refuse_second_instance(settings: Settings) -> None:
+    from addons.cli import server_state
+    from router.errors import Conflict
+
+    state = server_state(settings.data_dir)
+    if state is not None and state[0] != os.getpid():
+        pid, _host, port = state
+        raise Conflict(
+            f"llmtap is already running (pid {pid}, port {port}) with data dir {settings.data_dir}"
+        )
+
+
 def cli(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     # `up` is a server and says what it does; the other commands speak only through output.
     default_level = "INFO" if args.command == "up" else "WARNING"
     logging.basicConfig(
@@ -237,8 +296,13 @@ def cli(argv: Sequence[str] | None = None) -> None:
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
+        data_dir = getattr(args, "data_dir", None)
+        if data_dir is not None and (args.command == "up" or data_dir.exists()):
+            check_data_dir(data_dir)
         if args.command == "up":
             settings = _settings_from_args(args)
+            check_data_dir(settings.data_dir)
+            _refuse_second_instance(settings)
             code = asyncio.run(run_up(settings, args.provider))
         elif args.command in cli_capture_commands():
             from addons import cli_capture
@@ -256,7 +320,8 @@ def cli(argv: Sequence[str] | None = None) -> None:
         print(f"error: {exc.message}", file=sys.stderr)
         details = getattr(exc, "details", None) or []
         for d in details:
-            print(f"  {d.field}: {d.message}", file=sys.stderr)
+            if d.message not in exc.message:  # say each thing once
+                print(f"  {d.field}: {d.message}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
         code = 130

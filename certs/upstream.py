@@ -36,9 +36,13 @@ MAX_BYTES = 10 * 1024 * 1024
 def validate_upstream_ca(path: str | os.PathLike[str]) -> UpstreamCA:
     """Check that ``path`` exists, is a readable file and holds at least one PEM certificate."""
     p = Path(path).expanduser()
-    if not p.exists():
+    try:
+        exists, is_file = p.exists(), p.is_file()
+    except OSError as exc:  # e.g. a name too long: exists() raises for it
+        raise UpstreamCAError(f"upstream CA path {p} cannot be used: {exc.strerror}") from exc
+    if not exists:
         raise UpstreamCAError(f"upstream CA file {p} does not exist")
-    if not p.is_file():
+    if not is_file:
         raise UpstreamCAError(f"upstream CA path {p} is not a file")
     if p.stat().st_size > MAX_BYTES:
         raise UpstreamCAError(f"upstream CA file {p} is larger than {MAX_BYTES} bytes")

@@ -95,7 +95,10 @@ def error_response(exc: BaseException, rid: str) -> web.Response:
         err_type = "not_found_error" if exc.status == 404 else "invalid_request_error"
         if exc.status == 405:
             err_type = "method_not_allowed"
-        return envelope(exc.status, exc.reason or "error", err_type, rid)
+        response = envelope(exc.status, exc.reason or "error", err_type, rid)
+        if isinstance(exc, web.HTTPMethodNotAllowed):  # RFC 9110: a 405 lists what is allowed
+            response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+        return response
     log.exception("unhandled error (request %s)", rid, exc_info=exc)
     return envelope(500, "internal server error", "server_error", rid)
 

@@ -224,9 +224,19 @@ class Runtime:
         tmp.write_text(json.dumps(state))
         os.replace(tmp, path)
 
+    def _forget_server(self) -> None:
+        """Remove server.json, only if this process wrote it: a second or failed ``up`` must
+        not make the running instance look stopped."""
+        path = self.settings.data_dir / "server.json"
+        try:
+            if json.loads(path.read_text()).get("pid") == os.getpid():
+                path.unlink(missing_ok=True)
+        except (OSError, ValueError, AttributeError):
+            pass
+
     async def close(self) -> None:
         try:
-            (self.settings.data_dir / "server.json").unlink(missing_ok=True)
+            self._forget_server()
             await self.router.client.aclose()
             self.writer.close()
             # --- inspector: queued session upserts land, then open sessions get ended_at ---

@@ -239,7 +239,7 @@ class UpstreamCall:
     def _too_large(self) -> UpstreamError:
         return UpstreamError(
             f"{self._conn.name} ({self._conn.provider}) sent a reply larger than "
-            f"{self.max_bytes / (1 << 20):g} MiB (the maxResponseMb setting)",
+            f"{self.max_bytes / (1 << 20):g} MiB (LLMTAP_MAX_RESPONSE_MB)",
             kind="protocol",
             provider=self._conn.name,
         )

@@ -35,7 +35,7 @@ async def test_an_oversized_whole_reply_is_a_502_naming_the_limit(
         resp = await server.api("POST", path, json={**body, **msgs}, timeout=60)
         assert resp.status_code == 502, resp.text[:300]
         message = resp.json()["error"]["message"]
-        assert "1 MiB" in message and "maxResponseMb" in message
+        assert "1 MiB" in message and "LLMTAP_MAX_RESPONSE_MB" in message
         ok = await server.api("POST", path, json={**body, **msgs}, timeout=60)
         assert ok.status_code == 200
         # a streamed reply is passed on as it comes, never held whole: no cap applies
