@@ -48,8 +48,13 @@ def test_duplicate_name_conflicts(db_path: Path) -> None:
 
 
 def test_validation_details(db_path: Path) -> None:
+    # Built unvalidated: the API's model refuses maxConcurrent=-1 already, and the store must
+    # still check what a direct caller hands it.
+    bad = ProviderConnectionCreate.model_construct(
+        provider="cohere", url="ftp://x", max_concurrent=-1
+    )
     with pytest.raises(BadRequest) as info:
-        _create(provider="cohere", url="ftp://x", maxConcurrent=-1)
+        providers.create(bad)
     fields = {d.field for d in info.value.details}
     assert fields == {"provider", "url", "maxConcurrent"}
     assert providers.list_all() == []
