@@ -100,9 +100,7 @@ class CaptureTagger:
         if hop:
             self._hop_grants.add((flow.client_conn.id, req.host, req.port))
         literal = "127.0.0.1" if req.host.lower().rstrip(".") == "localhost" else req.host
-        reason = self_connect_refusal(
-            [literal], req.port, {self.api_port(), *own_listening_ports()}, hop_authenticated=hop
-        )
+        reason = self_connect_refusal([literal], req.port, self._own_ports, hop_authenticated=hop)
         if reason is None:
             return False
         flow.metadata[META_SKIP] = True
@@ -112,6 +110,9 @@ class CaptureTagger:
             {"content-type": "application/json"},
         )
         return True
+
+    def _own_ports(self) -> set[int]:
+        return {self.api_port(), *own_listening_ports()}
 
     async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         # Decide on what the name resolves to, not on how it is spelled. (A DNS answer that
@@ -128,9 +129,7 @@ class CaptureTagger:
             return  # unresolvable: mitmproxy's own connect fails and reports it
         addresses = [str(info[4][0]) for info in infos]
         hop = (data.client.id, host, port) in self._hop_grants
-        reason = self_connect_refusal(
-            addresses, port, {self.api_port(), *own_listening_ports()}, hop_authenticated=hop
-        )
+        reason = self_connect_refusal(addresses, port, self._own_ports, hop_authenticated=hop)
         if reason is not None:
             data.server.error = reason
 

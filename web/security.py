@@ -125,7 +125,7 @@ def own_listening_ports() -> set[int]:
 def self_connect_refusal(
     addresses: Iterable[str],
     port: int,
-    own_ports: Collection[int],
+    own_ports: Collection[int] | Callable[[], Collection[int]],
     *,
     hop_authenticated: bool = False,
 ) -> str | None:
@@ -133,9 +133,11 @@ def self_connect_refusal(
     *resolved* destination), or None. A proxied client reaching one of our own listeners would
     arrive "from loopback" and pass the API's peer check. The one exception is the router hop
     that llmtap itself sets up, proven by the per-process hop secret (``hop_authenticated``)."""
-    if hop_authenticated or port not in own_ports:
+    if hop_authenticated or not any(is_local_address(a) for a in addresses):
         return None
-    if any(is_local_address(a) for a in addresses):
+    # Asked only for a local destination: listing our sockets costs a few milliseconds.
+    ports = own_ports() if callable(own_ports) else own_ports
+    if port in ports:
         return "llmtap does not proxy requests to its own API port or listeners"
     return None
 
