@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +16,10 @@ import httpx
 import pytest
 
 from tests.fakes.upstream import Reply, ToolCall
+from tests.web.browser import UI
 from tests.web.harness import Server
 from web.ui import STATIC_DIR
 
-CHROMIUM = Path("/usr/bin/chromium")
-HAVE_CHROMIUM = CHROMIUM.exists()
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 INSPECTOR = "/api/tools/traffic-inspector"
 # Endpoints the UI probes that may legitimately answer 404/503 (absent part, capture not
 # running); Chromium reports those as console "Failed to load resource" errors.
@@ -49,6 +36,8 @@ async def test_index_and_static_files_are_served_with_types_and_no_cache(server:
         "/static/app.js": "text/javascript",
         "/static/dom.js": "text/javascript",
         "/static/detail.js": "text/javascript",
+        "/static/http.js": "text/javascript",
+        "/static/router.js": "text/javascript",
         "/static/app.css": "text/css",
     }
     for path, ctype in expected.items():
@@ -70,80 +59,12 @@ async def test_static_refuses_paths_outside_the_static_dir(server: Server) -> No
 
 def test_ui_references_only_local_assets() -> None:
     # No CDN, no external fonts: every URL the UI names is same-origin.
-    for name in ("index.html", "app.js", "dom.js", "detail.js", "app.css"):
+    names = sorted(p.name for p in STATIC_DIR.iterdir())
+    assert {"index.html", "app.js", "router.js", "app.css"} <= set(names)
+    for name in names:
         text = (STATIC_DIR / name).read_text()
         assert "http://" not in text and "https://" not in text, name
         assert "innerHTML" not in text and "insertAdjacentHTML" not in text, name
-
-
-# --------------------------------------------------------------------------- browser harness
-
-
-@dataclass
-class UI:
-    page: Any
-    server: Server
-    console_errors: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
-    failed: list[tuple[int, str]] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-
-    def rows(self) -> Any:
-        return self.page.locator("#flow-body tr.flow:visible")
-
-    def row_for(self, text: str) -> Any:
-        return self.page.locator("#flow-body tr.flow", has_text=text)
-
-    async def open(self) -> None:
-        from playwright.async_api import expect
-
-        await self.page.goto(self.server.url + "/")
-        await expect(self.page.locator("#conn")).to_have_class("conn conn-live")
-
-
-@pytest.fixture
-async def browser_context(tmp_path: Path) -> AsyncIterator[Any]:
-    if not HAVE_CHROMIUM:
-        pytest.skip(f"{CHROMIUM} is absent (run scripts/browser or apt-get install chromium)")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (pip install -e '.[test]')")
-    async with async_playwright() as pw:
-        context = await pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1440, "height": 900},
-            color_scheme="dark",
-        )
-        try:
-            yield context
-        finally:
-            await context.close()
-
-
-@pytest.fixture
-async def ui(browser_context: Any, server: Server) -> AsyncIterator[UI]:
-    from playwright.async_api import expect
-
-    expect.set_options(timeout=10_000)
-    page = await browser_context.new_page()
-    state = UI(page, server)
-    page.on("console", lambda m: state.console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: state.page_errors.append(str(exc)))
-    page.on(
-        "response", lambda r: state.failed.append((r.status, r.url)) if r.status >= 400 else None
-    )
-
-    async def on_dialog(dialog: Any) -> None:
-        state.dialogs.append(dialog.message)
-        await dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    await state.open()
-    yield state
 
 
 async def chat(
@@ -415,21 +336,6 @@ async def test_capture_actions_say_when_capture_is_not_running(ui: UI) -> None:
     await expect(ui.page.locator("#capture-msg")).to_contain_text("http-proxy:")
     await expect(toggle).to_contain_text("off")
     assert ui.page_errors == []
-
-
-async def test_router_view_lists_providers(ui: UI) -> None:
-    from playwright.async_api import expect
-
-    await ui.page.locator(".view-tab[data-view=router]").click()
-    providers = ui.page.locator(".router-section", has_text="Providers")
-    await expect(providers).to_be_visible()
-    for lane in ("oa", "an", "ge"):
-        await expect(
-            providers.locator("td", has_text=ui.server.connection_ids[lane])
-        ).to_have_count(1)
-    await expect(providers).not_to_contain_text("sk-test-")  # keys never reach the page
-    await ui.page.locator(".view-tab[data-view=traffic]").click()
-    await expect(ui.page.locator("#traffic-view")).to_be_visible()
 
 
 # --------------------------------------------------------------------------- screenshot

@@ -21,6 +21,8 @@ import {
   statusChip,
   timingTab,
 } from "./detail.js";
+import { api, listOf } from "./http.js";
+import { loadRouterView } from "./router.js";
 
 const API = "/api/tools/traffic-inspector";
 const MAX_RECORDS = 2000;
@@ -40,39 +42,6 @@ const state = {
   agents: new Set(),
   activeSession: null,
 };
-
-// --------------------------------------------------------------------------- http
-
-async function api(method, path, body) {
-  const init = {
-    method,
-    credentials: "same-origin",
-    // A JSON content type on every call: the server's CSRF rule for state-changing requests.
-    headers: { Accept: "application/json", "Content-Type": "application/json" },
-  };
-  if (body !== undefined) init.body = JSON.stringify(body);
-  let resp;
-  try {
-    resp = await fetch(path, init);
-  } catch (err) {
-    return { ok: false, status: 0, data: null, message: "network error" };
-  }
-  const text = await resp.text();
-  let data = text;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    /* not JSON: keep the text */
-  }
-  const message = data?.error?.message ?? (resp.ok ? "" : `HTTP ${resp.status}`);
-  return { ok: resp.ok, status: resp.status, data, text, headers: resp.headers, message };
-}
-
-function listOf(data, ...keys) {
-  if (Array.isArray(data)) return data;
-  for (const key of keys) if (Array.isArray(data?.[key])) return data[key];
-  return [];
-}
 
 // --------------------------------------------------------------------------- records
 
@@ -751,63 +720,11 @@ function updateExportLinks() {
   $("export-jsonl").href = `${API}/export.jsonl${qs}`;
 }
 
-// --------------------------------------------------------------------------- router view
-
-const ROUTER_SECTIONS = [
-  ["Health", "/api/monitoring/health"],
-  ["Providers", "/api/providers"],
-  ["Combos", "/api/combos"],
-  ["Recent router calls", "/api/usage/call-logs?limit=50"],
-];
-
-async function loadRouterView() {
-  const view = $("router-view");
-  clear(view);
-  view.append(h("div", { class: "muted pad", text: "loading…" }));
-  const results = await Promise.all(ROUTER_SECTIONS.map(([, path]) => api("GET", path)));
-  clear(view);
-  ROUTER_SECTIONS.forEach(([title, path], i) => {
-    const res = results[i];
-    // Absent endpoints (404) belong to parts of llmtap not present in this build: no section.
-    if (res.status === 404) return;
-    const content = res.ok ? genericView(res.data) : h("div", { class: "error-box", text: res.message });
-    view.append(h("section", { class: "router-section" }, h("h2", { text: title }), h("div", { class: "muted mono small", text: path }), content));
-  });
-  if (!view.firstChild) view.append(h("div", { class: "muted pad", text: "No router management endpoints answered." }));
-}
-
-function scalar(v) {
-  if (v === null || v === undefined) return "";
-  if (typeof v === "object") return JSON.stringify(v);
-  return String(v);
-}
-
-function genericView(data) {
-  const list = Array.isArray(data) ? data : listOf(data, "connections", "combos", "items", "logs", "data", "rows");
-  if (!list.length && data && typeof data === "object" && !Array.isArray(data) && !Object.values(data).some(Array.isArray)) {
-    return h("table", { class: "kv" }, h("tbody", null, Object.entries(data).map(([k, v]) => h("tr", null, h("th", { text: k }), h("td", { text: scalar(v) })))));
-  }
-  if (!list.length) return h("div", { class: "muted", text: "(none)" });
-  const cols = [];
-  for (const row of list.slice(0, 20)) for (const k of Object.keys(row ?? {})) if (!cols.includes(k)) cols.push(k);
-  const shown = cols.slice(0, 12);
-  return h(
-    "div",
-    { class: "table-wrap" },
-    h(
-      "table",
-      { class: "grid" },
-      h("thead", null, h("tr", null, shown.map((c) => h("th", { text: c })))),
-      h("tbody", null, list.slice(0, 200).map((row) => h("tr", null, shown.map((c) => h("td", { text: scalar(row?.[c]) }))))),
-    ),
-  );
-}
-
 function showView(name) {
   for (const btn of document.querySelectorAll(".view-tab")) btn.classList.toggle("active", btn.dataset.view === name);
   $("traffic-view").hidden = name !== "traffic";
   $("router-view").hidden = name !== "router";
-  if (name === "router") loadRouterView();
+  if (name === "router") loadRouterView($("router-view"));
 }
 
 // --------------------------------------------------------------------------- wiring
