@@ -453,6 +453,36 @@ def safe_tool_id(tool_id: str) -> str:
     return f"{cleaned}_{digest}" if cleaned.strip("_") else f"toolu_{digest}"
 
 
+# --------------------------------------------------------------------------- reasoning effort
+
+# The one table between reasoning effort (OpenAI, Gemini 3 levels) and thinking budget
+# (Anthropic, Gemini 2.x), in tokens; every codec converts through it.
+EFFORT_BUDGET: dict[Effort, int] = {
+    "none": 0,
+    "minimal": 1024,  # Anthropic's smallest allowed budget
+    "low": 2048,
+    "medium": 8192,
+    "high": 16384,
+    "xhigh": 32000,
+}
+# What a budget becomes: only the levels every reasoning API accepts.
+_BUDGET_EFFORTS: tuple[Effort, ...] = ("low", "medium", "high")
+
+
+def budget_for_effort(effort: Effort) -> int:
+    return EFFORT_BUDGET[effort]
+
+
+def effort_for_budget(budget: int) -> Effort:
+    """The highest of low/medium/high whose budget ``budget`` reaches (low below that), so
+    ``effort_for_budget(budget_for_effort(e)) == e`` for those three."""
+    chosen: Effort = "low"
+    for effort in _BUDGET_EFFORTS:
+        if budget >= EFFORT_BUDGET[effort]:
+            chosen = effort
+    return chosen
+
+
 # --------------------------------------------------------------------------- model knowledge
 
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")

@@ -1,11 +1,27 @@
-"""Address spelling: one parser for IP literals (IPv4-mapped IPv6 unwrapped to IPv4), and the
-loopback test every listener and Host check shares."""
+"""Address spelling: the one host-name normalisation, one parser for IP literals (IPv4-mapped
+IPv6 unwrapped to IPv4), and the loopback test every listener and Host check shares."""
 
 from __future__ import annotations
 
 import ipaddress
 
 type IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def normalize_host(host: str, *, authority: bool = False) -> str:
+    """``host`` without surrounding space, in lower case, without a trailing dot.
+
+    With ``authority`` (a ``Host`` header, an SNI or ``host:port`` from a URL) the port and
+    IPv6 brackets go too: ``[::1]:443`` -> ``::1``, ``API.Example.com.:8443`` ->
+    ``api.example.com``. Without it they stay, so a validator can refuse a name that is not
+    a bare host name."""
+    name = host.strip().lower()
+    if authority:
+        if name.startswith("["):
+            name = name[1 : name.find("]")] if "]" in name else name[1:]
+        elif name.count(":") == 1:
+            name = name.partition(":")[0]
+    return name.rstrip(".")
 
 
 def parse_ip(text: str) -> IP | None:
@@ -22,7 +38,7 @@ def parse_ip(text: str) -> IP | None:
 
 def is_loopback_name(host: str) -> bool:
     """``localhost`` or a loopback address in any spelling; "" (every interface) is not."""
-    name = host.strip().lower().rstrip(".")
+    name = normalize_host(host)
     if name == "localhost":
         return True
     ip = parse_ip(name)

@@ -10,6 +10,7 @@ from aiohttp import web
 from router import __version__
 from router.engine import Inbound, Reply, count_tokens, model_list
 from router.errors import BadRequest, FieldError, NotFound, Unauthorized
+from router.formats import format_for_path
 from web.context import Services, services
 from web.errors import read_json, request_id
 
@@ -92,9 +93,8 @@ def _both(path: str) -> list[str]:
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     pinned = request.match_info.get("provider")
     svc, inbound = await _inbound(request, "openai-chat", pinned=pinned)
-    # `input` without `messages` on /chat/completions is a Responses body (router.md).
-    if "messages" not in inbound.body and "input" in inbound.body:
-        inbound.format = "responses"
+    # The codecs decide: `input` without `messages` here is a Responses body (router.md).
+    inbound.format = format_for_path(request.path, inbound.body) or "openai-chat"
     reply = await svc.router.handle(inbound)
     return await send(request, reply)
 

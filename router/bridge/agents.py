@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from router.bridge.bypass import glob_match
+from router.formats import format_for_path
+from router.netaddr import normalize_host
 
 DEFAULT_FILE = Path(__file__).with_name("agents.json")
 
@@ -20,7 +22,15 @@ class _Config(BaseModel):
 
 class ChatPath(_Config):
     pattern: str  # a path glob where only '*' is special; the query string is ignored
-    format: str
+    # Only for formats without a codec (zed, connect-rpc, ...): the codecs detect their own
+    # from the path, so the catalog never restates (or contradicts) them.
+    format: str | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> ChatPath:
+        if self.format is None and format_for_path(self.pattern) is None:
+            raise ValueError(f"chat path {self.pattern}: no codec claims it, so name its format")
+        return self
 
 
 class Agent(_Config):
@@ -42,7 +52,10 @@ class Agent(_Config):
     def chat_format(self, path: str) -> str | None:
         """The wire format of a chat call at ``path``, or None when the path is not one."""
         bare = path.split("?", 1)[0].split("#", 1)[0]
-        return next((c.format for c in self.chat_paths if glob_match(c.pattern, bare)), None)
+        for chat in self.chat_paths:
+            if glob_match(chat.pattern, bare):
+                return chat.format or format_for_path(bare)
+        return None
 
 
 class AgentCatalog(_Config):
@@ -66,7 +79,7 @@ class AgentCatalog(_Config):
         return next((a for a in self.agents if a.agent_id == agent_id), None)
 
     def agent_for_host(self, host: str) -> Agent | None:
-        h = _bare_host(host)
+        h = normalize_host(host, authority=True)
         return next((a for a in self.agents if h in (x.lower() for x in a.hosts)), None)
 
     def agent_for_user_agent(self, user_agent: str) -> Agent | None:
@@ -102,12 +115,3 @@ def all_hosts(catalog: AgentCatalog | None = None) -> list[str]:
 def hosts_of(agent_ids: Iterable[str], catalog: AgentCatalog | None = None) -> list[str]:
     cat = catalog or default_catalog()
     return sorted({h for i in agent_ids if (a := cat.get(i)) for h in a.hosts})
-
-
-def _bare_host(host: str) -> str:
-    h = host.strip().lower()
-    if h.startswith("["):  # [::1]:443
-        return h[1 : h.find("]")] if "]" in h else h
-    if h.count(":") == 1:
-        h = h.split(":", 1)[0]
-    return h.rstrip(".")

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Literal, TypedDict
 
 from router.errors import BadRequest, FieldError
+from router.netaddr import normalize_host
 
 # A pattern with no '*' and no '.' is a label rule: it matches any host with that label, so
 # "bank" covers mybank.bank.example and online.bank, not only the host named "bank".
@@ -50,7 +51,7 @@ def glob_match(pattern: str, text: str) -> bool:
 
 
 def normalize_pattern(pattern: str) -> str:
-    p = pattern.strip().lower().rstrip(".")
+    p = normalize_host(pattern)  # a glob normalises like the names it matches
     if not p or len(p) > MAX_PATTERN or any(c.isspace() for c in p) or p.strip("*") == "":
         # A lone "*" would bypass everything, which is "turn llmtap off", not a pattern.
         raise BadRequest(
@@ -78,7 +79,7 @@ class BypassMatcher:
                 self.user.append(p)
 
     def matches(self, host: str) -> bool:
-        h = host.strip().lower().rstrip(".")
+        h = normalize_host(host)
         if not h:
             return False
         labels: set[str] | None = None

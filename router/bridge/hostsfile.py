@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from router import netaddr
 from router.bridge.journal import HostsEntry, Journal
 from router.bridge.runner import CommandRunner
 from router.errors import BadRequest, Forbidden, LlmtapError
@@ -53,10 +54,10 @@ class HostsChange:
         return bool(self.added or self.removed)
 
 
-def normalize_host(host: str) -> str:
+def valid_host(host: str) -> str:
     """A host name safe to put in the hosts file; anything else (spaces, '#', newlines, IPs
     with ports) is a BadRequest, so a request can never inject a line."""
-    h = host.strip().rstrip(".").lower()
+    h = netaddr.normalize_host(host)
     if not _HOST_RE.match(h):
         raise BadRequest(f"'{host}' is not a valid host name")
     return h
@@ -99,7 +100,7 @@ class HostsFile:
 
     def add(self, hosts: Iterable[str], *, command: str = "llmtap dns enable") -> HostsChange:
         """Add both loopback lines for every host in one write; lines already there are kept."""
-        wanted = sorted({normalize_host(h) for h in hosts})
+        wanted = sorted({valid_host(h) for h in hosts})
         lines = self._lines(command)
         present = {line.rstrip(b"\r\n").strip() for line in lines}
         new = [
@@ -124,7 +125,7 @@ class HostsFile:
     ) -> HostsChange:
         """Remove llmtap's lines for ``hosts`` (all of them when None). Works with the server
         stopped, which is what ``repair`` relies on."""
-        only = None if hosts is None else {normalize_host(h) for h in hosts}
+        only = None if hosts is None else {valid_host(h) for h in hosts}
         kept: list[bytes] = []
         removed: list[str] = []
         for line in self._lines(command):

@@ -8,10 +8,19 @@ and SSE framing in ``sse.py``.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from router.formats.common import Codec, StreamParser, StreamRenderer
 
-__all__ = ["FORMATS", "Codec", "StreamParser", "StreamRenderer", "get_codec"]
+__all__ = [
+    "FORMATS",
+    "Codec",
+    "StreamParser",
+    "StreamRenderer",
+    "format_for_body",
+    "format_for_path",
+    "get_codec",
+]
 
 FORMATS = ("openai-chat", "anthropic", "responses", "gemini", "cloudcode")
 
@@ -33,3 +42,21 @@ def get_codec(name: str) -> Codec:
         module, attr = _WHERE[name]
         codec = _cache[name] = getattr(importlib.import_module(module), attr)
     return codec
+
+
+# Most specific first: the envelope before the bare format; a Responses body on the chat path
+# before chat; Anthropic's body signature before the plainer chat one.
+_PATH_ORDER = ("cloudcode", "gemini", "anthropic", "responses", "openai-chat")
+_BODY_ORDER = ("cloudcode", "gemini", "responses", "anthropic", "openai-chat")
+
+
+def format_for_path(path: str, body: Any = None) -> str | None:
+    """The format whose codec claims a call to ``path`` (the body decides only between two
+    formats that share a path); None when no codec does."""
+    bare = path.partition("?")[0].rstrip("/")
+    return next((name for name in _PATH_ORDER if get_codec(name).detect_path(bare, body)), None)
+
+
+def format_for_body(body: Any) -> str | None:
+    """The format whose codec recognises ``body``, for a call whose path says nothing."""
+    return next((name for name in _BODY_ORDER if get_codec(name).detect_body(body)), None)

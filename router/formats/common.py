@@ -63,6 +63,15 @@ class Codec(Protocol):
         """An in-band error in this format's stream framing (router.md case 8)."""
         ...
 
+    def detect_path(self, path: str, body: Any) -> bool:
+        """Is a call to ``path`` (no query, no trailing slash) in this format? ``body`` (the
+        parsed JSON, or None) decides only where one path serves two formats."""
+        ...
+
+    def detect_body(self, body: Any) -> bool:
+        """Is ``body`` in this format, for a call whose path says nothing?"""
+        ...
+
 
 # --------------------------------------------------------------------------- validation
 
@@ -242,21 +251,12 @@ def render_sampling(req: ir.Request, body: dict[str, Any]) -> None:
         add_dropped(req, "top_k")
 
 
-def effort_from_budget(budget: int) -> ir.Effort:
-    """An Anthropic-style thinking budget as the nearest OpenAI reasoning effort."""
-    if budget < 2048:
-        return "low"
-    if budget < 16384:
-        return "medium"
-    return "high"
-
-
 def render_effort(req: ir.Request) -> ir.Effort | None:
     if req.reasoning_effort is not None:
         return req.reasoning_effort
     if req.thinking_budget is not None:
         if ir.is_openai_reasoning_model(req.model):
-            return effort_from_budget(req.thinking_budget)
+            return ir.effort_for_budget(req.thinking_budget)
         add_dropped(req, "thinking_budget")
     return None
 

@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 
 from router.errors import BadRequest, Conflict, FieldError, NotFound
+from router.netaddr import normalize_host
 from router.store.db import database, utcnow
 from router.store.records import CustomHost
 from router.store.tables import CustomHostRow
@@ -16,10 +17,6 @@ KINDS = ("llm", "app", "custom")
 _HOST = re.compile(
     r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$"
 )
-
-
-def normalize_host(host: str) -> str:
-    return host.strip().lower().rstrip(".")
 
 
 def _record(row: CustomHostRow) -> CustomHost:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Collection
+from typing import Any, Literal, cast
 
+from router import formats, ir
+from router.netaddr import normalize_host
 from router.traffic.record import DetectedKind
 
 ApiKind = Literal["openai-chat", "anthropic", "responses", "gemini", "cloudcode"]
@@ -55,27 +57,16 @@ AGENT_UA_MARKERS = (
     "gemini-cli",
 )
 _PROMPT_FIELDS = ("messages", "contents", "input", "prompt")
-_GEMINI_FIELDS = frozenset({"contents", "systemInstruction", "system_instruction"})
-
-
-def normalize_host(host: str) -> str:
-    """Lower case, without a port, brackets or a trailing dot."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        host = host[1 : host.find("]")] if "]" in host else host[1:]
-    elif host.count(":") == 1:
-        host = host.partition(":")[0]
-    return host.rstrip(".")
 
 
 def is_llm_host(host: str, extra_llm_hosts: Collection[str] = ()) -> bool:
     """A known provider host, an Azure OpenAI resource, or one of ``extra_llm_hosts`` (the
     agents' hosts, passed in by the caller)."""
-    name = normalize_host(host)
+    name = normalize_host(host, authority=True)
     return (
         name in KNOWN_LLM_HOSTS
         or name.endswith(_AZURE_SUFFIX)
-        or name in {normalize_host(h) for h in extra_llm_hosts}
+        or name in {normalize_host(h, authority=True) for h in extra_llm_hosts}
     )
 
 
@@ -114,7 +105,7 @@ def provider_for_host(
     host: str, agent_for_host: Callable[[str], str | None] | None = None
 ) -> str | None:
     """The provider id of a known LLM host; else the agent that owns the host, if any."""
-    name = normalize_host(host)
+    name = normalize_host(host, authority=True)
     if name in LLM_HOST_PROVIDERS:
         return LLM_HOST_PROVIDERS[name]
     if name.endswith(_AZURE_SUFFIX):
@@ -127,109 +118,47 @@ def provider_for_host(
 
 
 def api_kind(path: str, body: Any = None) -> ApiKind | None:
-    """The wire format of a call, from the path first; the body decides only when the path is
-    ambiguous (``input`` without ``messages`` on ``/chat/completions`` is Responses) or says
-    nothing."""
-    bare = path.partition("?")[0].rstrip("/")
-    if bare.endswith((":generateContent", ":streamGenerateContent")):
-        return "cloudcode" if "/v1internal" in bare else "gemini"
-    if bare.endswith(("/messages", "/messages/count_tokens")):
-        return "anthropic"
-    if bare.endswith("/responses") or "/responses/" in bare:
-        return "responses"
-    if bare.endswith("/chat/completions"):
-        if isinstance(body, dict) and "input" in body and "messages" not in body:
-            return "responses"
-        return "openai-chat"
-    if is_llm_path(bare):
-        return None  # an LLM path with no codec: embeddings, legacy completions, Kiro, ...
-    return _kind_from_body(body)
-
-
-def _kind_from_body(body: Any) -> ApiKind | None:
-    if not isinstance(body, dict):
-        return None
-    request = body.get("request")
-    if isinstance(request, dict) and _GEMINI_FIELDS.intersection(request):
-        return "cloudcode"
-    if _GEMINI_FIELDS.intersection(body):
-        return "gemini"
-    if "input" in body and "messages" not in body:
-        return "responses"
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        return None
-    if "system" in body or "anthropic_version" in body:
-        return "anthropic"
-    for message in messages:
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, list) and any(
-            isinstance(b, dict) and b.get("type") in ("tool_use", "tool_result") for b in content
-        ):
-            return "anthropic"
-    return "openai-chat"
+    """The wire format of a call, as the codecs detect it: from the path first (the body
+    decides only where one path serves two formats); from the body when the path is not an
+    LLM path; None for an LLM path with no codec (embeddings, legacy completions, Kiro, ...)."""
+    kind = formats.format_for_path(path, body)
+    if kind is None and not is_llm_path(path):
+        kind = formats.format_for_body(body)
+    return cast(ApiKind | None, kind)
 
 
 # --------------------------------------------------------------------------- context key
 
 
-def system_prompt(kind: str | None, body: Any) -> str | None:
-    """The system prompt of a request body in any of the five shapes (``kind`` None: guess)."""
-    if not isinstance(body, dict):
+def parse_request(kind: str | None, body: Any, *, model: str | None = None) -> ir.Request | None:
+    """The IR of a captured request body in format ``kind``, or None when its codec does not
+    understand it. ``model`` fills in a model the body lacks (Gemini carries it in the URL
+    path)."""
+    if kind not in formats.FORMATS or not isinstance(body, dict):
         return None
-    kind = kind or _kind_from_body(body)
-    match kind:
-        case "anthropic":
-            return _join_text(body.get("system"))
-        case "openai-chat":
-            return _leading_system(body.get("messages"))
-        case "responses":
-            instructions = body.get("instructions")
-            if isinstance(instructions, str) and instructions:
-                return instructions
-            return _leading_system(body.get("input"))
-        case "gemini":
-            return _gemini_system(body)
-        case "cloudcode":
-            request = body.get("request")
-            return _gemini_system(request) if isinstance(request, dict) else None
-    return None
+    if "model" not in body:
+        body = {**body, "model": model or ""}
+    try:
+        return formats.get_codec(kind).parse_request(body)
+    except Exception:  # untrusted body: a codec that rejects it means "not understood"
+        return None
+
+
+def system_prompt(kind: str | None, body: Any) -> str | None:
+    """The system prompt of a request body, as its codec reads it into the IR (``kind`` None:
+    the codecs guess from the body)."""
+    req = parse_request(kind or formats.format_for_body(body), body)
+    return (req.system_text() or None) if req is not None else None
 
 
 def context_key(kind: str | None, body: Any) -> str | None:
     """First 12 hex characters of the SHA-256 of the system prompt; None when there is none."""
-    prompt = system_prompt(kind, body)
+    return request_key(parse_request(kind or formats.format_for_body(body), body))
+
+
+def request_key(req: ir.Request | None) -> str | None:
+    """:func:`context_key` of a request already parsed."""
+    prompt = req.system_text() if req is not None else ""
     if not prompt:
         return None
     return hashlib.sha256(prompt.encode("utf-8", errors="surrogatepass")).hexdigest()[:12]
-
-
-def _join_text(value: Any) -> str | None:
-    """A string, or the text of a list of ``{text}`` blocks/parts."""
-    if isinstance(value, str):
-        return value or None
-    if isinstance(value, list):
-        texts = [
-            part["text"]
-            for part in value
-            if isinstance(part, Mapping) and isinstance(part.get("text"), str)
-        ]
-        joined = "\n".join(texts)
-        return joined or None
-    return None
-
-
-def _leading_system(messages: Any) -> str | None:
-    if not isinstance(messages, list) or not messages:
-        return None
-    first = messages[0]
-    if isinstance(first, Mapping) and first.get("role") in ("system", "developer"):
-        return _join_text(first.get("content"))
-    return None
-
-
-def _gemini_system(body: Mapping[str, Any]) -> str | None:
-    instruction = body.get("systemInstruction", body.get("system_instruction"))
-    if isinstance(instruction, Mapping):
-        return _join_text(instruction.get("parts"))
-    return _join_text(instruction)

@@ -14,7 +14,7 @@ from typing import Any, Literal, TypedDict
 
 from router import ir
 from router.formats import Codec, get_codec
-from router.traffic.detect import context_key
+from router.traffic.detect import parse_request, request_key
 from router.traffic.masking import mask_json
 from router.traffic.record import LlmInfo
 from router.usage import estimate_request_tokens, estimate_response_tokens
@@ -61,22 +61,6 @@ def merge_stream(api_kind: str | None, raw: bytes) -> ir.Response | None:
     if not acc.started and not response.content and response.usage is None:
         return None
     return response
-
-
-def parse_request(
-    api_kind: str | None, body: Any, *, model: str | None = None
-) -> ir.Request | None:
-    """The IR of a captured request body, or None. ``model`` fills in a model the body lacks
-    (Gemini carries it in the path)."""
-    codec = _codec(api_kind)
-    if codec is None or not isinstance(body, dict):
-        return None
-    if model is not None and "model" not in body:
-        body = {**body, "model": model}
-    try:
-        return codec.parse_request(body)
-    except Exception:  # untrusted body: a codec that rejects it means "not understood"
-        return None
 
 
 def parse_response(api_kind: str | None, body: Any) -> ir.Response | None:
@@ -169,7 +153,7 @@ def conversation(
     return {
         "request": request_turns(req) if req is not None else [],
         "response": response_turns(response),
-        "contextKey": context_key(api_kind, request_body),
+        "contextKey": request_key(req),
     }
 
 
@@ -225,7 +209,7 @@ def llm_summary(
     convo: Conversation = {
         "request": request_turns(req) if req is not None else [],
         "response": response_turns(response),
-        "contextKey": context_key(api_kind, request_body),
+        "contextKey": request_key(req),
     }
     return LlmInfo(
         provider=provider,

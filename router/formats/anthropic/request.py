@@ -17,22 +17,7 @@ _REQUEST_FIELDS = frozenset(
     }
 )  # fmt: skip
 
-_EFFORT_BUDGET: dict[str, int] = {
-    "minimal": 1024,  # Anthropic's smallest allowed budget
-    "low": 2048,
-    "medium": 8192,
-    "high": 16384,
-    "xhigh": 32000,
-}
 _MIN_BUDGET = 1024
-
-
-def effort_for_budget(budget: int) -> ir.Effort:
-    if budget <= 2048:
-        return "low"
-    if budget <= 8192:
-        return "medium"
-    return "high"
 
 
 # --------------------------------------------------------------------------- request parsing
@@ -158,8 +143,15 @@ def _parse_messages(value: list[Any], dropped: list[str]) -> list[ir.Message]:
         if not isinstance(item, dict):
             raise _bad(path, "expected an object")
         role = _at(item, "role", str, "a string", path)
+        if role == "system":
+            # Claude Code 2.1.x sends system entries between the turns (beside the top-level
+            # `system`); they stay system content at their position in the IR.
+            content = _at(item, "content", (str, list), "a string or an array", path)
+            texts: list[ir.Block] = list(_parse_text_blocks(content, f"{path}.content"))
+            out.append(ir.Message(role="system", content=texts))
+            continue
         if role not in ("user", "assistant"):
-            raise _bad(f"{path}.role", "expected 'user' or 'assistant'")
+            raise _bad(f"{path}.role", "expected 'user', 'assistant' or 'system'")
         content = _at(item, "content", (str, list), "a string or an array", path)
         blocks: list[ir.Block] = []
         if isinstance(content, str):
@@ -255,7 +247,7 @@ def parse_request(body: dict[str, Any]) -> ir.Request:
             if budget < _MIN_BUDGET:
                 raise _bad("thinking.budget_tokens", f"must be at least {_MIN_BUDGET}")
             req.thinking_budget = budget
-            req.reasoning_effort = effort_for_budget(budget)
+            req.reasoning_effort = ir.effort_for_budget(budget)
         else:
             extra["thinking"] = thinking  # disabled / adaptive: only Anthropic understands it
     req.extra = extra
@@ -337,9 +329,14 @@ def _block_json(block: ir.Block) -> dict[str, Any] | None:
 def _render_messages(req: ir.Request) -> tuple[list[dict[str, Any]], list[ir.TextBlock]]:
     system = list(req.system)
     out: list[dict[str, Any]] = []
+    native = req.source_format == NAME
     for msg in req.messages:
         if msg.role == "system":
-            system.extend(b for b in msg.content if isinstance(b, ir.TextBlock) and b.text)
+            texts = [b for b in msg.content if isinstance(b, ir.TextBlock) and b.text]
+            if native and texts:  # where the client put it (Claude Code 2.1.x)
+                out.append({"role": "system", "content": [_text_json(b) for b in texts]})
+            else:  # other formats' system messages join the top-level system prompt
+                system.extend(texts)
             continue
         role = "assistant" if msg.role == "assistant" else "user"
         blocks = [j for b in msg.content if (j := _block_json(b)) is not None]
@@ -428,7 +425,7 @@ def render_request(req: ir.Request) -> dict[str, Any]:
 
     budget = req.thinking_budget
     if budget is None and req.reasoning_effort not in (None, "none"):
-        budget = _EFFORT_BUDGET.get(req.reasoning_effort or "")
+        budget = ir.budget_for_effort(req.reasoning_effort)
     forced = req.tool_choice is not None and req.tool_choice.mode in ("required", "tool")
     if budget is not None and (forced or _in_unsigned_tool_loop(messages)):
         req.dropped.append("reasoning_effort" if req.thinking_budget is None else "thinking")

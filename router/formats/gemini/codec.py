@@ -9,12 +9,25 @@ from router import ir
 from router.formats.common import Codec
 from router.formats.gemini import CLOUDCODE, NAME, request, response, stream
 
+_ACTIONS = (":generateContent", ":streamGenerateContent")
+_FIELDS = frozenset({"contents", "systemInstruction", "system_instruction"})
+
 
 class GeminiCodec:
     """The Gemini ``generateContent`` format."""
 
     name = NAME
     envelope = False
+
+    def detect_path(self, path: str, body: Any) -> bool:
+        """A call to this format's endpoint (``path`` without query or trailing slash)."""
+        return path.endswith(_ACTIONS) and ("/v1internal" in path) == self.envelope
+
+    def detect_body(self, body: Any) -> bool:
+        """A body of this format, for a call whose path says nothing."""
+        if isinstance(body, dict) and self.envelope:
+            body = body.get("request")
+        return isinstance(body, dict) and not _FIELDS.isdisjoint(body)
 
     def parse_request(self, body: dict[str, Any]) -> ir.Request:
         return request.parse_request(body, envelope=self.envelope)

@@ -33,15 +33,6 @@ _EFFORT_LEVEL: dict[str, str] = {
     "high": "high",
     "xhigh": "high",
 }
-# For pre-3 models, which take a token budget rather than a level.
-_EFFORT_BUDGET: dict[str, int] = {
-    "none": 0,
-    "minimal": 512,
-    "low": 1024,
-    "medium": 8192,
-    "high": 24576,
-    "xhigh": 32768,
-}
 _LEVEL_EFFORT: dict[str, ir.Effort] = {
     "minimal": "minimal",
     "low": "low",
@@ -497,7 +488,7 @@ def _render_generation_config(req: ir.Request, hints: dict[str, Any], same: bool
         if same or "gemini-3" in req.model:
             thinking["thinkingLevel"] = _EFFORT_LEVEL[req.reasoning_effort]
         else:
-            thinking["thinkingBudget"] = _EFFORT_BUDGET[req.reasoning_effort]
+            thinking["thinkingBudget"] = ir.budget_for_effort(req.reasoning_effort)  # pre-3 models
     if not same and thinking and (req.thinking_budget or 0) > 0:
         thinking["includeThoughts"] = True  # the client asked to see the thinking
     rest = dict(req.extra.get("generationConfig", {})) if same else {}

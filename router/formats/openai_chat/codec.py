@@ -12,6 +12,14 @@ from router.formats.openai_chat import NAME, request, response, stream
 class OpenAIChatCodec:
     name = NAME
 
+    def detect_path(self, path: str, body: Any) -> bool:
+        """A call to this format's endpoint (``path`` without query or trailing slash)."""
+        return path.endswith("/chat/completions")
+
+    def detect_body(self, body: Any) -> bool:
+        """A body of this format, for a call whose path says nothing."""
+        return isinstance(body, dict) and isinstance(body.get("messages"), list)
+
     def parse_request(self, body: dict[str, Any]) -> ir.Request:
         return request.parse_request(body)
 

@@ -127,7 +127,11 @@ def _parse_message(req: ir.Request, raw_msg: Any, path: str) -> None:
             if msg.get("content") is None:
                 raise bad(f"{path}.content", "field required")
             blocks = _content_blocks(msg["content"], path, req, images=False)
-            req.system.extend(b for b in blocks if isinstance(b, ir.TextBlock))
+            system = [b for b in blocks if isinstance(b, ir.TextBlock)]
+            if req.messages:  # a system message between turns stays where it was
+                req.messages.append(ir.Message("system", list(system)))
+            else:
+                req.system.extend(system)
         case "user":
             if msg.get("content") is None:
                 raise bad(f"{path}.content", "field required")

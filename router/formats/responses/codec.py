@@ -12,6 +12,17 @@ from router.formats.responses import NAME, request, response, stream
 class ResponsesCodec:
     name = NAME
 
+    def detect_path(self, path: str, body: Any) -> bool:
+        """A call to this format's endpoint (``path`` without query or trailing slash); also
+        ``input`` without ``messages`` on ``/chat/completions``, which is a Responses body."""
+        if path.endswith("/responses") or "/responses/" in path:
+            return True
+        return path.endswith("/chat/completions") and self.detect_body(body)
+
+    def detect_body(self, body: Any) -> bool:
+        """A body of this format, for a call whose path says nothing."""
+        return isinstance(body, dict) and "input" in body and "messages" not in body
+
     def parse_request(self, body: dict[str, Any]) -> ir.Request:
         return request.parse_request(body)
 

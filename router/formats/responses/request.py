@@ -176,7 +176,11 @@ def _parse_item(req: ir.Request, raw: Any, path: str) -> None:
                 raise bad(f"{path}.content", "field required")
             blocks = _parts(item["content"], path, req)
             if role in ("system", "developer"):
-                req.system.extend(b for b in blocks if isinstance(b, ir.TextBlock))
+                texts = [b for b in blocks if isinstance(b, ir.TextBlock)]
+                if req.messages:  # a system item between turns stays where it was
+                    req.messages.append(ir.Message("system", list(texts)))
+                else:
+                    req.system.extend(texts)
             elif role in ("user", "assistant"):
                 content: list[ir.Block] = list(blocks)
                 if role == "assistant":

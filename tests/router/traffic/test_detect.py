@@ -109,32 +109,42 @@ def test_api_kind_path_first_then_body() -> None:
     assert api_kind("/proxy", "not a dict") is None
 
 
+USER = {"role": "user", "content": "x"}
+
+
 @pytest.mark.parametrize(
     ("kind", "body"),
     [
-        ("anthropic", {"system": SYSTEM, "messages": []}),
+        ("anthropic", {"model": "m", "max_tokens": 1, "system": SYSTEM, "messages": [USER]}),
         (
             "anthropic",
             {
+                "model": "m",
+                "max_tokens": 1,
                 "system": [
                     {"type": "text", "text": "You are a careful"},
                     {"type": "text", "text": "coding agent."},
                 ],
-                "messages": [],
+                "messages": [USER],
             },
         ),
+        ("openai-chat", {"model": "m", "messages": [{"role": "system", "content": SYSTEM}, USER]}),
         (
             "openai-chat",
-            {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "x"}]},
+            {
+                "model": "m",
+                "messages": [{"role": "developer", "content": [{"type": "text", "text": SYSTEM}]}],
+            },
         ),
-        (
-            "openai-chat",
-            {"messages": [{"role": "developer", "content": [{"type": "text", "text": SYSTEM}]}]},
-        ),
-        ("responses", {"instructions": SYSTEM, "input": "hi"}),
+        ("responses", {"model": "m", "instructions": SYSTEM, "input": "hi"}),
         (
             "responses",
-            {"input": [{"role": "developer", "content": [{"type": "input_text", "text": SYSTEM}]}]},
+            {
+                "model": "m",
+                "input": [
+                    {"role": "developer", "content": [{"type": "input_text", "text": SYSTEM}]}
+                ],
+            },
         ),
         ("gemini", {"systemInstruction": {"parts": [{"text": SYSTEM}]}, "contents": []}),
         ("gemini", {"system_instruction": {"parts": [{"text": SYSTEM}]}, "contents": []}),
@@ -142,7 +152,10 @@ def test_api_kind_path_first_then_body() -> None:
             "cloudcode",
             {
                 "model": "m",
-                "request": {"systemInstruction": {"role": "user", "parts": [{"text": SYSTEM}]}},
+                "request": {
+                    "systemInstruction": {"role": "user", "parts": [{"text": SYSTEM}]},
+                    "contents": [],
+                },
             },
         ),
     ],
@@ -160,11 +173,26 @@ def test_context_key_for_every_shape(kind: str, body: dict[str, object]) -> None
 
 
 def test_no_system_prompt_means_no_key() -> None:
-    assert context_key("openai-chat", {"messages": [{"role": "user", "content": SYSTEM}]}) is None
-    assert context_key("anthropic", {"system": "", "messages": []}) is None
+    chat = {"model": "m", "messages": [{"role": "user", "content": SYSTEM}]}
+    assert context_key("openai-chat", chat) is None
+    anthropic = {"model": "m", "max_tokens": 1, "system": "", "messages": []}
+    assert context_key("anthropic", anthropic) is None
     assert context_key("gemini", {"contents": []}) is None
     assert context_key("cloudcode", {"request": "bad"}) is None
     assert context_key("responses", None) is None
-    assert context_key("anthropic", {"system": SYSTEM}) != context_key(
-        "anthropic", {"system": SYSTEM + "!"}
+    assert context_key("anthropic", {**anthropic, "system": SYSTEM}) != context_key(
+        "anthropic", {**anthropic, "system": SYSTEM + "!"}
     )
+    # A body its codec rejects gets no key rather than one from a second, looser reading.
+    assert context_key("anthropic", {"system": SYSTEM, "messages": "nope"}) is None
+
+
+def test_context_key_is_the_ir_system_prompt_and_ignores_later_system_entries() -> None:
+    """One walk: the key hashes what the codec puts in the IR's system prompt, so a system
+    entry between the turns (Claude Code 2.1.x, chat apps) does not change a session's key."""
+    first = {"model": "m", "max_tokens": 1, "system": SYSTEM, "messages": [USER]}
+    later = {**first, "messages": [USER, {"role": "system", "content": "reminder"}, USER]}
+    assert context_key("anthropic", first) == context_key("anthropic", later) == KEY
+    chat = {"model": "m", "messages": [{"role": "system", "content": SYSTEM}, USER]}
+    chat_later = {**chat, "messages": [*chat["messages"], {"role": "system", "content": "r"}]}
+    assert context_key("openai-chat", chat) == context_key("openai-chat", chat_later) == KEY

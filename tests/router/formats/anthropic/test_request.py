@@ -64,7 +64,7 @@ def test_parse_request_maps_every_field() -> None:
     }
     assert req.tool_choice == ir.ToolChoice("auto") and req.parallel_tool_calls is False
     assert req.stop == ["END"] and req.top_p == 0.99
-    assert req.thinking_budget == 10000 and req.reasoning_effort == "high"
+    assert req.thinking_budget == 10000 and req.reasoning_effort == "medium"  # ir.EFFORT_BUDGET
     assert req.user == "user-42" and req.stream and req.include_usage
     assert req.extra == {"service_tier": "auto", "container": "container_123"}
 
@@ -101,7 +101,7 @@ def test_string_content_and_system_round_trip() -> None:
         ({"max_tokens": "10"}, "max_tokens"),
         ({"max_tokens": True}, "max_tokens"),
         ({"max_tokens": 0}, "max_tokens"),
-        ({"messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages.0.role"),
         ({"messages": [{"role": "user"}]}, "messages.0.content"),
         ({"messages": [{"role": "user", "content": [{"text": "x"}]}]}, "messages.0.content.0.type"),
         (
@@ -380,3 +380,70 @@ def test_foreign_user_becomes_metadata_and_data_url_image_becomes_base64() -> No
     assert body["messages"][0]["content"] == [
         {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "AAAA"}}
     ]
+
+
+# --------------------------------------------------------------------------- system entries in messages
+
+CLAUDE_CODE_BODY: dict[str, Any] = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 1024,
+    "system": "You are Claude Code.",
+    "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "system", "content": "<system-reminder>The todo list is empty.</system-reminder>"},
+        {"role": "user", "content": "list the files"},
+    ],
+}
+REMINDER = "<system-reminder>The todo list is empty.</system-reminder>"
+
+
+def test_claude_code_system_role_in_messages_is_not_a_400() -> None:
+    """Claude Code 2.1.x: `400 messages.2.role: expected 'user' or 'assistant'` before."""
+    req = CODEC.parse_request(copy.deepcopy(CLAUDE_CODE_BODY))
+    assert [m.role for m in req.messages] == ["user", "assistant", "system", "user"]
+    assert req.messages[2].text() == REMINDER
+    assert req.system_text() == "You are Claude Code."
+    assert req.dropped == []
+    # Rendered back to Anthropic, the entry stays where the client put it.
+    assert CODEC.render_request(req)["messages"] == CLAUDE_CODE_BODY["messages"]
+
+
+def test_claude_code_system_entry_renders_in_place_for_openai_formats() -> None:
+    chat = get_codec("openai-chat").render_request(
+        CODEC.parse_request(copy.deepcopy(CLAUDE_CODE_BODY))
+    )
+    assert [(m["role"], m["content"]) for m in chat["messages"]] == [
+        ("system", "You are Claude Code."),
+        ("user", "hi"),
+        ("assistant", "Hello."),
+        ("system", REMINDER),
+        ("user", "list the files"),
+    ]
+    responses = get_codec("responses").render_request(
+        CODEC.parse_request(copy.deepcopy(CLAUDE_CODE_BODY))
+    )
+    assert responses["instructions"] == "You are Claude Code."
+    assert [(i["role"], i["content"]) for i in responses["input"]] == [
+        ("user", "hi"),
+        ("assistant", "Hello."),
+        ("system", REMINDER),
+        ("user", "list the files"),
+    ]
+
+
+def test_claude_code_system_entry_folds_into_gemini_system_instruction() -> None:
+    body = get_codec("gemini").render_request(CODEC.parse_request(copy.deepcopy(CLAUDE_CODE_BODY)))
+    assert body["systemInstruction"] == {
+        "parts": [{"text": "You are Claude Code."}, {"text": REMINDER}]
+    }
+    assert REMINDER not in json.dumps(body["contents"])
+    assert [c["role"] for c in body["contents"]] == ["user", "model", "user"]
+
+
+def test_system_entry_with_a_non_text_block_names_the_field() -> None:
+    body = copy.deepcopy(CLAUDE_CODE_BODY)
+    body["messages"][2]["content"] = [{"type": "image", "source": {"type": "url", "url": "x"}}]
+    with pytest.raises(BadRequest) as exc:
+        CODEC.parse_request(body)
+    assert exc.value.details[0].field == "messages.2.content.0"

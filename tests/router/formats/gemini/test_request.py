@@ -363,7 +363,7 @@ def test_reasoning_effort_becomes_a_budget_for_pre_3_models() -> None:
         source_format="responses",
     )
     assert CODEC.render_request(req)["generationConfig"] == {
-        "thinkingConfig": {"thinkingBudget": 1024}
+        "thinkingConfig": {"thinkingBudget": ir.EFFORT_BUDGET["low"]}
     }
     req = ir.Request(
         model="gemini-2.5-flash",
