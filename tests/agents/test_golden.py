@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from router.errors import BadRequest
 from router.formats import get_codec
 from tests.agents import golden
 from tests.agents.harness import NPM_DIR, Target, run_agent
@@ -30,12 +29,6 @@ PACKAGE = {
 # "" keeps the agent's own default model: the request real users send.
 CAPTURE_MODEL = {"claude": "", "codex": "", "opencode": "gpt-4.1"}
 GENERATION = ("/messages", "/responses", "/chat/completions")
-
-SYSTEM_ROLE_XFAIL = pytest.mark.xfail(
-    raises=BadRequest,
-    strict=True,
-    reason="issue 8: Anthropic role:system entries inside messages rejected, fixed by formats",
-)
 
 
 def pinned_version(agent: str) -> str:
@@ -111,8 +104,7 @@ def _golden_cases() -> list[Any]:
         if not path.exists():
             continue
         for index in range(len(golden.load(path)["calls"])):
-            marks = [SYSTEM_ROLE_XFAIL] if agent == "claude" else []
-            cases.append(pytest.param(agent, index, id=f"{agent}-{index}", marks=marks))
+            cases.append(pytest.param(agent, index, id=f"{agent}-{index}"))
     return cases
 
 
