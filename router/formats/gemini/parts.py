@@ -96,7 +96,11 @@ def code_text(part: dict[str, Any]) -> str | None:
 
 
 class PartWriter:
-    """IR blocks -> Gemini parts. A signature-only thinking block waits for the next part."""
+    """IR blocks -> Gemini parts. A signature-only thinking block waits for the next part.
+
+    ``dropped`` is the request's list for history sent to Gemini, where another provider's
+    thinking must not go; None renders a response for a client, which sees any reasoning as
+    thought parts (only another provider's signatures are left out)."""
 
     def __init__(self, dropped: list[str] | None) -> None:
         self.dropped = dropped
@@ -108,10 +112,13 @@ class PartWriter:
         for k, block in enumerate(blocks):
             part: dict[str, Any] | None = None
             match block:
-                case ir.ThinkingBlock():
-                    if block.origin != NAME or block.redacted:
+                case ir.ThinkingBlock() if block.origin != NAME or block.redacted:
+                    if self.dropped is None and block.thinking and not block.redacted:
+                        out.append({"text": block.thinking, "thought": True})
+                    else:
                         self._drop("thinking")
-                        continue
+                    continue
+                case ir.ThinkingBlock():
                     if not block.thinking:
                         signature = block.signature or signature
                         continue

@@ -333,6 +333,9 @@ class _RequestParser:
             think_rest = rest_of(thinking, ("thinkingBudget", "thinkingLevel"))
             if level is not None and level.lower() in _LEVEL_EFFORT:
                 req.reasoning_effort = _LEVEL_EFFORT[level.lower()]
+            elif req.thinking_budget is not None and req.thinking_budget > 0:
+                # As Anthropic's budget does: formats that take an effort get one.
+                req.reasoning_effort = ir.effort_for_budget(req.thinking_budget)
             elif level is not None:
                 think_rest["thinkingLevel"] = level
             rest.pop("thinkingConfig", None)

@@ -410,3 +410,33 @@ def test_bad_request_bodies_name_the_field(body: dict[str, Any], field: str) -> 
     with pytest.raises(BadRequest) as err:
         CODEC.parse_request(body)
     assert [d.field for d in err.value.details] == [field]
+
+
+def test_gemini_thinking_budget_asks_an_openai_upstream_to_reason() -> None:
+    """Before: thinkingBudget reached no OpenAI upstream (dropped for non-reasoning models),
+    while the same budget from an Anthropic client became reasoning_effort."""
+    body = with_model({"contents": [{"role": "user", "parts": [{"text": "2+2?"}]}]})
+    body["generationConfig"] = {"thinkingConfig": {"thinkingBudget": 2048, "includeThoughts": True}}
+    req = CODEC.parse_request(body)
+    assert req.thinking_budget == 2048 and req.reasoning_effort == ir.effort_for_budget(2048)
+    chat = get_codec("openai-chat").render_request(req)
+    assert chat["reasoning_effort"] == "low"
+    anthropic = get_codec("anthropic").parse_request(
+        {
+            "model": "m",
+            "max_tokens": 4096,
+            "thinking": {"type": "enabled", "budget_tokens": 2048},
+            "messages": [{"role": "user", "content": "2+2?"}],
+        }
+    )
+    assert get_codec("openai-chat").render_request(anthropic)["reasoning_effort"] == "low"
+    # Gemini -> Gemini still carries the budget itself, not a level.
+    again = CODEC.render_request(CODEC.parse_request(body))
+    assert again["generationConfig"]["thinkingConfig"] == {
+        "thinkingBudget": 2048,
+        "includeThoughts": True,
+    }
+    # Thinking turned off (0) or left to the model (-1) asks for no particular effort.
+    for budget in (0, -1):
+        body["generationConfig"] = {"thinkingConfig": {"thinkingBudget": budget}}
+        assert CODEC.parse_request(body).reasoning_effort is None

@@ -104,6 +104,7 @@ def test_response_from_another_format_renders_generated_ids_away() -> None:
     )
     body = CODEC.render_response(resp, ir.Request(model="m"))
     assert body["candidates"][0]["content"]["parts"] == [
+        {"text": "hmm", "thought": True},  # shown, without Anthropic's signature
         {"text": "Calling."},
         {"functionCall": {"name": "ls", "args": {"path": "/"}, "id": "toolu_9"}},
         {"functionCall": {"name": "ls", "args": {"path": "/tmp"}}},
@@ -113,3 +114,22 @@ def test_response_from_another_format_renders_generated_ids_away() -> None:
         "candidatesTokenCount": 5,
         "totalTokenCount": 15,
     }
+
+
+def test_gemini_response_keeps_the_reasoning_of_a_non_gemini_upstream() -> None:
+    """Before: a Gemini client got no thought parts when the upstream was Anthropic or OpenAI
+    (the part writer dropped thinking of another origin, right for history sent to Gemini,
+    wrong for a response shown to a client)."""
+    resp = ir.Response(
+        model="claude-sonnet-4-5",
+        content=[
+            ir.ThinkingBlock("Let me think.", signature="sig-anthropic", origin="anthropic"),
+            ir.ThinkingBlock(signature="only-a-signature", origin="anthropic"),
+            ir.ThinkingBlock(redacted=True, data="opaque", origin="anthropic"),
+            ir.TextBlock("4"),
+        ],
+        stop_reason="end_turn",
+    )
+    parts = CODEC.render_response(resp, ir.Request(model="m"))["candidates"][0]["content"]["parts"]
+    # Shown as a thought, without another provider's signature (it means nothing to Gemini).
+    assert parts == [{"text": "Let me think.", "thought": True}, {"text": "4"}]
