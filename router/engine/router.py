@@ -29,7 +29,7 @@ from router.formats.sse import sse_comment
 from router.providers import call_format, forwarded_headers, open_call
 from router.providers.http import UpstreamCall
 from router.routing.resolve import Plan, Resolver, Step
-from router.usage import complete_usage, estimate_request_tokens
+from router.usage import complete_usage, request_tokens
 
 log = logging.getLogger("llmtap.router")
 
@@ -193,7 +193,7 @@ class Router:
             info.parse_dropped = list(req.dropped)
             info.streamed = req.stream
             plan = self.resolver.plan(
-                req.model, pinned=inbound.pinned, estimate=lambda: estimate_request_tokens(req)
+                req.model, pinned=inbound.pinned, estimate=lambda: request_tokens(req)
             )
         except LlmtapError as exc:
             self._fail(info, exc)
@@ -496,11 +496,12 @@ class _StreamAttempt:
 
 
 def count_tokens(inbound: Inbound) -> dict[str, int]:
-    """``/v1/messages/count_tokens``: a local estimate (no upstream call)."""
+    """``/v1/messages/count_tokens``, counted locally (no upstream call): exact for OpenAI
+    models, the documented estimate for others (:mod:`router.usage`)."""
     body = dict(inbound.body)
     body.setdefault("max_tokens", 1)
     req = get_codec("anthropic").parse_request(body)
-    return {"input_tokens": estimate_request_tokens(req)}
+    return {"input_tokens": request_tokens(req)}
 
 
 def model_list(router: Router) -> list[dict[str, Any]]:

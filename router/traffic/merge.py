@@ -17,7 +17,7 @@ from router.formats import Codec, get_codec
 from router.traffic.detect import parse_request, request_key
 from router.traffic.masking import mask_json
 from router.traffic.record import LlmInfo
-from router.usage import estimate_request_tokens, estimate_response_tokens
+from router.usage import complete_usage
 
 log = logging.getLogger(__name__)
 
@@ -181,21 +181,16 @@ def llm_summary(
     cost_fn: CostFn | None = None,
 ) -> LlmInfo:
     """The record's ``llm`` object. ``response`` is the merged stream (:func:`merge_stream`)
-    or the parsed body (:func:`parse_response`). Without usage in the response, tokens are
-    estimated and ``usageEstimated`` is set. Everything is masked on the way out: a secret
+    or the parsed body (:func:`parse_response`). Figures the response lacks are counted
+    locally as the router counts them, and ``usageEstimated`` is set. Everything is masked on the way out: a secret
     split across stream deltas is whole again once merged."""
     body_model = request_body.get("model") if isinstance(request_body, dict) else None
     hint = body_model if isinstance(body_model, str) else model_from_path(path)
     req = parse_request(api_kind, request_body, model=hint)
     model = (response.model if response is not None else "") or hint or (req.model if req else "")
 
-    usage = response.usage if response is not None else None
-    if usage is None and response is not None:
-        usage = ir.Usage(
-            input_tokens=estimate_request_tokens(req) if req is not None else 0,
-            output_tokens=estimate_response_tokens(response),
-            estimated=True,
-        )
+    # The router's rule (router.usage): the same reply gets the same figures in both places.
+    usage = complete_usage(response.usage, req, response) if response is not None else None
     cost: float | None = None
     if usage is not None and cost_fn is not None and model:
         try:

