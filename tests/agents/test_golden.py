@@ -138,11 +138,6 @@ def _tool_names(fmt: str, body: dict[str, Any]) -> set[str]:
 
 def _tool_cases() -> list[Any]:
     known = {
-        "claude": pytest.mark.xfail(
-            raises=BadRequest,
-            strict=True,
-            reason="issue 8: Anthropic role:system entries inside messages rejected, formats",
-        ),
         # Codex's default model gets its tools in an ``additional_tools`` input item (a
         # ``namespace`` of ``custom``/grammar tools), which every render drops.
         "codex": pytest.mark.xfail(
