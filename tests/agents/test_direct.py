@@ -24,26 +24,8 @@ INBOUND = {"claude": "anthropic", "codex": "responses", "opencode": "openai-chat
 UPSTREAM = {"oa": "openai-chat", "an": "anthropic", "ge": "gemini"}
 
 
-# Claude Code sends a ``role: "system"`` entry inside ``messages`` (its environment block);
-# the Anthropic codec rejects it when translating to another format.
-SYSTEM_ROLE_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="issue 8: Anthropic role:system entries inside messages rejected (400 messages.1.role)"
-    ", fixed by formats",
-)
-
-
 def _cases() -> list[object]:
-    return [
-        pytest.param(
-            agent,
-            lane,
-            id=f"{agent}-{lane}",
-            marks=[SYSTEM_ROLE_XFAIL] if agent == "claude" and lane != "an" else [],
-        )
-        for agent in INBOUND
-        for lane in LANES
-    ]
+    return [pytest.param(agent, lane, id=f"{agent}-{lane}") for agent in INBOUND for lane in LANES]
 
 
 @pytest.mark.parametrize(("agent", "lane"), _cases())
