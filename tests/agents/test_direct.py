@@ -72,14 +72,7 @@ TITLES_OFF_QUEUE = "titles"  # OpenCode's title generation goes to a second fake
 
 def _loop_cases() -> list[object]:
     return [
-        pytest.param(
-            agent,
-            lane,
-            id=f"{agent}-{lane}",
-            marks=[SYSTEM_ROLE_XFAIL] if agent == "claude" and lane != "an" else [],
-        )
-        for agent in READ_TOOL
-        for lane in LANES
+        pytest.param(agent, lane, id=f"{agent}-{lane}") for agent in READ_TOOL for lane in LANES
     ]
 
 
