@@ -178,7 +178,11 @@ class BridgeControl:
             )
         warning = None
         if enabled and self.listener is not None and not self.listener.running:
-            await self.start_server()
+            try:
+                await self.start_server()
+            except LlmtapError as exc:
+                store_agents.set_agent_state(agent_id, last_error=exc.message)
+                raise
         elif enabled and self.listener is None:
             warning = (
                 "the AgentBridge listener is not running in this process: calls to "
