@@ -74,8 +74,6 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
             except (NotImplementedError, RuntimeError):  # Windows
                 signal.signal(sig, lambda *_: master.shutdown())
         await master.run()
-        # Before the listeners close with the process: no agent may resolve to a dead port.
-        await _remove_hosts_lines(runtime)
         # A web app that cannot bind stops the master (WebApp.running): say why and fail.
         if webapp.error is not None:
             from addons.modes import port_holder
@@ -87,16 +85,6 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
         return 0
     finally:
         await runtime.close()
-
-
-async def _remove_hosts_lines(runtime: Any) -> None:
-    try:
-        change = await asyncio.to_thread(runtime.bridge.remove_dns)
-    except LlmtapError as exc:
-        print(f"warning: {exc.message} (then run `llmtap repair`)", file=sys.stderr, flush=True)
-        return
-    if change.removed:
-        log.info("removed %d hosts-file lines at shutdown", len(change.removed))
 
 
 def reload_certstore(master: Any) -> None:
@@ -134,6 +122,7 @@ def mitm_options(runtime: Any) -> dict[str, Any]:
 def build_addons(runtime: Any, master: Any, api_port: Any) -> list[Any]:
     """Our addons, in hook order: capture decides and tags, the recorders build records."""
     from addons.capture import CaptureTagger
+    from addons.hostsdns import HostsDns
     from addons.modes import CaptureModes
     from addons.recorder import Recorder, local_process
     from addons.tunnels import TunnelRecorder
@@ -167,7 +156,8 @@ def build_addons(runtime: Any, master: Any, api_port: Any) -> list[Any]:
         max_body_bytes=lambda: settings.max_body_kb * 1024,
         attribute_process=local_process if sys.platform.startswith("linux") else None,
     )
-    return [modes, tagger, recorder, TunnelRecorder(inspector.add, inspector.update, source)]
+    tunnels = TunnelRecorder(inspector.add, inspector.update, source)
+    return [modes, HostsDns(runtime.bridge), tagger, recorder, tunnels]
 
 
 # --------------------------------------------------------------------------- CLI
