@@ -237,7 +237,7 @@ class Runtime:
     async def close(self) -> None:
         try:
             self._forget_server()
-            await self.router.client.aclose()
+            await self.router.client.close()
             self.writer.close()
             # --- inspector: queued session upserts land, then open sessions get ended_at ---
             if self.session_writer is not None:

@@ -19,15 +19,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx
-
 from router import __version__, ir
 from router.engine.stream import StreamOutcome, StreamPipe
 from router.errors import AllAttemptsFailed, Attempt, LlmtapError, UpstreamError
 from router.formats import Codec, get_codec
 from router.formats.sse import sse_comment
 from router.providers import call_format, forwarded_headers, open_call
-from router.providers.http import UpstreamCall
+from router.providers.http import UpstreamCall, UpstreamSession
 from router.routing.resolve import Plan, Resolver, Step
 from router.usage import complete_usage, request_tokens
 
@@ -158,7 +156,7 @@ class Router:
     def __init__(
         self,
         resolver: Resolver,
-        client: httpx.AsyncClient,
+        client: UpstreamSession,
         *,
         price: PriceFn,
         guard: Guard | None = None,

@@ -1,28 +1,34 @@
-"""The upstream transport: one shared pooled ``httpx.AsyncClient`` (system roots plus the upstream
-CA), and the call API the router engine uses (:func:`open_call`, :class:`UpstreamCall`,
-:func:`list_models`) with first-byte and idle timeouts and typed errors.
+"""The upstream transport: one shared ``aiohttp.ClientSession`` per process (system roots plus
+the upstream CA), and the call API the router engine uses (:func:`open_call`,
+:class:`UpstreamCall`, :func:`list_models`) with first-byte and idle timeouts and typed errors.
 
-Timeouts: the client carries only the connect timeout. The first-byte timeout (request sent ->
+Why aiohttp and not httpx here: profiled per routed call, httpx + httpcore + h11 + anyio were
+about 40% of the router's CPU; aiohttp's client (already the server we run) costs a fraction.
+httpx stays where a blocking or simple client fits (the CLI, tests). The session is created by
+the composition root and closed with the app (``cleanup_ctx``); nothing here owns a lifetime.
+
+Timeouts: the session carries only the connect timeout. The first-byte timeout (request sent ->
 response headers) and the idle timeout (between two body chunks) are enforced with
-``asyncio.timeout`` around exactly those awaits, because httpx's read timeout is one number for
-every socket read and cannot tell "the model is thinking" from "the stream stalled".
+``asyncio.timeout`` around exactly those awaits, because a socket read timeout is one number
+for every read and cannot tell "the model is thinking" from "the stream stalled".
+TCP_NODELAY: aiohttp sets it on every connection it makes (``BaseProtocol.connection_made``),
+so a request's headers and body are never held back by Nagle.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import socket
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import httpx
+import aiohttp
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certs.upstream import UpstreamCAError, validate_upstream_ca
+from router import jsonfast
 from router.errors import BadRequest, FieldError, UpstreamError, UpstreamKind
 from router.providers.base import Provider, get_provider
 from router.store.records import ProviderConnection
@@ -35,20 +41,18 @@ DEFAULT_IDLE_TIMEOUT = 120.0
 DEFAULT_MAX_RESPONSE_BYTES = 32 << 20
 _MAX_ERROR_BODY = 1024 * 1024
 
-# Never taken from a caller's extra headers: transport framing is httpx's, credentials are the
-# connection's, and the marker must always be ours.
+# Never taken from a caller's extra headers: transport framing is the client's, credentials
+# are the connection's, and the marker must always be ours.
 _RESERVED_HEADERS = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "authorization", "x-api-key",
      "x-goog-api-key", ROUTER_MARKER_HEADER}
 )  # fmt: skip
-# Response headers that describe the upstream hop, not the (decoded) bytes we hand out.
-_HOP_HEADERS = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding",
-     "proxy-connection", "upgrade", "te", "trailer"}
-)  # fmt: skip
+
+# The session type every caller passes around (one per process).
+UpstreamSession = aiohttp.ClientSession
 
 
-# ---------------------------------------------------------------------- TLS and the client
+# ---------------------------------------------------------------------- TLS and the session
 
 
 def load_upstream_ca(path: Path) -> str:
@@ -67,7 +71,7 @@ def upstream_ssl_context(upstream_ca: Path | None = None) -> ssl.SSLContext:
     paths = ssl.get_default_verify_paths()
     if not (paths.cafile or paths.capath) and not ctx.get_ca_certs():
         # No system store at all (some minimal images, python.org builds on macOS): fall back to
-        # the Mozilla bundle httpx ships with rather than trusting nothing.
+        # the Mozilla bundle rather than trusting nothing.
         import certifi
 
         ctx.load_verify_locations(cafile=certifi.where())
@@ -80,52 +84,43 @@ def make_client(
     *,
     upstream_ca: Path | None = None,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-    http2: bool = True,
     trust_env: bool = True,
-    max_keepalive: int = 32,
-) -> httpx.AsyncClient:
-    """The one client every upstream call shares: pooled, HTTP/2 where the upstream offers it
-    (ALPN), every request tagged with the router marker so the capture layer skips it."""
-    verify = upstream_ssl_context(upstream_ca)
+    keepalive_timeout: float = 30.0,
+) -> aiohttp.ClientSession:
+    """The one session every upstream call shares: pooled, every request tagged with the router
+    marker so the capture layer skips it. Must be created inside the running loop; the caller
+    closes it (``await session.close()``, or ``async with``). HTTP/1.1 only (aiohttp has no
+    HTTP/2 client); upstream APIs all speak it."""
+    ctx = upstream_ssl_context(upstream_ca)  # validates the CA before any socket exists
     # Streams last minutes, so the pool must not cap open connections (per-connection
     # concurrency is the router's semaphore); keep-alive only bounds idle sockets.
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=max_keepalive)
-    # httpcore writes a request's headers and body separately: without TCP_NODELAY, Nagle
-    # holds the body back until the headers are ACKed, adding milliseconds to every call.
-    transport = httpx.AsyncHTTPTransport(
-        verify=verify,
-        http2=http2,
-        limits=limits,
-        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+    connector = aiohttp.TCPConnector(
+        ssl=ctx, limit=0, limit_per_host=0, keepalive_timeout=keepalive_timeout
     )
-    return httpx.AsyncClient(
-        transport=transport,
-        verify=verify,
-        http2=http2,
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
         trust_env=trust_env,
-        follow_redirects=False,
-        limits=limits,
-        timeout=httpx.Timeout(
-            connect=connect_timeout, read=None, write=connect_timeout * 6, pool=None
-        ),
         headers={ROUTER_MARKER_HEADER: ROUTER_MARKER_VALUE, "user-agent": "llmtap"},
+        json_serialize=jsonfast.dumps_str,
     )
 
 
 # ---------------------------------------------------------------------- transport errors
 
 
-def map_transport_error(exc: Exception, conn: ProviderConnection, *, phase: str) -> UpstreamError:
-    """An httpx failure as a typed error with a one-line message (no traceback, no key)."""
-    while isinstance(exc, ExceptionGroup) and exc.exceptions:
+def map_transport_error(exc: BaseException, conn: ProviderConnection, *, phase: str) -> UpstreamError:
+    """A transport failure as a typed error with a one-line message (no traceback, no key)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     kind: UpstreamKind
-    if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+    if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError is one too
         kind = "timeout"
         what = f"timed out {phase}"
-    elif isinstance(exc, (httpx.DecodingError, httpx.LocalProtocolError)):
+    elif isinstance(exc, aiohttp.ClientResponseError) or _is_decoding_error(exc):
+        # Not an HTTP status (we never raise_for_status): a response we could not parse.
         kind = "protocol"
-        what = f"protocol error {phase}: {exc}"
+        what = f"protocol error {phase}: {_describe(exc)}"
     else:
         kind = "connection"
         verify = _verify_error(exc)
@@ -136,17 +131,31 @@ def map_transport_error(exc: Exception, conn: ProviderConnection, *, phase: str)
                 "TLS, configure its CA as the upstream CA"
             )
         else:
-            what = f"connection failed {phase}: {exc or type(exc).__name__}"
+            what = f"connection failed {phase}: {_describe(exc)}"
     message = f"{conn.name} ({conn.provider}) {what}"
     if conn.api_key:
         message = message.replace(conn.api_key, "***")
     return UpstreamError(message, kind=kind, provider=conn.name)
 
 
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return exc.message or type(exc).__name__
+    return str(exc) or type(exc).__name__
+
+
+def _is_decoding_error(exc: BaseException) -> bool:
+    """A body whose content-encoding does not decode (aiohttp wraps it in a payload error)."""
+    return isinstance(exc, aiohttp.ClientPayloadError) and "content-encoding" in str(exc).lower()
+
+
 def _verify_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
+        # aiohttp's certificate error also subclasses ssl's: unwrap it first.
+        if isinstance(current, aiohttp.ClientConnectorCertificateError):
+            current = current.certificate_error
         if isinstance(current, ssl.SSLCertVerificationError):
             return current
         seen.add(id(current))
@@ -154,16 +163,22 @@ def _verify_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     return None
 
 
+# Everything a send can raise short of a bug: aiohttp's errors, socket errors it lets through
+# (a bad port), and ValueError for a URL it refuses (aiohttp.InvalidURL is one).
+_SEND_ERRORS = (aiohttp.ClientError, OSError, OverflowError, ValueError, ExceptionGroup)
+
+
 # ---------------------------------------------------------------------- one call
 
 
 class UpstreamCall:
     """An upstream response whose headers have arrived and whose status is 2xx. Read it once:
-    :meth:`read_json` for a JSON body, or :meth:`chunks` for the raw (content-decoded) bytes."""
+    :meth:`read_json` for a JSON body, or :meth:`chunks` for the raw (content-decoded) bytes.
+    ``headers`` is a case-insensitive mapping of the response headers."""
 
     def __init__(
         self,
-        response: httpx.Response,
+        response: aiohttp.ClientResponse,
         conn: ProviderConnection,
         *,
         idle_timeout: float,
@@ -176,33 +191,22 @@ class UpstreamCall:
 
     @property
     def status(self) -> int:
-        return self._response.status_code
+        return self._response.status
 
     @property
-    def headers(self) -> httpx.Headers:
+    def headers(self) -> Mapping[str, str]:
         return self._response.headers
-
-    @property
-    def http_version(self) -> str:
-        return self._response.http_version
-
-    def passthrough_headers(self) -> dict[str, str]:
-        """The response headers minus hop-by-hop and encoding ones: the bytes from
-        :meth:`chunks` are already decoded, so forwarding ``content-encoding`` would lie."""
-        return {k: v for k, v in self._response.headers.items() if k.lower() not in _HOP_HEADERS}
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive. Raises UpstreamError(timeout) when the upstream is silent
         for ``idle_timeout``, UpstreamError(connection) when the stream breaks. Leaving early,
         by break, error or task cancellation, closes the upstream connection."""
-        iterator = self._response.aiter_bytes()
+        content = self._response.content
         try:
             while True:
                 try:
                     async with asyncio.timeout(self.idle_timeout):
-                        chunk = await anext(iterator)
-                except StopAsyncIteration:
-                    return
+                        chunk = await content.readany()
                 except TimeoutError as exc:
                     raise UpstreamError(
                         f"{self._conn.name} ({self._conn.provider}) sent nothing for "
@@ -210,13 +214,15 @@ class UpstreamCall:
                         kind="timeout",
                         provider=self._conn.name,
                     ) from exc
-                except httpx.HTTPError as exc:
+                except (aiohttp.ClientError, OSError) as exc:
                     raise map_transport_error(exc, self._conn, phase="mid-response") from exc
-                if chunk:
-                    yield chunk
+                if not chunk:
+                    return
+                yield chunk
         finally:
-            # Shield: on cancellation this is what tells the upstream to stop generating.
-            await asyncio.shield(self.aclose())
+            # Closing (not releasing) a half-read response drops the socket: that is what tells
+            # the upstream to stop generating. A fully read one goes back to the pool.
+            await self.aclose()
 
     async def read(self) -> bytes:
         """The whole body, refused (UpstreamError, a 502) past ``max_bytes``: a runaway or
@@ -247,7 +253,7 @@ class UpstreamCall:
     async def read_json(self) -> dict[str, Any]:
         raw = await self.read()
         try:
-            value = json.loads(raw)
+            value = jsonfast.loads(raw)
         except ValueError as exc:
             raise UpstreamError(
                 f"{self._conn.name} ({self._conn.provider}) returned a body that is not JSON "
@@ -265,7 +271,11 @@ class UpstreamCall:
         return value
 
     async def aclose(self) -> None:
-        await self._response.aclose()
+        response = self._response
+        if response.content.at_eof():
+            response.release()
+        else:
+            response.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -295,7 +305,7 @@ def build_headers(
 
 
 async def open_call(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     conn: ProviderConnection,
     model: str,
     body: Mapping[str, Any] | bytes,
@@ -312,57 +322,52 @@ async def open_call(
     ``body`` is already rendered in the provider's format (model included where the format
     puts it there) and is sent as is; bytes go out byte for byte. A non-2xx status is read and
     raised as the mapped :class:`UpstreamError`; transport failures likewise, ``from`` the
-    httpx exception. The caller owns the returned call and must close it (async with)."""
+    aiohttp exception. The caller owns the returned call and must close it (async with)."""
     provider = get_provider(conn.provider)
     url = provider.call_url(conn, model, stream=stream, api_format=api_format)
-    content = (
-        bytes(body) if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-    )
-    try:
-        request = client.build_request(
-            "POST",
-            url,
-            content=content,
-            headers=build_headers(conn, stream=stream, extra_headers=extra_headers),
-        )
-    except httpx.InvalidURL as exc:
-        raise map_transport_error(exc, conn, phase="before the request") from exc
+    content = bytes(body) if isinstance(body, bytes) else jsonfast.dumps(body)
+    headers = build_headers(conn, stream=stream, extra_headers=extra_headers)
     try:
         async with asyncio.timeout(first_byte_timeout):
-            response = await client.send(request, stream=True)
+            response = await client.request(
+                "POST", url, data=content, headers=headers, allow_redirects=False
+            )
     except TimeoutError as exc:
         raise UpstreamError(
             f"{conn.name} ({conn.provider}) sent no response within {first_byte_timeout:g}s",
             kind="timeout",
             provider=conn.name,
         ) from exc
-    except (httpx.HTTPError, OSError, OverflowError, ExceptionGroup) as exc:
-        # Socket-level failures httpx lets through (a bad port), sometimes grouped by anyio.
+    except _SEND_ERRORS as exc:
         raise map_transport_error(exc, conn, phase="before the response") from exc
-    if response.is_success:
+    if 200 <= response.status < 300:
         return UpstreamCall(response, conn, idle_timeout=idle_timeout, max_bytes=max_response_bytes)
     raise await _error_from(provider, conn, response, idle_timeout)
 
 
 async def _error_from(
-    provider: Provider, conn: ProviderConnection, response: httpx.Response, idle_timeout: float
+    provider: Provider,
+    conn: ProviderConnection,
+    response: aiohttp.ClientResponse,
+    idle_timeout: float,
 ) -> UpstreamError:
     body = b""
     try:
         async with asyncio.timeout(idle_timeout):
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) >= _MAX_ERROR_BODY:
+            while len(body) < _MAX_ERROR_BODY:
+                chunk = await response.content.readany()
+                if not chunk:
                     break
-    except (TimeoutError, httpx.HTTPError):
+                body += chunk
+    except (TimeoutError, aiohttp.ClientError, OSError):
         pass  # the status alone still says what went wrong
     finally:
-        await response.aclose()
-    return provider.map_error(conn, response.status_code, response.headers, body)
+        response.close()
+    return provider.map_error(conn, response.status, response.headers, body)
 
 
 async def list_models(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     conn: ProviderConnection,
     *,
     timeout: float = 30.0,
@@ -376,22 +381,23 @@ async def list_models(
     params: dict[str, str] = {}
     for _ in range(max_pages):
         try:
-            async with asyncio.timeout(timeout):
-                response = await client.get(
-                    provider.models_url(conn), params=params, headers=headers
-                )
+            async with (
+                asyncio.timeout(timeout),
+                client.get(provider.models_url(conn), params=params, headers=headers) as response,
+            ):
+                status, resp_headers, raw = response.status, response.headers, await response.read()
         except TimeoutError as exc:
             raise UpstreamError(
                 f"{conn.name} ({conn.provider}) did not list its models within {timeout:g}s",
                 kind="timeout",
                 provider=conn.name,
             ) from exc
-        except (httpx.HTTPError, httpx.InvalidURL, OSError, OverflowError, ExceptionGroup) as exc:
+        except _SEND_ERRORS as exc:
             raise map_transport_error(exc, conn, phase="listing models") from exc
-        if not response.is_success:
-            raise provider.map_error(conn, response.status_code, response.headers, response.content)
+        if not 200 <= status < 300:
+            raise provider.map_error(conn, status, resp_headers, raw)
         try:
-            page, cursor = provider.parse_models(response.json())
+            page, cursor = provider.parse_models(jsonfast.loads(raw))
         except ValueError as exc:
             raise UpstreamError(
                 f"{conn.name} ({conn.provider}) returned a model list that is not JSON",
