@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 
-def loads(data: bytes | bytearray | memoryview | str) -> Any:
+def loads(data: bytes | bytearray | str) -> Any:
     """Parse JSON; raises ValueError (``json.JSONDecodeError``) for text that is not JSON."""
     try:
         return orjson.loads(data)

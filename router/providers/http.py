@@ -109,7 +109,9 @@ def make_client(
 # ---------------------------------------------------------------------- transport errors
 
 
-def map_transport_error(exc: BaseException, conn: ProviderConnection, *, phase: str) -> UpstreamError:
+def map_transport_error(
+    exc: BaseException, conn: ProviderConnection, *, phase: str
+) -> UpstreamError:
     """A transport failure as a typed error with a one-line message (no traceback, no key)."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
