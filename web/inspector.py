@@ -19,8 +19,8 @@ from router.engine import Inbound
 from router.errors import BadRequest, FieldError, LlmtapError, NotFound, Unauthorized
 from router.store import hosts as store_hosts
 from router.store import sessions as store_sessions
-from router.traffic.har import build_har
-from router.traffic.jsonl import iter_jsonl
+from router.traffic.har import iter_har
+from router.traffic.jsonl import iter_jsonl_bytes
 from router.traffic.merge import model_from_path
 from router.traffic.record import InterceptedRequest, RecordFilter
 from router.traffic.service import Inspector
@@ -141,25 +141,42 @@ def _session_records(session_id: str) -> list[InterceptedRequest]:
     return [InterceptedRequest.model_validate_json(text) for text in reversed(rows)]
 
 
-async def _filtered(request: web.Request) -> list[InterceptedRequest]:
-    """The list/export query: the live buffer, or a session's stored records when
-    ``sessionId`` is given (they outlive the buffer and restarts)."""
+async def _filtered(request: web.Request) -> Iterable[InterceptedRequest]:
+    """The list/export query: the live buffer (lazily, record by record), or a session's
+    stored records when ``sessionId`` is given (they outlive the buffer and restarts)."""
     flt = RecordFilter.from_query(request.query)
     if flt.session_id is None:
-        return _inspector(request).list(flt)
+        return _inspector(request).iter_records(flt)
     await _flush_sessions(request)
     # A record's own sessionId names the session active when it was captured; the stored
     # copy is stamped with the session that holds it, so the filter below still matches.
     return [r for r in _session_records(flt.session_id) if flt.matches(r)]
 
 
-def _har_response(records: list[InterceptedRequest], filename: str) -> web.Response:
-    body = json.dumps(build_har(records, version=__version__), ensure_ascii=False)
-    return web.Response(
-        text=body,
-        content_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+async def _stream(
+    request: web.Request, chunks: Iterable[bytes], content_type: str, filename: str
+) -> web.StreamResponse:
+    """An export as a chunked response, written as it is built (bounded memory, and the
+    event loop gets a turn between chunks)."""
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": content_type,
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        }
     )
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def _har_response(
+    request: web.Request, records: Iterable[InterceptedRequest], filename: str
+) -> web.StreamResponse:
+    chunks = iter_har(records, version=__version__)
+    return await _stream(request, chunks, "application/json; charset=utf-8", filename)
 
 
 # --------------------------------------------------------------------------- records
@@ -273,24 +290,14 @@ async def replay(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get(f"{PREFIX}/export.har")
-async def export_har(request: web.Request) -> web.Response:
-    return _har_response(await _filtered(request), "llmtap.har")
+async def export_har(request: web.Request) -> web.StreamResponse:
+    return await _har_response(request, await _filtered(request), "llmtap.har")
 
 
 @routes.get(f"{PREFIX}/export.jsonl")
 async def export_jsonl(request: web.Request) -> web.StreamResponse:
-    records = await _filtered(request)
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "application/x-ndjson; charset=utf-8",
-            "Content-Disposition": 'attachment; filename="llmtap.jsonl"',
-        }
-    )
-    await response.prepare(request)
-    for line in iter_jsonl(records):
-        await response.write(line.encode())
-    await response.write_eof()
-    return response
+    chunks = iter_jsonl_bytes(await _filtered(request))
+    return await _stream(request, chunks, "application/x-ndjson; charset=utf-8", "llmtap.jsonl")
 
 
 # --------------------------------------------------------------------------- sessions
@@ -345,12 +352,12 @@ async def delete_session(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/sessions/{{id}}/export.har")
-async def export_session_har(request: web.Request) -> web.Response:
+async def export_session_har(request: web.Request) -> web.StreamResponse:
     await _flush_sessions(request)
     session_id = request.match_info["id"]
     store_sessions.get(session_id)  # 404 for an unknown session
     records = list(reversed(_session_records(session_id)))  # HAR: in capture order
-    return _har_response(records, f"llmtap-session-{session_id}.har")
+    return await _har_response(request, records, f"llmtap-session-{session_id}.har")
 
 
 # --------------------------------------------------------------------------- custom hosts

@@ -6,7 +6,6 @@ mitmproxy. Everything that touches the data dir is opened here and closed in :me
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -148,7 +147,10 @@ class Runtime:
             LiveBuffer(settings.buffer_size, settings.max_body_kb),
             lambda sid, rid, data: session_writer.submit((sid, rid, data)),
         )
-        router.observers.append(lambda info, phase: _inspect_call(rt, info, phase))
+        from router.traffic.service import CallRecorder
+
+        calls = CallRecorder(rt._inspector, lambda: rt.api_port or settings.port)
+        router.observers.append(calls.observe)
         # --- end inspector -------------------------------------------------------------------
         rt.reload_catalog()
         rt.reload_custom_hosts()
@@ -275,32 +277,6 @@ class Runtime:
         """
         fresh = PricingTable(overrides)
         vars(self.pricing).update(vars(fresh))
-
-
-def _inspect_call(rt: Runtime, info: CallInfo, phase: str) -> None:
-    """Router /v1 calls as inspector records: in-flight at start, final at finish. Diverted
-    agent traffic (``source`` other than "router") is recorded by the capture path instead."""
-    if info.inbound.source != "router" or rt._inspector is None:
-        return
-    # Building, masking and broadcasting a record costs more than routing the call: do it
-    # just after the current step of the event loop, so the reply is not held up by it.
-    try:
-        asyncio.get_running_loop().call_soon(_record_call, rt, info, phase)
-    except RuntimeError:  # no loop (a synchronous caller): record right away
-        _record_call(rt, info, phase)
-
-
-def _record_call(rt: Runtime, info: CallInfo, phase: str) -> None:
-    if rt._inspector is None:
-        return
-    from router.traffic.service import record_from_call
-
-    record = record_from_call(info, port=rt.api_port or rt.settings.port)
-    if phase == "start":
-        rt._inspector.add(record)
-    else:
-        # upsert: a call refused before it started (unknown model) has only a finish
-        rt._inspector.upsert(record)
 
 
 def _log_call(writer: Any, info: CallInfo, phase: str) -> None:

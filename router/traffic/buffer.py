@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from router.traffic.masking import mask_record
+from router.traffic.masking import mask_record, masked_copy
 from router.traffic.record import InterceptedRequest, RecordFilter
 
 log = logging.getLogger(__name__)
@@ -17,14 +19,69 @@ EventType = Literal["new", "update", "clear"]
 Subscriber = Callable[[EventType, InterceptedRequest | None], None]
 
 TRUNCATED_SUFFIX = "…(truncated)"
+# Bodies at least this long are held zlib-compressed (level 1: ~4x on JSON chat bodies for
+# tens of microseconds): the ring holds thousands of records, and their bodies are most of it.
+_COMPRESS_FROM = 2048
+
+
+@dataclass(slots=True)
+class _Held:
+    """One record as the ring holds it: the record with its large bodies taken out, and those
+    bodies compressed (UTF-8, zlib)."""
+
+    record: InterceptedRequest
+    request_z: bytes | None = None
+    response_z: bytes | None = None
+
+    @classmethod
+    def of(cls, record: InterceptedRequest) -> _Held:
+        req, resp = record.request_body, record.response_body
+        big_req = req is not None and len(req) >= _COMPRESS_FROM
+        big_resp = resp is not None and len(resp) >= _COMPRESS_FROM
+        if not (big_req or big_resp):
+            return cls(record)
+        update: dict[str, Any] = {}
+        held = cls(record)
+        if big_req:
+            assert req is not None
+            held.request_z = _pack(req)
+            update["request_body"] = None
+        if big_resp:
+            assert resp is not None
+            held.response_z = _pack(resp)
+            update["response_body"] = None
+        held.record = (
+            masked_copy(record, update) if record.masked else record.model_copy(update=update)
+        )
+        return held
+
+    def full(self) -> InterceptedRequest:
+        if self.request_z is None and self.response_z is None:
+            return self.record
+        update: dict[str, Any] = {}
+        if self.request_z is not None:
+            update["request_body"] = _unpack(self.request_z)
+        if self.response_z is not None:
+            update["response_body"] = _unpack(self.response_z)
+        return masked_copy(self.record, update)
+
+
+def _pack(text: str) -> bytes:
+    return zlib.compress(text.encode("utf-8", "surrogatepass"), 1)
+
+
+def _unpack(data: bytes) -> str:
+    return zlib.decompress(data).decode("utf-8", "surrogatepass")
 
 
 class LiveBuffer:
     """A ring of the newest ``size`` records, keyed by id, oldest evicted first.
 
-    Every record is masked (:func:`mask_record`, idempotent) and its bodies cut to
-    ``max_body_kb`` on the way in, so whatever the traffic, memory stays bounded and nothing
-    unmasked reaches a subscriber. Only records are held, never the flows they came from.
+    Every record is masked (:func:`mask_record`; a record the router built masked is taken as
+    it is) and its bodies cut to ``max_body_kb`` on the way in, so whatever the traffic,
+    memory stays bounded and nothing unmasked reaches a subscriber. Only records are held,
+    never the flows they came from; large bodies are held compressed. ``size`` and
+    ``max_body_kb`` can change while running (:meth:`configure`).
 
     An :meth:`update` for a record that was already evicted is not re-added (that would evict
     a newer record and make the timeline jump), but subscribers still get the ``update``
@@ -40,20 +97,34 @@ class LiveBuffer:
             raise ValueError("buffer size must be at least 1")
         self.size = size
         self.max_body_kb = max_body_kb
-        self._records: OrderedDict[str, InterceptedRequest] = OrderedDict()
+        self._records: OrderedDict[str, _Held] = OrderedDict()
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._records)
 
+    def configure(self, *, size: int | None = None, max_body_kb: int | None = None) -> None:
+        """Apply new settings now: a smaller ring evicts its oldest records at once; a new body
+        cap applies to records that arrive from now on."""
+        with self._lock:
+            if size is not None:
+                if size < 1:
+                    raise ValueError("buffer size must be at least 1")
+                self.size = size
+                while len(self._records) > self.size:
+                    self._records.popitem(last=False)
+            if max_body_kb is not None:
+                self.max_body_kb = max_body_kb
+
     def add(self, record: InterceptedRequest) -> InterceptedRequest:
         """Store a new (usually in-flight) record, evicting the oldest; notifies ``new``.
         Adding an id that is already held replaces it and notifies ``update``."""
         stored = self._prepare(record)
+        held = _Held.of(stored)
         with self._lock:
             existing = stored.id in self._records
-            self._records[stored.id] = stored
+            self._records[stored.id] = held
             if not existing:
                 while len(self._records) > self.size:
                     self._records.popitem(last=False)
@@ -63,16 +134,28 @@ class LiveBuffer:
     def update(self, record: InterceptedRequest) -> bool:
         """Replace the record with the same id in place; notifies ``update``. Returns False
         when the id is no longer held (see the class docstring)."""
+        return self.replace(record)[1]
+
+    def replace(self, record: InterceptedRequest) -> tuple[InterceptedRequest, bool]:
+        """:meth:`update`, returning the record as stored and published (masked, capped) and
+        whether the id was still held."""
         stored = self._prepare(record)
+        held = _Held.of(stored)
         with self._lock:
-            held = stored.id in self._records
-            if held:
-                self._records[stored.id] = stored
+            present = stored.id in self._records
+            if present:
+                self._records[stored.id] = held
         self._notify("update", stored)
-        return held
+        return stored, present
 
     def get(self, record_id: str) -> InterceptedRequest | None:
-        return self._records.get(record_id)
+        held = self._records.get(record_id)
+        return held.full() if held is not None else None
+
+    def peek(self, record_id: str) -> InterceptedRequest | None:
+        """The held record without its large bodies (cheap: for its other fields)."""
+        held = self._records.get(record_id)
+        return held.record if held is not None else None
 
     def list(
         self, flt: RecordFilter | None = None, *, limit: int | None = None
@@ -81,12 +164,21 @@ class LiveBuffer:
         with self._lock:
             records = list(reversed(self._records.values()))
         out: list[InterceptedRequest] = []
-        for record in records:
-            if flt is None or flt.matches(record):
-                out.append(record)
+        for held in records:
+            if flt is None or flt.matches(held.record):  # filters never look at bodies
+                out.append(held.full())
                 if limit is not None and len(out) >= limit:
                     break
         return out
+
+    def iter_records(self, flt: RecordFilter | None = None) -> Iterator[InterceptedRequest]:
+        """Matching records, newest first, each made whole only when it is reached (an export
+        of thousands of records never holds all their bodies at once)."""
+        with self._lock:
+            held = list(reversed(self._records.values()))
+        for entry in held:
+            if flt is None or flt.matches(entry.record):
+                yield entry.full()
 
     def clear(self) -> None:
         with self._lock:
@@ -115,12 +207,13 @@ class LiveBuffer:
         request_body, cut_request = self.truncate_body(masked.request_body)
         response_body, cut_response = self.truncate_body(masked.response_body)
         if cut_request or cut_response:
-            masked = masked.model_copy(
-                update={
+            masked = masked_copy(
+                masked,
+                {
                     "request_body": request_body,
                     "response_body": response_body,
                     "body_truncated": True,
-                }
+                },
             )
         return masked
 

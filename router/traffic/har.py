@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
+from router import jsonfast
 from router.traffic.masking import mask_record
 from router.traffic.record import InterceptedRequest
 
@@ -16,15 +17,34 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
 def build_har(records: Iterable[InterceptedRequest], *, version: str) -> dict[str, Any]:
-    """``{"log": {...}}`` with one entry per record, in the order given. Records are masked
-    again on the way out (idempotent) so an export can never carry a secret."""
-    return {
-        "log": {
-            "version": "1.2",
-            "creator": {"name": "llmtap", "version": version},
-            "entries": [har_entry(mask_record(r)) for r in records],
-        }
-    }
+    """``{"log": {...}}`` with one entry per record, in the order given: the document
+    :func:`iter_har` streams, as a dict."""
+    return dict(jsonfast.loads(b"".join(iter_har(records, version=version))))
+
+
+def iter_har(
+    records: Iterable[InterceptedRequest], *, version: str, chunk_bytes: int = 256 * 1024
+) -> Iterator[bytes]:
+    """The same document as :func:`build_har`, as UTF-8 JSON in chunks of about
+    ``chunk_bytes``, built record by record: an export streams and never holds every entry
+    (or the whole document) at once. Each record is masked unless it already is."""
+    head = {"version": "1.2", "creator": {"name": "llmtap", "version": version}}
+    opening = jsonfast.dumps({"log": head})[:-2] + b',"entries":['
+    parts: list[bytes] = [opening]
+    size = len(opening)
+    first = True
+    for record in records:
+        entry = jsonfast.dumps(har_entry(mask_record(record)))
+        if not first:
+            parts.append(b",")
+        parts.append(entry)
+        first = False
+        size += len(entry) + 1
+        if size >= chunk_bytes:
+            yield b"".join(parts)
+            parts, size = [], 0
+    parts.append(b"]}}")
+    yield b"".join(parts)
 
 
 def har_entry(record: InterceptedRequest) -> dict[str, Any]:

@@ -3,16 +3,21 @@
 Every function here is idempotent (masking masked text changes nothing) and linear in its
 input: the only regexes are a run of one character class, or a literal prefix followed by
 disjoint character classes, so the engine never backtracks more than a bounded amount.
+
+Masking happens once per record: what :func:`mask_record` and :func:`mask_llm` return carries
+the ``masked`` provenance (see :class:`router.traffic.record._Wire`), and they return such an
+object as it is. The live buffer masks every record that arrives without it (captured flows,
+the ingest endpoint); the router builds its records masked (:mod:`router.traffic.service`).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from router.traffic.record import InterceptedRequest
+from router import jsonfast
+from router.traffic.record import InterceptedRequest, LlmInfo, _Wire
 
 REDACTED = "[REDACTED]"
 ELLIPSIS = "…"
@@ -154,11 +159,11 @@ def mask_body(text: str | None, content_type: str | None = None) -> str | None:
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
         try:
-            parsed = json.loads(text)
+            parsed = jsonfast.loads(text)
         except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
             parsed = None
         if isinstance(parsed, dict | list):
-            return json.dumps(mask_json(parsed), ensure_ascii=False)
+            return jsonfast.dumps_str(mask_json(parsed))
     return mask_text(text)
 
 
@@ -172,12 +177,11 @@ def _mask_sse_line(line: str) -> str:
         payload = line[5:].strip()
         if payload[:1] in ("{", "["):
             try:
-                parsed = json.loads(payload)
+                parsed = jsonfast.loads(payload)
             except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
                 parsed = None
             if isinstance(parsed, dict | list):
-                masked = json.dumps(mask_json(parsed), ensure_ascii=False, separators=(",", ":"))
-                return "data: " + masked
+                return "data: " + jsonfast.dumps_str(mask_json(parsed))
     return mask_text(line)
 
 
@@ -206,8 +210,11 @@ def mask_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict
 
 
 def mask_record(record: InterceptedRequest) -> InterceptedRequest:
-    """A copy of a record with every field that can carry a secret masked. Idempotent, so the
-    live buffer applies it to every record it takes, masked already or not."""
+    """A copy of a record with every field that can carry a secret masked, marked ``masked``.
+    A record that already carries the mark is returned as it is (masking is idempotent, so
+    this only saves the second pass)."""
+    if record.masked:
+        return record
     update: dict[str, Any] = {
         "path": mask_text(record.path),
         "request_headers": mask_headers(record.request_headers),
@@ -224,14 +231,31 @@ def mask_record(record: InterceptedRequest) -> InterceptedRequest:
         if isinstance(value, str):
             update[name] = mask_text(value)
     if record.llm is not None:
-        update["llm"] = record.llm.model_copy(
-            update={
-                "model": mask_text(record.llm.model) if record.llm.model else record.llm.model,
-                "response": mask_json(record.llm.response),
-                "conversation": mask_json(record.llm.conversation),
-            }
-        )
-    return record.model_copy(update=update)
+        update["llm"] = mask_llm(record.llm)
+    return masked_copy(record, update)
+
+
+def mask_llm(llm: LlmInfo) -> LlmInfo:
+    """The ``llm`` object with its merged response and conversation masked, marked ``masked``."""
+    if llm.masked:
+        return llm
+    return masked_copy(
+        llm,
+        {
+            "model": mask_text(llm.model) if llm.model else llm.model,
+            "response": mask_json(llm.response),
+            "conversation": mask_json(llm.conversation),
+        },
+    )
+
+
+def masked_copy[W: _Wire](base: W, update: Mapping[str, Any]) -> W:
+    """``base`` with ``update`` applied, marked ``masked``. For this module and the record
+    builders next to it: ``base`` must be masked (or be fully replaced) and every value in
+    ``update`` must have been masked with the functions above."""
+    copy = base.model_copy(update=dict(update))
+    copy._masked = True
+    return copy
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

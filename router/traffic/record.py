@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 from pydantic.alias_generators import to_camel
 
 from router.errors import BadRequest, FieldError
@@ -21,7 +21,13 @@ StatusClass = Literal["2xx", "3xx", "4xx", "5xx", "error"]
 
 class _Wire(BaseModel):
     """snake_case in code, camelCase on the wire; both accepted on input, unknown keys ignored
-    (records also arrive from the ingest endpoint and from older sessions)."""
+    (records also arrive from the ingest endpoint and from older sessions).
+
+    ``masked`` is the masking provenance: True only on an object that
+    :mod:`router.traffic.masking` produced. It is a private attribute, so no input (the ingest
+    endpoint, a stored session, a JSONL import) can set it, and any change of a field (an
+    assignment, a ``model_copy`` with updates) clears it: new content has not been masked.
+    """
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -29,6 +35,30 @@ class _Wire(BaseModel):
         serialize_by_alias=True,
         extra="ignore",
     )
+    _masked: bool = PrivateAttr(default=False)
+
+    @property
+    def masked(self) -> bool:
+        return self._masked
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name[:1] != "_":
+            super().__setattr__("_masked", False)
+
+    def __eq__(self, other: object) -> bool:
+        # Provenance is not content: a masked record equals the same record read back.
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like every pydantic model
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            object.__getattribute__(copy, "__pydantic_private__")["_masked"] = False
+        return copy
 
 
 class LlmInfo(_Wire):

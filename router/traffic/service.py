@@ -3,22 +3,24 @@ recording sessions, annotations), and the conversion of a router /v1 call into a
 
 from __future__ import annotations
 
+import asyncio
 import builtins
-import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from router import jsonfast
 from router.engine import CallInfo
 from router.errors import NotFound
 from router.store import sessions as store_sessions
 from router.store.records import Session
 from router.traffic.buffer import LiveBuffer, Subscriber
-from router.traffic.masking import mask_record
-from router.traffic.merge import llm_summary
-from router.traffic.record import InterceptedRequest, RecordFilter, Status
+from router.traffic.detect import context_key
+from router.traffic.masking import mask_body, mask_headers, mask_json, mask_text, masked_copy
+from router.traffic.merge import model_from_path, render_response, request_turns, response_turns
+from router.traffic.record import InterceptedRequest, LlmInfo, RecordFilter, Status
 
 log = logging.getLogger(__name__)
 
@@ -57,22 +59,21 @@ class Inspector:
 
     def add(self, record: InterceptedRequest) -> InterceptedRequest:
         """Publish a new (usually in-flight) record; notifies ``new``. Returns it masked."""
-        return self.buffer.add(self._stamp(record, self.buffer.get(record.id)))
+        return self.buffer.add(self._stamp(record, self.buffer.peek(record.id)))
 
     def update(self, record: InterceptedRequest) -> InterceptedRequest:
         """Replace the record with the same id in place; notifies ``update``. Fields the
         inspector set (annotation, note, session) are kept. A record already evicted from
         the ring is not re-added, but sessions and the WebSocket still get its final state."""
-        stored = self._stamp(record, self.buffer.get(record.id))
-        self.buffer.update(stored)
+        stored, _present = self.buffer.replace(self._stamp(record, self.buffer.peek(record.id)))
         if record.status != "in-flight":
             with self._lock:
                 self._notes.pop(record.id, None)
-        return self.buffer.get(record.id) or mask_record(stored)
+        return stored
 
     def upsert(self, record: InterceptedRequest) -> InterceptedRequest:
         """``add`` for an unknown id, ``update`` otherwise (the ingest endpoint)."""
-        if self.buffer.get(record.id) is None:
+        if self.buffer.peek(record.id) is None:
             return self.add(record)
         return self.update(record)
 
@@ -82,6 +83,10 @@ class Inspector:
     def list(self, flt: RecordFilter | None = None) -> list[InterceptedRequest]:
         """Live records matching ``flt``, newest first."""
         return self.buffer.list(flt)
+
+    def iter_records(self, flt: RecordFilter | None = None) -> Iterator[InterceptedRequest]:
+        """Live records matching ``flt``, newest first, made whole one at a time (exports)."""
+        return self.buffer.iter_records(flt)
 
     def clear(self) -> None:
         self.buffer.clear()
@@ -180,7 +185,14 @@ class Inspector:
             update["note"] = note
         if record.session_id is None and "session_id" not in update and newest is not None:
             update["session_id"] = newest.id
-        return record.model_copy(update=update) if update else record
+        if not update:
+            return record
+        if record.masked:  # keep the provenance: mask only what is added here
+            for name in ("note", "annotation"):
+                if isinstance(update.get(name), str):
+                    update[name] = mask_text(update[name])
+            return masked_copy(record, update)
+        return record.model_copy(update=update)
 
     def _on_event(self, event: str, record: InterceptedRequest | None) -> None:
         if record is None or self._sink is None:
@@ -211,46 +223,85 @@ def _ms(start: float | None, end: float | None) -> float | None:
     return round(max(0.0, end - start) * 1000, 3)
 
 
+class CallRecorder:
+    """Router /v1 calls as inspector records: in-flight at start, final at finish, each built
+    once from what the engine already holds (the parsed body, the IR request, the merged IR
+    response, the usage and cost it computed) and masked as it is built, so the buffer takes
+    it as it is. The final record reuses the start record's masked request side.
+
+    Diverted agent traffic (``source`` other than "router") is recorded by the capture path.
+    Building a record runs just after the current step of the event loop, so the reply is
+    never held up by it.
+    """
+
+    _MAX_OPEN = 4096  # start records waiting for their finish; a bound, not a working limit
+
+    def __init__(self, inspector: Inspector, port: Callable[[], int]) -> None:
+        self.inspector = inspector
+        self.port = port
+        self._open: dict[str, InterceptedRequest] = {}
+
+    def observe(self, info: CallInfo, phase: str) -> None:
+        if info.inbound.source != "router":
+            return
+        try:
+            asyncio.get_running_loop().call_soon(self.record, info, phase)
+        except RuntimeError:  # no loop (a synchronous caller): record right away
+            self.record(info, phase)
+
+    def record(self, info: CallInfo, phase: str) -> None:
+        request_id = info.inbound.request_id
+        if phase == "start":
+            start = record_from_call(info, port=self.port())
+            self._open[request_id] = self.inspector.add(start)
+            while len(self._open) > self._MAX_OPEN:
+                self._open.pop(next(iter(self._open)))
+            return
+        base = self._open.pop(request_id, None)
+        # upsert: a call refused before it started (unknown model) has only a finish
+        self.inspector.upsert(record_from_call(info, port=self.port(), base=base))
+
+
 def record_from_call(
-    info: CallInfo, *, port: int, host: str = "127.0.0.1", note: str | None = None
+    info: CallInfo,
+    *,
+    port: int,
+    host: str = "127.0.0.1",
+    note: str | None = None,
+    base: InterceptedRequest | None = None,
 ) -> InterceptedRequest:
-    """A router /v1 call as an inspector record (source ``router``): in-flight until the
-    engine has finished it, then final with the reply the client got, tokens and cost from
-    the call and the latencies of inspector.md. The buffer masks it on the way in."""
+    """A router /v1 call as a masked inspector record (source ``router``): in-flight until
+    the engine has finished it, then final with the reply the client got, tokens and cost
+    from the call and the latencies of inspector.md. ``base``, the masked in-flight record
+    of the same call, saves building and masking the request side again."""
+    if base is None or not base.masked or base.llm is None:
+        base = _start_record(info, port=port, host=host, note=note)
+    if not info.finished:
+        return base
+    return _final_record(info, base)
+
+
+def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> InterceptedRequest:
     inbound = info.inbound
-    body_text = json.dumps(inbound.body, ensure_ascii=False)
-    step = info.step
-    done = info.finished
-    response_text: str | None = None
-    if info.response_bytes is not None:
-        response_text = info.response_bytes.decode("utf-8", errors="replace")
-    status: Status = "in-flight"
-    if done:
-        status = info.status if info.status is not None else "error"
-    llm = llm_summary(
-        inbound.format,
-        inbound.body,
-        info.response if done else None,
-        provider=step.connection.provider if step is not None else None,
+    body_text = jsonfast.dumps_str(mask_json(inbound.body))
+    length = inbound.headers.get("content-length", "")
+    path = f"{inbound.path}?{inbound.query}" if inbound.query else inbound.path
+    req = info.request
+    hint = inbound.body.get("model")
+    if not isinstance(hint, str) or not hint:
+        hint = inbound.path_model or model_from_path(inbound.path)
+    convo = {
+        "request": request_turns(req) if req is not None else [],
+        "response": [],
+        "contextKey": context_key(inbound.format, inbound.body),
+    }
+    llm = LlmInfo(
+        api_kind=inbound.format,
+        model=hint or (req.model if req is not None else None) or None,
         streamed=info.streamed,
-        path=inbound.path,
+        conversation=mask_json(convo),
     )
-    if done and info.usage is not None:
-        llm = llm.model_copy(
-            update={
-                "tokens_in": info.usage.input_tokens,
-                "tokens_out": info.usage.output_tokens,
-                "cache_read_tokens": info.usage.cache_read_tokens,
-                "cache_write_tokens": info.usage.cache_write_tokens,
-                "reasoning_tokens": info.usage.reasoning_tokens,
-                "usage_estimated": info.usage.estimated,
-                "cost_usd": info.cost_usd,
-            }
-        )
-    content_type = "text/event-stream" if info.streamed else "application/json"
-    convo = llm.conversation or {}
-    mapped = step.model if step is not None and step.model != info.requested_model else None
-    return InterceptedRequest(
+    record = InterceptedRequest(
         id=inbound.request_id,
         source="router",
         agent=inbound.agent,
@@ -259,23 +310,68 @@ def record_from_call(
         scheme="http",
         host=host,
         port=port,
-        path=f"{inbound.path}?{inbound.query}" if inbound.query else inbound.path,
-        request_headers=dict(inbound.headers) or {"content-type": "application/json"},
+        path=mask_text(path),
+        request_headers=mask_headers(inbound.headers or {"content-type": "application/json"}),
         request_body=body_text,
-        request_size=len(body_text.encode()),
-        response_headers={"content-type": content_type} if response_text is not None else {},
-        response_body=response_text,
-        response_size=len(info.response_bytes or b""),
-        status=status,
+        request_size=int(length) if length.isdigit() else len(body_text.encode()),
+        status="in-flight",
         proxy_latency_ms=_ms(info.t0, info.t_sent),
         ttfb_ms=_ms(info.t_sent, info.t_headers),
-        upstream_latency_ms=_ms(info.t_sent, info.t_done) if done else None,
-        total_latency_ms=_ms(info.t0, info.t_done) if done else None,
-        error=info.error if done else None,
-        source_model=info.requested_model or None,
-        mapped_model=mapped,
+        source_model=mask_text(info.requested_model) or None,
         detected_kind="llm",
-        context_key=convo.get("contextKey") if isinstance(convo, dict) else None,
-        llm=llm,
-        note=note,
+        context_key=convo["contextKey"],
+        llm=masked_copy(llm, {}),
+        note=mask_text(note) if note else None,
     )
+    return masked_copy(record, {})
+
+
+def _final_record(info: CallInfo, base: InterceptedRequest) -> InterceptedRequest:
+    inbound = info.inbound
+    step = info.step
+    assert base.llm is not None
+    response_text: str | None = None
+    if info.response_bytes is not None:
+        response_text = info.response_bytes.decode("utf-8", errors="replace")
+    content_type = "text/event-stream" if info.streamed else "application/json"
+    resp = info.response
+    usage = info.usage
+    llm_update: dict[str, Any] = {
+        "provider": step.connection.provider if step is not None else None,
+        "model": (resp.model if resp is not None else "") or base.llm.model,
+    }
+    if usage is not None:
+        llm_update.update(
+            tokens_in=usage.input_tokens,
+            tokens_out=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            usage_estimated=usage.estimated,
+            cost_usd=info.cost_usd,
+        )
+    if resp is not None:
+        convo = dict(base.llm.conversation or {})
+        convo["response"] = mask_json(response_turns(resp))
+        llm_update["conversation"] = convo
+        # A streamed reply's merged form, in the client's format (the UI shows it beside the
+        # SSE text). A whole reply is already the response body: no second copy of it.
+        if info.streamed and info.request is not None:
+            rendered = render_response(inbound.format, resp, info.request)
+            llm_update["response"] = mask_json(rendered) if rendered is not None else None
+    mapped = step.model if step is not None and step.model != info.requested_model else None
+    status: Status = info.status if info.status is not None else "error"
+    update: dict[str, Any] = {
+        "response_headers": {"content-type": content_type} if response_text is not None else {},
+        "response_body": mask_body(response_text, content_type),
+        "response_size": len(info.response_bytes or b""),
+        "status": status,
+        "proxy_latency_ms": _ms(info.t0, info.t_sent),
+        "ttfb_ms": _ms(info.t_sent, info.t_headers),
+        "upstream_latency_ms": _ms(info.t_sent, info.t_done),
+        "total_latency_ms": _ms(info.t0, info.t_done),
+        "error": mask_text(info.error) if info.error else None,
+        "mapped_model": mask_text(mapped) if mapped else None,
+        "llm": masked_copy(base.llm, llm_update),
+    }
+    return masked_copy(base, update)

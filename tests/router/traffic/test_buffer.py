@@ -185,3 +185,55 @@ def test_thread_shows_only_what_each_call_added() -> None:
     # A history that was rewritten (compaction) shows from where it differs.
     compacted = convo_record(3, [system, turn("user", "summary"), q2], [a2])
     assert added_since_previous(second, compacted) == [turn("user", "summary"), q2, a2]
+
+
+# --------------------------------------------------------------------------- held bodies
+
+
+def test_large_bodies_are_held_compressed_and_come_back_whole() -> None:
+    prose = " ".join(f"word{n}" for n in range(3000))  # ~25 KB, well above the threshold
+    buffer = LiveBuffer(size=10)
+    rec = make_record(0, request_body=json.dumps({"prompt": prose}), response_body=prose)
+    stored = buffer.add(rec)
+    held = buffer._records[stored.id]
+    assert held.request_z is not None and held.response_z is not None
+    assert held.record.request_body is None and held.record.response_body is None
+    assert len(held.request_z) + len(held.response_z) < len(prose)  # both, under one raw
+    back = buffer.get(stored.id)
+    assert back == stored and back is not None and back.response_body == prose
+    assert buffer.list() == [stored] and list(buffer.iter_records()) == [stored]
+    assert buffer.peek(stored.id) is held.record  # the cheap view, without the bodies
+
+
+def test_configure_takes_effect_at_once() -> None:
+    buffer = LiveBuffer(size=5, max_body_kb=1024)
+    ids = [buffer.add(make_record(n)).id for n in range(5)]
+    buffer.configure(size=2)
+    assert [r.id for r in buffer.list()] == ids[:2:-1][:2]  # the newest two stay
+    buffer.configure(max_body_kb=1)
+    cut = buffer.add(make_record(9, response_body="a b " * 1500))
+    assert cut.body_truncated and cut.response_body is not None
+    assert len(cut.response_body.encode()) <= 1024
+    assert len(buffer) == 2
+
+
+def test_a_record_is_masked_once() -> None:
+    """What the buffer stores carries the masked provenance; passing it in again (or a record
+    built masked by the router) is not masked a second time, while a field change is."""
+    buffer = LiveBuffer(size=5)
+    raw = make_record(0, request_headers={"authorization": f"Bearer {SECRET}"})
+    assert not raw.masked
+    stored = buffer.add(raw)
+    assert stored.masked and SECRET not in stored.model_dump_json()
+    assert buffer.add(stored) is stored  # taken as it is: no second pass
+    changed = stored.model_copy(update={"note": f"key {SECRET}"})
+    assert not changed.masked
+    again = buffer.add(changed)
+    assert again.masked and SECRET not in (again.note or "")
+    assigned = buffer.get(stored.id)
+    assert assigned is not None
+    assigned.error = SECRET
+    assert not assigned.masked  # an assignment clears the provenance too
+    # ingest cannot forge it: the private attribute is not an input
+    forged = InterceptedRequest.model_validate({**raw.to_wire(), "_masked": True, "masked": True})
+    assert not forged.masked

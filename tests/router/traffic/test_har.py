@@ -11,7 +11,7 @@ import pytest
 from mitmproxy.io import har as mitmproxy_har
 
 from router.traffic.buffer import LiveBuffer
-from router.traffic.har import build_har
+from router.traffic.har import build_har, iter_har
 from router.traffic.record import InterceptedRequest, LlmInfo
 from tests.router.traffic.factory import make_record
 
@@ -220,3 +220,16 @@ def test_mitmproxy_reads_every_entry(har: dict[str, Any]) -> None:
         assert flow.response.timestamp_end - flow.response.timestamp_start == pytest.approx(
             entry["time"] / 1000, abs=1e-5
         )
+
+
+def test_har_streams_in_chunks_that_make_the_same_document() -> None:
+    records = [make_record(n, response_body="word " * 400) for n in range(50)]
+    chunks = list(iter_har(records, version="0.1.0", chunk_bytes=4096))
+    assert len(chunks) > 5  # built and handed out record by record, not as one string
+    assert all(len(c) < 4096 + 3000 for c in chunks)
+    streamed = json.loads(b"".join(chunks))
+    assert streamed == build_har(records, version="0.1.0")
+    assert len(streamed["log"]["entries"]) == 50
+    assert json.loads(b"".join(iter_har([], version="x"))) == {
+        "log": {"version": "1.2", "creator": {"name": "llmtap", "version": "x"}, "entries": []}
+    }

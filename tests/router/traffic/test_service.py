@@ -12,6 +12,7 @@ import pytest
 from router import ir
 from router.engine import CallInfo, Inbound
 from router.errors import NotFound
+from router.formats import get_codec
 from router.store import sessions as store_sessions
 from router.store.db import close_database, open_database
 from router.store.writer import SessionRecordWriter
@@ -183,6 +184,7 @@ def test_record_from_call_in_flight_then_final() -> None:
     }
     info = CallInfo(Inbound(format="openai-chat", body=body, path="/v1/chat/completions"))
     info.requested_model = "gpt-4o-mini"
+    info.request = get_codec("openai-chat").parse_request(body)
     start = record_from_call(info, port=20128)
     assert start.status == "in-flight"
     assert start.source == "router" and start.scheme == "http" and start.port == 20128
@@ -210,8 +212,12 @@ def test_record_from_call_in_flight_then_final() -> None:
     assert final.total_latency_ms == pytest.approx(100, abs=0.01)
     assert final.llm is not None
     assert (final.llm.tokens_in, final.llm.tokens_out, final.llm.cost_usd) == (12, 3, 0.0042)
-    assert final.llm.response is not None
-    assert final.llm.response["choices"][0]["message"]["content"] == "hello"
+    # A whole reply is the response body; llm.response holds no second copy of it.
+    assert final.llm.response is None
     assert final.response_body is not None and "hello" in final.response_body
+    assert final.llm.conversation is not None
+    assert final.llm.conversation["response"][0]["blocks"] == [{"type": "text", "text": "hello"}]
+    assert [t["role"] for t in final.llm.conversation["request"]] == ["system", "user"]
+    assert start.masked and final.masked  # built masked: the buffer takes them as they are
     assert final.timestamp.timestamp() == pytest.approx(info.started_at)
     assert final.timestamp.timestamp() <= time.time()
