@@ -1,4 +1,4 @@
-"""Upstream providers: per-kind URLs, auth and error mapping on one shared httpx client."""
+"""Upstream providers: per-kind URLs, auth and error mapping on one shared aiohttp session."""
 
 from router.providers.base import (
     ANTHROPIC_VERSION,
