@@ -26,7 +26,9 @@ log = logging.getLogger("llmtap")
 
 async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
     """One process: mitmproxy Master + our addons, the aiohttp app inside its loop."""
-    from mitmproxy import addons as mitm_addons
+    from addons import mitm
+
+    mitm.prepare()  # before mitmproxy.master: skips the default addons' heavy imports
     from mitmproxy import options
     from mitmproxy.master import Master
 
@@ -42,7 +44,7 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
 
         opts = options.Options()
         master = Master(opts, event_loop=asyncio.get_running_loop())
-        master.addons.add(*mitm_addons.default_addons())
+        master.addons.add(*mitm.addons())
 
         async def started(host: str, port: int) -> None:
             runtime.announce(host, port)
@@ -61,7 +63,7 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
             print(f"  data dir      {settings.data_dir}", flush=True)
             print("Ctrl-C stops.", flush=True)
 
-        webapp = WebApp(create_app(runtime.services), settings.host, settings.port, started)
+        webapp = WebApp(create_app(runtime), settings.host, settings.port, started)
         master.addons.add(
             webapp, *build_addons(runtime, master, lambda: webapp.bound_port or settings.port)
         )

@@ -40,6 +40,11 @@ class PricingTable:
     model; context window and max output it leaves unset are taken from the seed)."""
 
     def __init__(self, overrides: Iterable[ModelPrice] = ()) -> None:
+        self.replace(overrides)
+
+    def replace(self, overrides: Iterable[ModelPrice]) -> None:
+        """New overrides on the seed, in place: everything that holds this table (the router's
+        price function, the strategies' ``price_of``) sees them at once."""
         self._prices: dict[str, ModelPrice] = {p.model.lower(): p for p in seed()}
         for override in overrides:
             key = override.model.lower()

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from router.bridge.control import BridgeControl
 from router.traffic.record import RecordFilter
-from web.context import services
+from web.context import runtime
 from web.errors import read_json
 from web.openapi import doc
 from web.validation import parse_body
@@ -143,7 +143,7 @@ class RepairResult(BaseModel):
 
 
 def control(request: web.Request) -> BridgeControl:
-    bridge: BridgeControl = services(request).extras["runtime"].bridge
+    bridge: BridgeControl = runtime(request).bridge
     return bridge
 
 
@@ -205,7 +205,7 @@ async def detected_models(request: web.Request) -> web.Response:
     bridge = control(request)
     agent_id = request.match_info["agentId"]
     bridge.agent(agent_id)
-    inspector = services(request).extras["runtime"].inspector
+    inspector = runtime(request).inspector
     counts: Counter[str] = Counter()
     mapped: dict[str, str] = {}
     for record in inspector.list(RecordFilter(profile="all", agent=agent_id)):

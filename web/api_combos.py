@@ -24,7 +24,7 @@ from router.store.records import (
     ModelName,
     RefName,
 )
-from web.api_manage import reply, runtime
+from web.context import reply, runtime
 from web.errors import read_json
 from web.openapi import Deleted, Param, doc
 from web.validation import parse_body

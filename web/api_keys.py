@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from router.store import keys as store
 from router.store.records import ApiKey
-from web.api_manage import reply
+from web.context import reply
 from web.errors import read_json
 from web.openapi import Deleted, doc
 from web.validation import parse_body

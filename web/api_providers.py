@@ -15,7 +15,7 @@ from router.store.records import (
     ProviderConnectionCreate,
     ProviderConnectionPatch,
 )
-from web.context import services
+from web.context import runtime, services
 from web.errors import read_json
 from web.validation import parse_body
 
@@ -27,7 +27,7 @@ def public(conn: ProviderConnection) -> dict[str, Any]:
 
 
 def _reload(request: web.Request) -> None:
-    services(request).extras["runtime"].reload_catalog()
+    runtime(request).reload_catalog()
 
 
 @routes.get("/api/providers")

@@ -15,9 +15,10 @@ from router import __version__
 from router.routing.breaker import ResilienceSettings
 from router.settings import MUTABLE, Settings, validation_error
 from router.store import config as store_config
-from web.api_manage import reply, runtime
+from web.context import reply, runtime
 from web.errors import read_json
 from web.openapi import build_spec, doc
+from web.runtime import Runtime
 from web.validation import parse_body
 
 routes = web.RouteTableDef()
@@ -149,6 +150,9 @@ def _settings_models() -> tuple[type[BaseModel], type[BaseModel]]:
         typ = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
         patch[name] = (typ, Field(default=None, alias=to_camel(name)))
         view[name] = (typ, Field(serialization_alias=to_camel(name)))
+    # Settings whose stored value differs from what the running process started with and
+    # that only a restart applies (the rest take effect at once).
+    view["pending_restart"] = (list[str], Field(default=[], serialization_alias="pendingRestart"))
     config = ConfigDict(extra="forbid")  # camelCase only on the wire
     return (
         create_model("SettingsPatch", __config__=config, **patch),
@@ -159,14 +163,16 @@ def _settings_models() -> tuple[type[BaseModel], type[BaseModel]]:
 SettingsPatch, SettingsView = _settings_models()
 
 
-def settings_view(settings: Settings) -> BaseModel:
-    return SettingsView(**{name: getattr(settings, name) for name in MUTABLE})
+def settings_view(rt: Runtime) -> BaseModel:
+    settings = rt.settings
+    values = {name: getattr(settings, name) for name in MUTABLE}
+    return SettingsView(**values, pending_restart=[to_camel(n) for n in rt.pending_restart()])
 
 
 @routes.get("/api/settings")
 @doc("the settings the API may change", response=SettingsView)
 async def get_settings(request: web.Request) -> web.Response:
-    return reply(settings_view(runtime(request).settings))
+    return reply(settings_view(runtime(request)))
 
 
 @routes.patch("/api/settings")
@@ -182,9 +188,9 @@ async def patch_settings(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise validation_error(exc, "invalid settings") from exc
     store_config.set_settings(changes)
-    for name, value in changes.items():
-        setattr(settings, name, value)
-    return reply(settings_view(settings))
+    rt = runtime(request)
+    rt.apply_settings(changes)
+    return reply(settings_view(rt))
 
 
 # --------------------------------------------------------------------------- OpenAPI

@@ -12,7 +12,7 @@ from router.errors import BadRequest, FieldError
 from router.store import calllogs
 from router.store import config as store_config
 from router.store.records import CallLog, ModelName, ModelPrice, UsageAnalytics
-from web.api_manage import reply, runtime
+from web.context import reply, runtime
 from web.errors import read_json
 from web.openapi import Deleted, Param, doc
 from web.validation import parse_body, query_params

@@ -1,25 +1,50 @@
-"""The aiohttp app factory: router API, management API, inspector, UI, one error middleware."""
+"""The aiohttp app factory: every route table, the typed AppKeys, the error and security
+middlewares, and the lifetime of what the app owns (``cleanup_ctx``)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
-from web import api_bridge, api_manage, api_providers, inspector, ui, v1
-from web.context import SERVICES, Services
+from web import (
+    api_bridge,
+    api_combos,
+    api_keys,
+    api_providers,
+    api_system,
+    api_usage,
+    inspector,
+    ui,
+    v1,
+)
+from web.context import RUNTIME, SERVICES
 from web.errors import error_middleware
+from web.runtime import Runtime
 from web.security import security_middleware
 
 
-def create_app(svc: Services) -> web.Application:
+def create_app(rt: Runtime) -> web.Application:
     app = web.Application(
         middlewares=[error_middleware, security_middleware],
-        client_max_size=svc.settings.max_request_mb << 20,
+        client_max_size=rt.settings.max_request_mb << 20,
     )
-    app[SERVICES] = svc
+    app[SERVICES] = rt.services
+    app[RUNTIME] = rt
+    app.cleanup_ctx.append(_upstream_session)
     v1.add_routes(app)
     app.router.add_routes(api_providers.routes)
-    api_manage.add_routes(app)
+    # Fixed paths before ``{id}`` ones, so ``/api/combos/metrics`` is never an id.
+    for table in (api_keys.routes, api_combos.routes, api_usage.routes, api_system.routes):
+        app.router.add_routes(table)
     app.router.add_routes(ui.routes)
     inspector.add_routes(app)
     api_bridge.add_routes(app)
     return app
+
+
+async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
+    """The router's shared upstream session lives as long as the app serves: closed (its
+    pooled connections with it) when the app shuts down."""
+    yield
+    await app[RUNTIME].router.client.close()

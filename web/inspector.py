@@ -24,7 +24,7 @@ from router.traffic.jsonl import iter_jsonl_bytes
 from router.traffic.merge import model_from_path
 from router.traffic.record import InterceptedRequest, RecordFilter
 from router.traffic.service import Inspector
-from web.context import SERVICES, services
+from web.context import RUNTIME, runtime, services
 from web.errors import read_json
 from web.security import INGEST_HEADER, INGEST_PATH, ingest_token, tokens_equal
 from web.v1 import send
@@ -105,19 +105,15 @@ class TlsInterceptBody(_Body):
 # --------------------------------------------------------------------------- helpers
 
 
-def _runtime(request: web.Request) -> Any:
-    return services(request).extras["runtime"]
-
-
 def _inspector(request: web.Request) -> Inspector:
-    inspector: Inspector = _runtime(request).inspector
+    inspector: Inspector = runtime(request).inspector
     return inspector
 
 
 async def _flush_sessions(request: web.Request) -> None:
     """Let queued session upserts land before reading sessions back (off the loop thread:
     the writer's flush waits on a condition)."""
-    writer = _runtime(request).session_writer
+    writer = runtime(request).session_writer
     if writer is not None:
         await asyncio.to_thread(writer.flush, 10.0)
 
@@ -371,11 +367,11 @@ def _host_wire(host: Any) -> dict[str, Any]:
 async def _reload_custom_hosts(request: web.Request) -> None:
     """The capture path's view, then the hosts file: an enabled custom host gets loopback
     lines like an agent host while the AgentBridge listener runs; others lose theirs."""
-    runtime = _runtime(request)
-    previous = list(runtime.custom_hosts)
-    runtime.reload_custom_hosts()
-    if runtime.bridge is not None:
-        await asyncio.to_thread(runtime.bridge.sync_custom_hosts, previous)
+    rt = runtime(request)
+    previous = list(rt.custom_hosts)
+    rt.reload_custom_hosts()
+    if rt.bridge is not None:
+        await asyncio.to_thread(rt.bridge.sync_custom_hosts, previous)
 
 
 @routes.get(f"{PREFIX}/hosts")
@@ -412,7 +408,7 @@ async def delete_host(request: web.Request) -> web.Response:
 
 
 def _capture(request: web.Request) -> Any:
-    capture = getattr(_runtime(request), "capture", None)
+    capture = getattr(runtime(request), "capture", None)
     if capture is None:
         raise ServiceUnavailable(
             "capture is not running in this process (the proxy modes need `llmtap up`)"
@@ -428,7 +424,7 @@ AGENT_BRIDGE_NOTE = (
 
 @routes.get(f"{PREFIX}/capture-modes")
 async def capture_modes(request: web.Request) -> web.Response:
-    capture = getattr(_runtime(request), "capture", None)
+    capture = getattr(runtime(request), "capture", None)
     if capture is not None:
         return web.json_response(capture.state())
     settings = services(request).settings
@@ -507,7 +503,7 @@ async def _ws(request: web.Request) -> web.WebSocketResponse:
 def add_routes(app: web.Application) -> None:
     """Register the inspector API and its WebSocket hub (closed at app shutdown, before
     aiohttp waits for the open handlers). Needs the Runtime in the app's services."""
-    hub = Hub(app[SERVICES].extras["runtime"].inspector)
+    hub = Hub(app[RUNTIME].inspector)
     app[HUB] = hub
 
     async def close_hub(_app: web.Application) -> None:

@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("llmtap.runtime")
 
+# Runtime-mutable settings (router.settings.MUTABLE) that take effect only after a restart.
+RESTART_TO_APPLY = ("max_request_mb", "bridge_port")
+
 
 def parse_provider_spec(spec: str) -> ProviderConnectionCreate:
     """``KIND=URL[,key=KEY][,name=NAME][,models=a|b]`` (the ``--provider`` flag)."""
@@ -80,7 +83,6 @@ class Runtime:
     pricing: PricingTable
     guard: ResilienceGuard
     state: PersistentState
-    master: Any = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -160,8 +162,8 @@ class Runtime:
         rt.bridge = BridgeControl.from_settings(settings, catalog)
         rt.bridge.custom_hosts = lambda: list(rt.custom_hosts)
         rt.bridge.on_bypass = lambda patterns: setattr(rt, "bypass", BypassMatcher(patterns))
-        services.extras["runtime"] = rt
         rt.management_token()
+        rt.started_with = {name: getattr(settings, name) for name in RESTART_TO_APPLY}
         return rt
 
     # ------------------------------------------------------------------ catalog
@@ -200,11 +202,26 @@ class Runtime:
     def confdir(self) -> Path:
         return self.settings.data_dir / "ca"
 
-    def proxy_modes(self) -> list[str]:
-        return []
+    def apply_settings(self, changes: dict[str, Any]) -> None:
+        """Settings changed through the API, applied to the running process: stored on the
+        settings object every reader consults on use (keys, login, guard, TLS intercept,
+        ports of listeners started later), and pushed into what holds a copy (the live
+        buffer's size and body cap). :meth:`pending_restart` names what needs a restart."""
+        for name, value in changes.items():
+            setattr(self.settings, name, value)
+        if {"buffer_size", "max_body_kb"} & changes.keys() and self._inspector is not None:
+            self._inspector.buffer.configure(
+                size=self.settings.buffer_size, max_body_kb=self.settings.max_body_kb
+            )
 
-    def attach_master(self, master: Any) -> None:
-        self.master = master
+    def pending_restart(self) -> list[str]:
+        """Changed settings a restart applies: the request size cap is the HTTP server's
+        (fixed when the app is built); the AgentBridge listener binds its port at start."""
+        return [
+            name
+            for name in RESTART_TO_APPLY
+            if getattr(self.settings, name) != self.started_with.get(name)
+        ]
 
     def management_token(self) -> str:
         """Generated on first start, stored 0600 in the data dir (``llmtap token``)."""
@@ -258,7 +275,10 @@ class Runtime:
     session_writer: SessionRecordWriter | None = None
     custom_hosts: dict[str, Any] = field(default_factory=dict)  # by reload_custom_hosts
     capture: Any = None  # the capture-modes controller (addons), None without mitmproxy
-    api_port: int = 0  # the bound API port once announced (settings.port may be 0)
+    api_port: int = 0
+    started_with: dict[str, Any] = field(
+        default_factory=dict
+    )  # RESTART_TO_APPLY at start  # the bound API port once announced (settings.port may be 0)
     bridge: Any = None  # router.bridge.control.BridgeControl, made by start()
 
     @property
@@ -273,10 +293,9 @@ class Runtime:
         """Apply new pricing overrides (POST/DELETE /api/pricing) to the running router.
 
         The router's price function, the context-window lookup and the strategies' ``price_of``
-        all close over ``self.pricing``, so its contents are swapped in place, not the object.
+        all close over ``self.pricing``, so the table replaces its contents in place.
         """
-        fresh = PricingTable(overrides)
-        vars(self.pricing).update(vars(fresh))
+        self.pricing.replace(overrides)
 
 
 def _log_call(writer: Any, info: CallInfo, phase: str) -> None:

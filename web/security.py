@@ -37,7 +37,7 @@ from yarl import URL
 
 from router.errors import Forbidden, Unauthorized, UnsupportedMediaType
 from router.netaddr import is_loopback_name, parse_ip
-from web.context import services
+from web.context import RUNTIME, services
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -222,7 +222,7 @@ def is_protected(path: str) -> bool:
 
 
 def management_token(request: web.Request) -> str:
-    runtime = services(request).extras.get("runtime")
+    runtime = request.app.get(RUNTIME)
     if runtime is None:
         return ""
     token: str = runtime.management_token()

@@ -57,10 +57,24 @@ _BEARER = re.compile(r"(?i)\b(bearer)[ \t]+[^\s\"',;]+")
 _QUERY_SECRET = re.compile(rf"(?im)(^|[?&;])({_SECRET_PARAMS})=([^&#;\s\"'<>]*)")
 
 
-# What any masking rule needs to fire: a run of 16+ token characters (keys, long tokens),
-# a bearer scheme, or an "=" (query parameters). One linear scan in C; most strings (prose,
-# short values) have none of these and are returned as they are.
-_CANDIDATE = re.compile(r"[A-Za-z0-9_\-]{16}|(?i:bearer)[ \t]|=")
+# What any masking rule needs to fire: a run of 16+ token characters (keys, long tokens), a
+# bearer scheme, or an "=" (query parameters). Most strings (prose, short values) have none of
+# these and are returned as they are. Checked with C-speed string operations: a regex scan
+# for a 16-character run tries a match at every position, about 15x slower on prose.
+_TOKEN_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_TOKEN_TABLE = bytes(1 if i in _TOKEN_CHARS else 0 for i in range(256))
+_RUN_OF_16 = b"\x01" * 16
+
+
+def _candidate(text: str) -> bool:
+    if "=" in text:
+        return True
+    # Token characters are ASCII, so a UTF-8 byte of anything else maps to 0: exact.
+    if len(text) >= 16 and _RUN_OF_16 in text.encode("utf-8", "surrogatepass").translate(
+        _TOKEN_TABLE
+    ):
+        return True
+    return "bearer" in text.lower()
 
 
 def is_masked(value: str) -> bool:
@@ -71,7 +85,7 @@ def mask_value(text: str) -> str:
     """``Bearer <token>`` -> ``Bearer ***``; ``sk-``/``ak-``/``pk-``/``sk-ant-`` keys of 16+
     characters -> first 6 + ``…`` + last 2; any other run of 40+ token characters -> first 4
     + ``…`` + last 2."""
-    if not text or _CANDIDATE.search(text) is None:
+    if not text or not _candidate(text):
         return text
     text = _BEARER.sub(r"\1 ***", text)
     return _TOKEN_RUN.sub(_mask_run, text)
@@ -113,7 +127,7 @@ def _mask_param(match: re.Match[str]) -> str:
 
 def mask_text(text: str) -> str:
     """Free text (a URL, an error message, a non-JSON body): query secrets then values."""
-    if _CANDIDATE.search(text) is None:
+    if not _candidate(text):
         return text
     return mask_value(mask_query(text))
 

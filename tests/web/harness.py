@@ -62,7 +62,7 @@ async def start_server(
     data_dir: Path, upstream: FakeUpstream, *, lanes: list[str] | None = None, **settings: Any
 ) -> tuple[Server, WebApp]:
     runtime = await Runtime.start(build(cli={"data_dir": data_dir, "port": 0, **settings}, env={}))
-    webapp = WebApp(create_app(runtime.services), "127.0.0.1", 0)
+    webapp = WebApp(create_app(runtime), "127.0.0.1", 0)
     await webapp.running()
     assert webapp.bound_port is not None
     runtime.api_port = webapp.bound_port  # what announce() sets, without writing server.json

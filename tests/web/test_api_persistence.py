@@ -74,7 +74,7 @@ async def test_state_survives_restart(fake_upstream: FakeUpstream, tmp_path: Pat
 
     # A new process: settings built the way `llmtap up` builds them (stored layer included).
     runtime = await Runtime.start(load_settings({"data_dir": data_dir, "port": 0}, env={}))
-    app = WebApp(create_app(runtime.services), "127.0.0.1", 0)
+    app = WebApp(create_app(runtime), "127.0.0.1", 0)
     await app.running()
     again = Server(
         f"http://127.0.0.1:{app.bound_port}", fake_upstream, runtime, server.connection_ids

@@ -87,8 +87,9 @@ def camel(name: str) -> str:
 
 async def test_settings_get_patch_applied_and_stored(server: Server) -> None:
     data = (await server.api("GET", "/api/settings")).json()
-    assert set(data) == {camel(n) for n in MUTABLE}
+    assert set(data) == {camel(n) for n in MUTABLE} | {"pendingRestart"}
     assert data["requireApiKey"] is False and data["bufferSize"] == 1000
+    assert data["pendingRestart"] == []
 
     resp = await server.api("PATCH", "/api/settings", json={"bufferSize": 50, "guardMinutes": 5})
     assert resp.status_code == 200
@@ -98,6 +99,36 @@ async def test_settings_get_patch_applied_and_stored(server: Server) -> None:
     from router.store import config as store_config
 
     assert store_config.get_settings() == {"buffer_size": 50, "guard_minutes": 5}
+
+
+async def test_buffer_settings_take_effect_at_once(server: Server) -> None:
+    """Not an echo: the live buffer holds at most the new size, and cuts bodies at the new
+    cap, from the moment the PATCH returns."""
+    from tests.router.traffic.factory import make_record
+
+    inspector = server.runtime.inspector
+    for n in range(8):
+        inspector.add(make_record(n))
+    assert len(inspector.buffer) == 8
+    resp = await server.api("PATCH", "/api/settings", json={"bufferSize": 3, "maxBodyKb": 1})
+    assert resp.status_code == 200 and resp.json()["pendingRestart"] == []
+    assert len(inspector.list()) == 3
+    cut = inspector.add(make_record(9, response_body="a b " * 1000))
+    assert cut.body_truncated and len((cut.response_body or "").encode()) <= 1024
+    assert len(inspector.list()) == 3
+
+
+async def test_settings_a_restart_applies_are_marked(server: Server) -> None:
+    """The request size cap belongs to the HTTP server and the AgentBridge port to a listener
+    bound at start: a change is stored and reported as waiting for a restart, and going back
+    to the running value clears the mark."""
+    running = server.runtime.settings.max_request_mb
+    resp = await server.api("PATCH", "/api/settings", json={"maxRequestMb": running + 1})
+    assert resp.status_code == 200
+    assert resp.json()["pendingRestart"] == ["maxRequestMb"]
+    assert (await server.api("GET", "/api/settings")).json()["pendingRestart"] == ["maxRequestMb"]
+    resp = await server.api("PATCH", "/api/settings", json={"maxRequestMb": running})
+    assert resp.json()["pendingRestart"] == []
 
 
 @pytest.mark.parametrize(
@@ -162,7 +193,7 @@ async def test_openapi_spec_is_structurally_valid_and_complete(server: Server) -
 
     # Every route the app registers is in the spec (HEAD twins of GET aside).
     # The same factory the server used; route registration does not depend on runtime state.
-    app = create_app(server.runtime.services)
+    app = create_app(server.runtime)
     routes = {
         (r.method.lower(), r.resource.canonical)
         for r in app.router.routes()

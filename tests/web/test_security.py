@@ -126,7 +126,7 @@ async def test_a_non_loopback_peer_gets_403(server: Server) -> None:
     address = non_loopback_address()
     if address is None:
         pytest.skip("this machine has no non-loopback IPv4 address to connect from")
-    webapp = WebApp(create_app(server.runtime.services), address, 0)
+    webapp = WebApp(create_app(server.runtime), address, 0)
     await webapp.running()
     try:
         url = f"http://{address}:{webapp.bound_port}"

@@ -1,0 +1,74 @@
+"""E1: added latency at one request in flight (L=0 and L=20 ms), every arm side by side."""
+
+from __future__ import annotations
+
+from bench.arms import set_pacing
+from bench.driver import closed_loop
+from bench.experiments.common import Ctx, compare_row, openai_target
+from bench.report import Section, verdict
+from bench.stats import Spread, spread
+
+# --------------------------------------------------------------------------- E1
+
+
+async def e1_single(ctx: Ctx) -> None:
+    """(E1) added p50/p99 with one request in flight, non-streaming, L=0 and L=20 ms."""
+    sec = Section("E1 — added latency, one request in flight (non-streaming)")
+    rows: list[list[str]] = []
+    for latency, n in ctx.plan.e1_requests.items():
+        await set_pacing(ctx.upstream, latency_ms=latency)
+        p50: dict[str, list[float]] = {a.name: [] for a in ctx.live()}
+        p99: dict[str, list[float]] = {a.name: [] for a in ctx.live()}
+        errors: dict[str, int] = dict.fromkeys(p50, 0)
+        for rnd in range(ctx.plan.rounds):
+            for arm in ctx.rotated(rnd):
+                target = openai_target(arm)
+                await closed_loop(target, 5, timeout_s=ctx.plan.timeout_s)  # warm the pools
+                res = await closed_loop(target, n, timeout_s=ctx.plan.timeout_s)
+                ctx.save_raw(f"e1_L{latency}_{arm.name}", res)
+                errors[arm.name] += res.errors
+                p50[arm.name].append(res.pct("total_ms", 50))
+                p99[arm.name].append(res.pct("total_ms", 99))
+        notes = {k: f"({v} errors)" for k, v in errors.items() if v}
+        for name in p50:
+            rows.append(
+                [
+                    f"{latency}",
+                    name,
+                    spread(p50[name]).fmt(3),
+                    spread(p99[name]).fmt(3),
+                    str(errors[name]),
+                ]
+            )
+
+        def c1_check(sp: dict[str, Spread]) -> str:
+            lit = sp.get("llmtap/LiteLLM")
+            flo = sp.get("llmtap/floor")
+            parts = []
+            if lit is not None:
+                parts.append(verdict(lit, at_most=0.2))
+            if flo is not None:
+                parts.append(verdict(flo, at_most=1.5))
+            if not parts:
+                return "n/a"
+            return "MISSED" if "MISSED" in parts else ("met" if "met" in parts else "n/a")
+
+        tgt = "≤ 1/5 of LiteLLM's added, ≤ 1.5x floor's"
+        ctx.headline.append(
+            compare_row(
+                f"E1 p50 @c=1, L={latency} ms", p50, target=tgt, check=c1_check, notes=notes
+            )
+        )
+        ctx.headline.append(
+            compare_row(f"E1 p99 @c=1, L={latency} ms", p99, target=tgt, check=c1_check)
+        )
+        for row in ctx.headline[-2:]:
+            if row.verdict == "MISSED":
+                ctx.misses.append((row.metric, "nonstream"))
+    sec.para(
+        f"Closed loop, one request at a time, {ctx.plan.rounds} rounds; requests per arm per round:"
+        f" {ctx.plan.e1_requests} (by L). Values: medians of round values (min–max), total"
+        " latency in ms as the client saw it."
+    )
+    sec.table(["L ms", "arm", "p50 ms", "p99 ms", "errors"], rows)
+    ctx.sections.append(sec)
