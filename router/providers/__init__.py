@@ -1,5 +1,6 @@
 """Upstream providers: per-kind URLs, auth and error mapping on one shared aiohttp session."""
 
+from router.providers import anthropic, gemini, openai
 from router.providers.base import (
     ANTHROPIC_VERSION,
     PROVIDER_KINDS,
@@ -10,9 +11,15 @@ from router.providers.base import (
     map_status_error,
     normalize_url,
     provider_format,
+    register,
     retry_after_seconds,
 )
-from router.providers.http import (
+
+# The registry (router.providers.base.get_provider): one provider per kind.
+for _kind in (openai.PROVIDER, anthropic.PROVIDER, gemini.PROVIDER):
+    register(_kind)
+
+from router.providers.http import (  # noqa: E402  # after the registry is filled
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FIRST_BYTE_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT,

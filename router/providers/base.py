@@ -354,16 +354,20 @@ def retry_after_seconds(headers: Mapping[str, str], body: Any = None) -> float |
 # ---------------------------------------------------------------------- registry
 
 
+# Filled by router/providers/__init__.py with one provider per kind. Importing any module of
+# this package runs that first, so the registry is complete before anything can ask it; the
+# kinds import this module, never the other way round.
+_REGISTRY: dict[str, Provider] = {}
+
+
+def register(provider: Provider) -> None:
+    _REGISTRY[provider.kind] = provider
+
+
 def get_provider(kind: str) -> Provider:
-    """The provider for a kind. Imported lazily, as the codecs are, to keep base import-cycle free."""
-    provider: Provider
-    if kind == "openai":
-        from router.providers.openai import PROVIDER as provider
-    elif kind == "anthropic":
-        from router.providers.anthropic import PROVIDER as provider
-    elif kind == "gemini":
-        from router.providers.gemini import PROVIDER as provider
-    else:
+    """The provider for a kind; BadRequest for an unknown one."""
+    provider = _REGISTRY.get(kind)
+    if provider is None:
         raise BadRequest(
             f"unknown provider kind '{kind}' (expected one of {', '.join(PROVIDER_KINDS)})"
         )

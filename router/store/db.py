@@ -18,6 +18,9 @@ from typing import Any
 
 from peewee import SqliteDatabase
 
+from router.store import migrations
+from router.store.sql import execute as execute  # re-exported: the store modules use it from here
+
 
 # Deferred: tables bind to it at import time, the path is known only once settings are built.
 # peewee keeps one connection per thread (thread_safe=True), so the background writers and the
@@ -65,7 +68,6 @@ if not any(isinstance(f, _HideSqlParameters) for f in _PEEWEE_LOG.filters):
 
 def open_database(path: Path) -> None:
     """Point :data:`database` at ``path`` (created 0600 in a 0700 dir) and migrate it."""
-    from router.store import migrations  # it imports this module
 
     if not database.is_closed():
         database.close()
@@ -86,12 +88,6 @@ def close_database() -> None:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def execute(db: SqliteDatabase, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
-    """``db.execute_sql`` with a type (peewee's stubs leave it untyped)."""
-    cursor: sqlite3.Cursor = db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
-    return cursor
 
 
 def executemany(db: SqliteDatabase, sql: str, rows: Sequence[Sequence[object]]) -> None:

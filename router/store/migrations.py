@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from peewee import SqliteDatabase
 
-from router.store.db import execute
+from router.store.sql import execute
 
 Migration = Callable[[SqliteDatabase], None]
 
