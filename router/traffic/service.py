@@ -297,7 +297,7 @@ def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> 
     }
     llm = LlmInfo(
         api_kind=inbound.format,
-        model=hint or (req.model if req is not None else None) or None,
+        model=mask_text(hint or (req.model if req is not None else "")) or None,
         streamed=info.streamed,
         conversation=mask_json(convo),
     )
@@ -338,7 +338,7 @@ def _final_record(info: CallInfo, base: InterceptedRequest) -> InterceptedReques
     usage = info.usage
     llm_update: dict[str, Any] = {
         "provider": step.connection.provider if step is not None else None,
-        "model": (resp.model if resp is not None else "") or base.llm.model,
+        "model": mask_text(resp.model) if resp is not None and resp.model else base.llm.model,
     }
     if usage is not None:
         llm_update.update(
