@@ -1,9 +1,8 @@
 """The aiohttp app factory: every route table, the typed AppKeys, the error and security
-middlewares, and the lifetime of what the app owns (``cleanup_ctx``)."""
+middlewares. What the app serves (the Runtime) is opened and closed by the composition root
+(``llmtap up``), which outlives the app."""
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -31,7 +30,6 @@ def create_app(rt: Runtime) -> web.Application:
     )
     app[SERVICES] = rt.services
     app[RUNTIME] = rt
-    app.cleanup_ctx.append(_upstream_session)
     v1.add_routes(app)
     app.router.add_routes(api_providers.routes)
     # Fixed paths before ``{id}`` ones, so ``/api/combos/metrics`` is never an id.
@@ -41,10 +39,3 @@ def create_app(rt: Runtime) -> web.Application:
     inspector.add_routes(app)
     api_bridge.add_routes(app)
     return app
-
-
-async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
-    """The router's shared upstream session lives as long as the app serves: closed (its
-    pooled connections with it) when the app shuts down."""
-    yield
-    await app[RUNTIME].router.client.close()

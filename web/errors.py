@@ -3,7 +3,6 @@ requestId}}`` with the status that fits; request ids on every response; no stack
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,7 +11,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from router import __version__
+from router import __version__, jsonfast
 from router.errors import BadRequest, FieldError, LlmtapError, PayloadTooLarge
 from router.settings import validation_error
 from web.validation import check_json_shape, too_deep
@@ -127,7 +126,7 @@ async def read_json(request: web.Request, *, limit_mb: int | None = None) -> dic
     if not raw:
         raise BadRequest("request body is empty; a JSON object is required", [_body("required")])
     try:
-        data = json.loads(raw)
+        data = jsonfast.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"malformed JSON: {exc}", [_body("malformed JSON")]) from None
     except RecursionError:

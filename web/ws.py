@@ -4,7 +4,6 @@ serialised once and fanned out through one bounded queue and one sender task per
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from router import jsonfast
 from router.traffic.record import InterceptedRequest
 from router.traffic.service import Inspector
 
@@ -39,7 +39,7 @@ class Hub:
     """Fans inspector events out to WebSocket clients without ever waiting on one.
 
     ``publish`` runs inside the capture path (synchronously, from the buffer's subscriber
-    call), so it does the least possible: one ``json.dumps`` per event whatever the number of
+    call), so it does the least possible: one JSON encode per event whatever the number of
     clients, then ``put_nowait`` of that same string on each client's queue. A client whose
     queue is full is dropped (closed with 1013 "try again later"): the browser reconnects and
     gets a fresh snapshot, and a slow tab never slows capture or the other clients.
@@ -51,7 +51,7 @@ class Hub:
         *,
         queue_size: int = QUEUE_SIZE,
         heartbeat: float = HEARTBEAT_S,
-        dumps: Callable[[object], str] = json.dumps,
+        dumps: Callable[[object], str] = jsonfast.dumps_str,
     ) -> None:
         self.inspector = inspector
         self.queue_size = queue_size

@@ -11,7 +11,6 @@ and finish; the engine itself never waits on storage. Streams are carried by
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -19,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from router import __version__, ir
+from router import __version__, ir, jsonfast
 from router.engine.stream import StreamOutcome, StreamPipe
 from router.errors import AllAttemptsFailed, Attempt, LlmtapError, UpstreamError
 from router.formats import Codec, get_codec
@@ -347,7 +346,7 @@ class Router:
             )
         out = data if same else codec_in.render_response(resp, req)
         info.t_first_token = time.perf_counter()
-        payload = json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode()
+        payload = jsonfast.dumps(out)
         info.response_bytes = payload
         self._finish_ok(info, req, step, resp)
         headers = {"Content-Type": "application/json", **self._headers(info, final=True)}

@@ -6,13 +6,12 @@ reports to the router through :class:`StreamHooks` (first token, trailer, outcom
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from router import ir
+from router import ir, jsonfast
 from router.errors import UpstreamError
 from router.formats import Codec
 from router.formats.sse import FrameSplitter
@@ -195,7 +194,7 @@ def _usage_only_chunk(frame: bytes) -> bool:
     for line in frame.splitlines():
         if line.startswith(b"data:"):
             try:
-                data = json.loads(line[5:])
+                data = jsonfast.loads(line[5:])
             except ValueError:
                 return False
             return isinstance(data, dict) and data.get("choices") == [] and bool(data.get("usage"))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import codecs
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from router import jsonfast
 
 
 @dataclass(slots=True)
@@ -75,11 +76,7 @@ class SSEParser:
 
 def sse_bytes(data: Any, event: str | None = None) -> bytes:
     """One SSE event; ``data`` that is not a string is JSON-encoded compactly."""
-    payload = (
-        data
-        if isinstance(data, str)
-        else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    )
+    payload = data if isinstance(data, str) else jsonfast.dumps_str(data)
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {payload}\n\n".encode()
 

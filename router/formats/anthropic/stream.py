@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from router import ir
+from router import ir, jsonfast
 from router.formats.anthropic import NAME
 from router.formats.anthropic.response import (
     client_tool_id,
@@ -87,7 +87,7 @@ class StreamParser:
         if self._done or not data:
             return
         try:
-            payload = json.loads(data)
+            payload = jsonfast.loads(data)
         except ValueError:
             return  # a keep-alive or garbage line carries nothing we could use
         if not isinstance(payload, dict):

@@ -3,10 +3,9 @@ parse upstream chunks into IR events, render IR events for a client."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from router import ir
+from router import ir, jsonfast
 from router.formats.gemini import NAME
 from router.formats.gemini.parts import call_args, image_part, is_generated_id
 from router.formats.gemini.response import EventBuilder, render_stop_reason, render_usage
@@ -57,7 +56,7 @@ class StreamParser:
         if self.failed or raw.strip() in ("", "[DONE]"):
             return []
         try:
-            data = json.loads(raw)
+            data = jsonfast.loads(raw)
         except ValueError:
             self.failed = True
             return [ir.ErrorEvent(f"invalid JSON in Gemini stream: {raw[:200]}", "api_error")]

@@ -3,11 +3,10 @@ client."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from router import ir
+from router import ir, jsonfast
 from router.formats.common import as_str, new_id, obj
 from router.formats.openai_chat import NAME
 from router.formats.openai_chat.response import (
@@ -73,7 +72,7 @@ class StreamParser:
             self._ended = True
             return
         try:
-            chunk = json.loads(data)
+            chunk = jsonfast.loads(data)
         except ValueError:
             out.append(ir.ErrorEvent("upstream sent a stream chunk that is not JSON", "api_error"))
             self._ended = True

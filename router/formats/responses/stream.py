@@ -3,11 +3,10 @@ client."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from router import ir
+from router import ir, jsonfast
 from router.formats.common import as_int, new_id, obj
 from router.formats.responses import NAME
 from router.formats.responses.request import summary_text
@@ -69,7 +68,7 @@ class StreamParser:
             if self._ended or not event.data.strip():
                 continue
             try:
-                data = json.loads(event.data)
+                data = jsonfast.loads(event.data)
             except ValueError:
                 out.append(
                     ir.ErrorEvent("upstream sent a stream event that is not JSON", "api_error")
