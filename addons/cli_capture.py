@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from addons.cli import running_server
 from router.bridge.envcmd import SHELLS, Shell, render_env
 from router.errors import LlmtapError
 from router.settings import Settings
@@ -38,7 +39,7 @@ def dispatch(
     settings = settings_fn(args)
     if args.command == "repair":
         return _repair(settings)
-    server = running_server(settings)
+    server = running_server(settings.data_dir)  # the one liveness rule (addons/cli.py)
     if server is None:
         raise LlmtapError("llmtap is not running; start it first with ./scripts/up (or llmtap up)")
     _start_http_proxy(settings, server)
@@ -75,26 +76,14 @@ def capture_env(settings: Settings) -> dict[str, str]:
     return proxy_env(url, bundle, node_ca_path=ca.paths.cert)
 
 
-def running_server(settings: Settings) -> dict[str, Any] | None:
-    """``{host, port, pid}`` of the llmtap serving this data dir, if it is alive."""
-    path = settings.data_dir / "server.json"
-    try:
-        state: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(int(state["pid"]), 0)
-    except (OSError, KeyError, ValueError):
-        return None
-    return state
-
-
-def _start_http_proxy(settings: Settings, server: dict[str, Any]) -> None:
+def _start_http_proxy(settings: Settings, server: tuple[str, int]) -> None:
     import httpx
 
+    host, port = server
+    host = f"[{host}]" if ":" in host else host
     token = (settings.data_dir / "token").read_text().strip()
     resp = httpx.post(
-        f"http://{server['host']}:{server['port']}/api/tools/traffic-inspector/capture-modes/http-proxy",
+        f"http://{host}:{port}/api/tools/traffic-inspector/capture-modes/http-proxy",
         json={"action": "start"},
         headers={"X-Llmtap-Token": token},
         timeout=10,

@@ -233,8 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_capture.add_commands(sub, _common)
     cli_bridge.add_commands(sub, _common)
-    if hasattr(cli_commands, "add_commands"):
-        cli_commands.add_commands(sub, _common)
+    cli_commands.add_commands(sub, _common)
     return parser
 
 

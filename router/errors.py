@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import ValidationError
+
 
 @dataclass(slots=True)
 class FieldError:
@@ -66,6 +68,13 @@ class ModelNotFound(NotFound):
         super().__init__(f"model '{model}' is not available{hint}")
         self.model = model
         self.suggestions = suggestions or []
+
+
+class ServiceUnavailable(LlmtapError):
+    """A part of the process that is not running (e.g. capture without mitmproxy)."""
+
+    status = 503
+    type = "service_unavailable"
 
 
 class Conflict(LlmtapError):
@@ -202,3 +211,13 @@ class AllAttemptsFailed(LlmtapError):
             waits = [a.retry_after for a in attempts if a.retry_after is not None]
             if waits and not any(k.lower() == "retry-after" for k in self.headers):
                 self.headers["Retry-After"] = str(max(1, math.ceil(min(waits))))
+
+
+def validation_error(exc: ValidationError, message: str) -> BadRequest:
+    """A pydantic ValidationError as a BadRequest with field-level details: the one mapping
+    every request body, settings layer and ingested record goes through."""
+    details = [
+        FieldError(".".join(str(p) for p in err["loc"]) or "body", err["msg"])
+        for err in exc.errors()
+    ]
+    return BadRequest(message, details)

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from router.errors import BadRequest, FieldError
+from router.errors import validation_error
 from router.netaddr import is_loopback_name
 
 log = logging.getLogger("llmtap.settings")
@@ -122,12 +122,3 @@ def load(cli: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = N
         finally:
             store_db.close_database()
     return build(cli=cli, env=env, stored=stored)
-
-
-def validation_error(exc: ValidationError, message: str) -> BadRequest:
-    """A pydantic ValidationError as a BadRequest with field-level details."""
-    details = [
-        FieldError(".".join(str(p) for p in err["loc"]) or "body", err["msg"])
-        for err in exc.errors()
-    ]
-    return BadRequest(message, details)

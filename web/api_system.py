@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.alias_generators import to_camel
 
 from router import __version__
+from router.errors import validation_error
 from router.routing.breaker import ResilienceSettings
-from router.settings import MUTABLE, Settings, validation_error
+from router.settings import MUTABLE, Settings
 from router.store import config as store_config
 from web.context import reply, runtime
 from web.errors import read_json

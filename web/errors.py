@@ -12,8 +12,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from router import __version__, jsonfast
-from router.errors import BadRequest, FieldError, LlmtapError, PayloadTooLarge
-from router.settings import validation_error
+from router.errors import BadRequest, FieldError, LlmtapError, PayloadTooLarge, validation_error
 from web.validation import check_json_shape, too_deep
 
 log = logging.getLogger("llmtap.web")

@@ -16,7 +16,14 @@ from pydantic.alias_generators import to_camel
 
 from router import __version__
 from router.engine import Inbound
-from router.errors import BadRequest, FieldError, LlmtapError, NotFound, Unauthorized
+from router.errors import (
+    BadRequest,
+    FieldError,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+    validation_error,
+)
 from router.store import hosts as store_hosts
 from router.store import sessions as store_sessions
 from router.traffic.har import iter_har
@@ -43,11 +50,6 @@ ROUTER_PATHS = {
     "anthropic": "/v1/messages",
     "responses": "/v1/responses",
 }
-
-
-class ServiceUnavailable(LlmtapError):
-    status = 503
-    type = "service_unavailable"
 
 
 # --------------------------------------------------------------------------- bodies
@@ -482,13 +484,7 @@ async def ingest(request: web.Request) -> web.Response:
     try:
         record = InterceptedRequest.model_validate(data)
     except ValidationError as exc:
-        raise BadRequest(
-            "the body is not an InterceptedRequest",
-            [
-                FieldError(".".join(str(p) for p in e["loc"]) or "body", e["msg"])
-                for e in exc.errors()
-            ],
-        ) from None
+        raise validation_error(exc, "the body is not an InterceptedRequest") from None
     stored = _inspector(request).upsert(record)
     return web.json_response({"id": stored.id, "status": stored.status})
 

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from router.errors import BadRequest, FieldError
-from router.settings import validation_error
+from router.errors import BadRequest, FieldError, validation_error
 
 if TYPE_CHECKING:
     from web.openapi import Param

@@ -141,22 +141,6 @@ def response_turns(resp: ir.Response | None) -> list[Turn]:
     return [{"role": "assistant", "blocks": [block_dict(b) for b in resp.content]}]
 
 
-def conversation(
-    api_kind: str | None,
-    request_body: Any,
-    response: ir.Response | None,
-    *,
-    model: str | None = None,
-) -> Conversation:
-    """``{request: [Turn], response: [Turn], contextKey}`` of one call."""
-    req = parse_request(api_kind, request_body, model=model)
-    return {
-        "request": request_turns(req) if req is not None else [],
-        "response": response_turns(response),
-        "contextKey": request_key(req),
-    }
-
-
 # --------------------------------------------------------------------------- llm summary
 
 

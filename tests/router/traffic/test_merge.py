@@ -10,7 +10,6 @@ import pytest
 from router import ir
 from router.traffic.detect import context_key
 from router.traffic.merge import (
-    conversation,
     llm_summary,
     merge_stream,
     model_from_path,
@@ -552,7 +551,8 @@ ANTHROPIC_REQUEST = {
 
 def test_conversation_turns_from_the_codec() -> None:
     merged = merge_stream("anthropic", ANTHROPIC_STREAM)
-    convo = conversation("anthropic", ANTHROPIC_REQUEST, merged)
+    convo = llm_summary("anthropic", ANTHROPIC_REQUEST, merged).conversation
+    assert convo is not None
     assert convo["contextKey"] == context_key("anthropic", ANTHROPIC_REQUEST)
     roles = [t["role"] for t in convo["request"]]
     assert roles == ["system", "user", "assistant", "user"]
@@ -575,9 +575,10 @@ def test_conversation_turns_from_the_codec() -> None:
 
 
 def test_conversation_of_an_unparseable_body_is_empty() -> None:
-    convo = conversation("anthropic", {"messages": "nope"}, None)
+    convo = llm_summary("anthropic", {"messages": "nope"}, None).conversation
     assert convo == {"request": [], "response": [], "contextKey": None}
-    assert conversation(None, ANTHROPIC_REQUEST, None)["request"] == []
+    none = llm_summary(None, ANTHROPIC_REQUEST, None).conversation
+    assert none is not None and none["request"] == []
 
 
 # --------------------------------------------------------------------------- llm summary
