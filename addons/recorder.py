@@ -262,8 +262,8 @@ def _body_text(message: http.Message, cap: int) -> tuple[str | None, bool]:
 
 
 def _json_or_none(req: http.Request, text: str | None, truncated: bool) -> Any:
-    if not text:
-        return None
+    if not text or text.lstrip()[:1] not in ("{", "["):
+        return None  # not a JSON object or array: no parser needs to see it
     if truncated:  # the cut text is not JSON; parse the whole body once for model/system
         try:
             return json.loads(req.get_content(strict=False) or b"")

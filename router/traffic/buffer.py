@@ -32,6 +32,9 @@ class _Held:
     record: InterceptedRequest
     request_z: bytes | None = None
     response_z: bytes | None = None
+    # What the request side looked like before masking (see _request_key): an update of the
+    # same call with the same request reuses the masked request side instead of masking again.
+    request_key: tuple[Any, ...] | None = None
 
     @classmethod
     def of(cls, record: InterceptedRequest) -> _Held:
@@ -64,6 +67,17 @@ class _Held:
         if self.response_z is not None:
             update["response_body"] = _unpack(self.response_z)
         return masked_copy(self.record, update)
+
+
+def _request_key(record: InterceptedRequest) -> tuple[Any, ...]:
+    """The unmasked request side, compared cheaply: a capture path rebuilds the record of a
+    call at its end from the same request (``hash`` of a str is computed once and cached)."""
+    body = record.request_body
+    return (
+        record.path,
+        tuple(record.request_headers.items()),
+        None if body is None else (len(body), hash(body)),
+    )
 
 
 def _pack(text: str) -> bytes:
@@ -120,8 +134,9 @@ class LiveBuffer:
     def add(self, record: InterceptedRequest) -> InterceptedRequest:
         """Store a new (usually in-flight) record, evicting the oldest; notifies ``new``.
         Adding an id that is already held replaces it and notifies ``update``."""
-        stored = self._prepare(record)
+        stored, key = self._prepare(record)
         held = _Held.of(stored)
+        held.request_key = key
         with self._lock:
             existing = stored.id in self._records
             self._records[stored.id] = held
@@ -139,8 +154,9 @@ class LiveBuffer:
     def replace(self, record: InterceptedRequest) -> tuple[InterceptedRequest, bool]:
         """:meth:`update`, returning the record as stored and published (masked, capped) and
         whether the id was still held."""
-        stored = self._prepare(record)
+        stored, key = self._prepare(record)
         held = _Held.of(stored)
+        held.request_key = key
         with self._lock:
             present = stored.id in self._records
             if present:
@@ -202,8 +218,32 @@ class LiveBuffer:
         the cut with ``…(truncated)``."""
         return truncate_body(text, self.max_body_kb * 1024)
 
-    def _prepare(self, record: InterceptedRequest) -> InterceptedRequest:
-        masked = mask_record(record)
+    def _prepare(
+        self, record: InterceptedRequest
+    ) -> tuple[InterceptedRequest, tuple[Any, ...] | None]:
+        """The record masked and capped, and the key of its unmasked request side."""
+        key = None
+        if record.masked:
+            masked = record
+        else:
+            key = _request_key(record)
+            previous = self._records.get(record.id)
+            if previous is not None and key == previous.request_key:
+                # The final state of a call whose request was masked when it started: mask
+                # only what is new (the response side), keep the masked request side.
+                held_request = previous.full()
+                masked = mask_record(
+                    record.model_copy(
+                        update={
+                            "path": held_request.path,
+                            "request_headers": held_request.request_headers,
+                            "request_body": held_request.request_body,
+                        }
+                    ),
+                    request_masked=True,
+                )
+            else:
+                masked = mask_record(record)
         request_body, cut_request = self.truncate_body(masked.request_body)
         response_body, cut_response = self.truncate_body(masked.response_body)
         if cut_request or cut_response:
@@ -215,7 +255,7 @@ class LiveBuffer:
                     "body_truncated": True,
                 },
             )
-        return masked
+        return masked, key
 
     def _notify(self, event: EventType, record: InterceptedRequest | None) -> None:
         with self._lock:

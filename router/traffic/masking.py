@@ -223,23 +223,26 @@ def mask_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict
     return out
 
 
-def mask_record(record: InterceptedRequest) -> InterceptedRequest:
+def mask_record(record: InterceptedRequest, *, request_masked: bool = False) -> InterceptedRequest:
     """A copy of a record with every field that can carry a secret masked, marked ``masked``.
     A record that already carries the mark is returned as it is (masking is idempotent, so
-    this only saves the second pass)."""
+    this only saves the second pass). ``request_masked``: the path, request headers and
+    request body were taken from a masked record of the same call (the live buffer's final
+    update of a call); only the rest is masked."""
     if record.masked:
         return record
-    update: dict[str, Any] = {
-        "path": mask_text(record.path),
-        "request_headers": mask_headers(record.request_headers),
-        "response_headers": mask_headers(record.response_headers),
-        "request_body": mask_body(
-            record.request_body, _header(record.request_headers, "content-type")
-        ),
-        "response_body": mask_body(
-            record.response_body, _header(record.response_headers, "content-type")
-        ),
-    }
+    update: dict[str, Any] = {}
+    if record.response_headers:  # an in-flight record has no response side yet
+        update["response_headers"] = mask_headers(record.response_headers)
+    if record.response_body:
+        ctype = _header(record.response_headers, "content-type")
+        update["response_body"] = mask_body(record.response_body, ctype)
+    if not request_masked:
+        update["path"] = mask_text(record.path)
+        update["request_headers"] = mask_headers(record.request_headers)
+        if record.request_body:
+            ctype = _header(record.request_headers, "content-type")
+            update["request_body"] = mask_body(record.request_body, ctype)
     for name in ("error", "note", "annotation", "source_model", "mapped_model"):
         value = getattr(record, name)
         if isinstance(value, str):

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypedDict
 from router import ir
 from router.formats import Codec, get_codec
 from router.traffic.detect import parse_request, request_key
-from router.traffic.masking import mask_json
+from router.traffic.masking import mask_llm
 from router.traffic.record import LlmInfo
 from router.usage import complete_usage
 
@@ -184,24 +184,29 @@ def llm_summary(
         ) as exc:  # pricing is a separate concern; a bad table row must not drop a record
             log.debug("cost failed for %s: %s", model, type(exc).__name__)
 
-    rendered = render_response(api_kind, response, req) if response is not None else None
+    # A stream's merged form, in the call's own format (the UI shows it beside the SSE text).
+    # A whole reply is already the response body: no second copy of it.
+    rendered = render_response(api_kind, response, req) if response and streamed else None
     convo: Conversation = {
         "request": request_turns(req) if req is not None else [],
         "response": response_turns(response),
         "contextKey": request_key(req),
     }
-    return LlmInfo(
-        provider=provider,
-        api_kind=api_kind,
-        model=model or None,
-        streamed=streamed,
-        tokens_in=usage.input_tokens if usage else 0,
-        tokens_out=usage.output_tokens if usage else 0,
-        cache_read_tokens=usage.cache_read_tokens if usage else 0,
-        cache_write_tokens=usage.cache_write_tokens if usage else 0,
-        reasoning_tokens=usage.reasoning_tokens if usage else 0,
-        cost_usd=cost,
-        usage_estimated=usage.estimated if usage else False,
-        response=mask_json(rendered) if rendered is not None else None,
-        conversation=mask_json(dict(convo)),
+    # Masked here, once, and marked so: the buffer does not mask the llm object again.
+    return mask_llm(
+        LlmInfo(
+            provider=provider,
+            api_kind=api_kind,
+            model=model or None,
+            streamed=streamed,
+            tokens_in=usage.input_tokens if usage else 0,
+            tokens_out=usage.output_tokens if usage else 0,
+            cache_read_tokens=usage.cache_read_tokens if usage else 0,
+            cache_write_tokens=usage.cache_write_tokens if usage else 0,
+            reasoning_tokens=usage.reasoning_tokens if usage else 0,
+            cost_usd=cost,
+            usage_estimated=usage.estimated if usage else False,
+            response=rendered,
+            conversation=dict(convo),
+        )
     )

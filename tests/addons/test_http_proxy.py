@@ -194,7 +194,10 @@ async def test_llmtap_run_curl(tmp_path: Path) -> None:
             assert json.loads(out.stdout)["choices"][0]["message"]["content"] == "curl says hi"
             [rec] = wait_final(app, 1)
             assert (rec["host"], rec["source"]) == ("127.0.0.2", "http-proxy")
-            assert rec["llm"]["response"]["choices"][0]["message"]["content"] == "curl says hi"
+            # A whole reply is the response body; llm.response holds no second copy of it.
+            assert rec["llm"]["response"] is None
+            reply = json.loads(rec["responseBody"])
+            assert reply["choices"][0]["message"]["content"] == "curl says hi"
         finally:
             assert app.stop() == 0, app.log()
 

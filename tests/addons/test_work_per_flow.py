@@ -1,0 +1,103 @@
+"""Work per captured flow, counted by instrumentation (not timed): codec parses, masking passes
+and JSON parses for one proxied LLM call and one proxied non-LLM request, through the real
+recorder addon (mitmproxy's taddons/tflow) into the real live buffer. A change that adds a
+second pass over the same data fails here."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mitmproxy.test import taddons, tflow, tutils
+
+from addons.recorder import Recorder
+from router.traffic.buffer import LiveBuffer
+from tests.web.test_work_per_call import counting
+
+REQUEST = {
+    "model": "gpt-4o-mini",
+    "messages": [
+        {"role": "system", "content": "Be terse."},
+        {"role": "user", "content": "say hi " * 200},
+    ],
+}
+ANSWER = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "model": "gpt-4o-mini",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "hi " * 200},
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 12, "completion_tokens": 200, "total_tokens": 212},
+}
+
+
+def _flow(host: str, path: str, body: bytes, ctype: str, answer: bytes, answer_type: str) -> Any:
+    req = tutils.treq(
+        host=host, port=443, scheme=b"https", method=b"POST", path=path.encode(), content=body
+    )
+    req.headers["host"] = host
+    req.headers["content-type"] = ctype
+    req.headers["authorization"] = "Bearer sk-proj-" + "A" * 40
+    flow = tflow.tflow(req=req)
+    flow.response = tutils.tresp(content=answer)
+    flow.response.headers["content-type"] = answer_type
+    return flow
+
+
+def _record(flow: Any) -> tuple[LiveBuffer, dict[str, int]]:
+    buffer = LiveBuffer(size=10)
+    recorder = Recorder(buffer.add, buffer.update)
+    response = flow.response
+    flow.response = None
+    with taddons.context(recorder), counting() as counts:
+        recorder.request(flow)
+        flow.response = response
+        recorder.response(flow)
+    return buffer, dict(counts)
+
+
+def test_an_llm_call_is_parsed_and_masked_once() -> None:
+    flow = _flow(
+        "api.openai.com",
+        "/v1/chat/completions",
+        json.dumps(REQUEST).encode(),
+        "application/json",
+        json.dumps(ANSWER).encode(),
+        "application/json",
+    )
+    buffer, counts = _record(flow)
+    [record] = buffer.list()
+    assert record.status == 200 and record.llm is not None and record.llm.tokens_out == 200
+    assert "sk-proj-" + "A" * 40 not in record.model_dump_json()
+    # The codec reads the request once and the reply once; a whole reply is not rendered
+    # back into llm.response (the response body is that reply).
+    assert {k: v for k, v in counts.items() if k.startswith("codec.")} == {
+        "codec.parse_request": 1,
+        "codec.parse_response": 1,
+    }
+    # The request side is masked once (when the call starts; its final state reuses it), the
+    # response side once; the llm summary is masked as it is built, not again by the buffer.
+    assert counts["mask.mask_headers"] == 2  # request headers, response headers
+    assert counts["mask.mask_body"] == 2  # request body, response body
+
+
+def test_a_non_llm_flow_is_masked_once_per_side() -> None:
+    flow = _flow(
+        "example.com",
+        "/upload",
+        b"plain text, nothing to parse",
+        "text/plain",
+        b"<html>ok</html>",
+        "text/html",
+    )
+    buffer, counts = _record(flow)
+    [record] = buffer.list()
+    assert record.detected_kind != "llm" and record.llm is None
+    assert not {k for k in counts if k.startswith("codec.")}
+    assert counts["mask.mask_headers"] == 2 and counts["mask.mask_body"] == 2
+    assert counts.get("json.decode", 0) == 0  # not JSON: never handed to a JSON parser
