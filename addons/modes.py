@@ -66,6 +66,10 @@ class CaptureModes:
         self.system = SystemProxy(runner, Journal(settings.data_dir))
         self._guard_task: asyncio.Task[None] | None = None
         self.proxy_host = "127.0.0.1"
+        # Whether the OS proxy points at us, as last read from the journal: the capture path
+        # asks on every flow, and reading (and validating) the journal file per flow cost
+        # more than the flow. Refreshed whenever llmtap reads or changes the journal.
+        self._system_active: bool | None = None
 
     # ------------------------------------------------------------------ addon hooks
 
@@ -76,7 +80,7 @@ class CaptureModes:
                 log.warning("reverted a system proxy whose guard expired while llmtap was down")
         except Exception:
             log.exception("could not enforce the system-proxy guard")
-        status = self.system.status()
+        status = self._system_status()
         if status.get("active"):
             self._arm_guard()
         if self.settings.http_proxy_autostart:
@@ -107,10 +111,17 @@ class CaptureModes:
         return bool(self._regular_modes())
 
     def system_proxy_active(self) -> bool:
-        return bool(self.system.status().get("active"))
+        if self._system_active is None:
+            self._system_status()
+        return bool(self._system_active)
+
+    def _system_status(self) -> Any:
+        status = self.system.status()
+        self._system_active = bool(status.get("active"))
+        return status
 
     def state(self) -> dict[str, Any]:
-        sys_status = self.system.status()
+        sys_status = self._system_status()
         from web.inspector import AGENT_BRIDGE_NOTE
 
         return {
@@ -173,12 +184,14 @@ class CaptureModes:
             await asyncio.to_thread(
                 self.system.apply, self.settings.proxy_port, minutes, host=self.proxy_host
             )
+            self._system_active = None
             self._arm_guard()
         elif action == "revert":
             if self._guard_task is not None:
                 self._guard_task.cancel()
                 self._guard_task = None
             await asyncio.to_thread(self.system.revert)
+            self._system_active = None
         else:
             raise BadRequest(f"unknown action '{action}' (apply or revert)")
         return self.state()
@@ -216,5 +229,6 @@ class CaptureModes:
             await asyncio.sleep(max(delay, 0))
             log.warning("system proxy guard expired: reverting")
             await asyncio.to_thread(self.system.enforce_guard)
+            self._system_active = None
 
         self._guard_task = asyncio.get_running_loop().create_task(guard())

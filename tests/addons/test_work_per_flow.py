@@ -101,3 +101,28 @@ def test_a_non_llm_flow_is_masked_once_per_side() -> None:
     assert not {k for k in counts if k.startswith("codec.")}
     assert counts["mask.mask_headers"] == 2 and counts["mask.mask_body"] == 2
     assert counts.get("json.decode", 0) == 0  # not JSON: never handed to a JSON parser
+
+
+def test_the_flow_path_does_not_read_the_proxy_journal(tmp_path: Any) -> None:
+    """The capture tagger asks "is the OS proxy ours?" on every flow: answered from memory,
+    read from the on-disk journal once, and again only when llmtap reads or changes it."""
+    from addons.modes import CaptureModes
+    from router.bridge.journal import Journal
+    from router.settings import build
+
+    settings = build(cli={"data_dir": tmp_path}, env={})
+    modes = CaptureModes(settings, master=None)
+    reads = 0
+    original = Journal.read
+
+    def counted(self: Journal) -> Any:
+        nonlocal reads
+        reads += 1
+        return original(self)
+
+    Journal.read = counted  # type: ignore[method-assign]
+    try:
+        assert not any(modes.system_proxy_active() for _ in range(1000))
+    finally:
+        Journal.read = original  # type: ignore[method-assign]
+    assert reads == 1
