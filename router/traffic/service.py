@@ -17,7 +17,7 @@ from router.errors import NotFound
 from router.store import sessions as store_sessions
 from router.store.records import Session
 from router.traffic.buffer import LiveBuffer, Subscriber
-from router.traffic.detect import context_key
+from router.traffic.detect import request_key
 from router.traffic.masking import mask_body, mask_headers, mask_json, mask_text, masked_copy
 from router.traffic.merge import model_from_path, render_response, request_turns, response_turns
 from router.traffic.record import InterceptedRequest, LlmInfo, RecordFilter, Status
@@ -293,7 +293,7 @@ def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> 
     convo = {
         "request": request_turns(req) if req is not None else [],
         "response": [],
-        "contextKey": context_key(inbound.format, inbound.body),
+        "contextKey": request_key(req),
     }
     llm = LlmInfo(
         api_kind=inbound.format,
