@@ -48,6 +48,10 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
 
         async def started(host: str, port: int) -> None:
             runtime.announce(host, port)
+            # Diverted agent calls hop to this port; a wildcard bind is reached on loopback.
+            wildcard = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "localhost": "127.0.0.1"}
+            hop_host = {**wildcard, "::": "::1"}.get(host, host)
+            opts.update(llmtap_api_port=port, llmtap_api_host=hop_host)
             # Everything alive now (mitmproxy, pydantic schemas, codecs) lives as long as the
             # process: move it out of the collector's sight, so a full collection walks only
             # what the traffic holds (about 80 ms per pass otherwise, a p99 spike on calls).
@@ -64,9 +68,7 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
             print("Ctrl-C stops.", flush=True)
 
         webapp = WebApp(create_app(runtime), settings.host, settings.port, started)
-        master.addons.add(
-            webapp, *build_addons(runtime, master, lambda: webapp.bound_port or settings.port)
-        )
+        master.addons.add(webapp, *build_addons(runtime, master))
         opts.update(**mitm_options(runtime))
 
         loop = asyncio.get_running_loop()
@@ -102,6 +104,7 @@ def mitm_options(runtime: Any) -> dict[str, Any]:
     plus the configured upstream CA (added, never replacing), SSE streamed and recorded."""
     from certs import ca as ca_mod
     from router.bridge.envcmd import combined_ca_bundle
+    from router.store import agents as store_agents
 
     settings = runtime.settings
     ca_mod.load_or_create(runtime.confdir)
@@ -113,6 +116,13 @@ def mitm_options(runtime: Any) -> dict[str, Any]:
         "store_streamed_bodies": True,
         "stream_large_bodies": "1m",
         "connection_strategy": "lazy",
+        # AgentBridge (reverse mode): the agent's Host header goes on unchanged.
+        "keep_host_header": True,
+        "llmtap_api_port": settings.port,
+        "llmtap_tls_intercept": settings.tls_intercept,
+        "llmtap_bypass": [p.pattern for p in store_agents.list_bypass()],
+        "llmtap_dns_servers": [s for s in settings.dns_servers.split(",") if s.strip()],
+        "llmtap_origin_port": settings.origin_port,
     }
     if settings.upstream_ca is not None:
         bundle = settings.data_dir / "upstream-bundle.pem"
@@ -121,35 +131,45 @@ def mitm_options(runtime: Any) -> dict[str, Any]:
     return options
 
 
-def build_addons(runtime: Any, master: Any, api_port: Any) -> list[Any]:
-    """Our addons, in hook order: capture decides and tags, the recorders build records."""
+def build_addons(runtime: Any, master: Any) -> list[Any]:
+    """Our addons, in hook order: options first; capture decides and tags; the recorder
+    builds the record from the request as the client sent it; divert then sends the flow to
+    the router hop or on to the real origin; the tunnel recorder counts raw tunnels."""
     from addons.capture import CaptureTagger
+    from addons.divert import Divert
     from addons.hostsdns import HostsDns
     from addons.modes import CaptureModes
+    from addons.options import LlmtapOptions
     from addons.recorder import Recorder, local_process
     from addons.tunnels import TunnelRecorder
     from router.bridge.agents import default_catalog
-    from router.bridge.bypass import BypassMatcher
     from router.store import agents as store_agents
+    from web.security import HOP_SECRET
 
     settings = runtime.settings
-    runtime.bridge.reload_ca = lambda: reload_certstore(master)
+    bridge = runtime.bridge  # the control side (router.bridge.control.BridgeControl)
+    catalog = bridge.agents if bridge is not None else default_catalog()
     modes = CaptureModes(settings, master, custom_hosts=lambda: runtime.custom_hosts)
     runtime.capture = modes
-    bypass = BypassMatcher(p.pattern for p in store_agents.list_bypass())
-    runtime.bypass = bypass
+    if bridge is not None:
+        bridge.reload_ca = lambda: reload_certstore(master)
+        bridge.listener = modes.bridge_listener
+        bridge.on_bypass = lambda matcher: modes.set_bypass(matcher.user)
     inspector = runtime.inspector
+    agent_hosts = frozenset(catalog.all_hosts())
 
     def source() -> str:
         return "system-proxy" if modes.system_proxy_active() else "http-proxy"
 
+    def route_all(agent_id: str) -> bool:
+        return store_agents.get_agent_state(agent_id).route_all
+
     tagger = CaptureTagger(
-        api_port=api_port,
-        bypass=lambda host: runtime.bypass.matches(host),
-        tls_intercept=lambda: settings.tls_intercept,
-        system_proxy_active=modes.system_proxy_active,
-        agents=default_catalog(),
+        agents=catalog,
         custom_host=lambda host: runtime.custom_hosts.get(host),
+        find_mapping=store_agents.find_mapping,  # read live: a PUT applies to the next call
+        route_all=route_all,
+        record_models=store_agents.add_detected_models,
     )
     recorder = Recorder(
         inspector.add,
@@ -158,8 +178,14 @@ def build_addons(runtime: Any, master: Any, api_port: Any) -> list[Any]:
         max_body_bytes=lambda: settings.max_body_kb * 1024,
         attribute_process=local_process if sys.platform.startswith("linux") else None,
     )
+    divert = Divert(
+        secret=HOP_SECRET,
+        # hosts llmtap may have pointed at itself in the hosts file: resolved through DNS
+        spoofable=lambda host: host in agent_hosts or host in runtime.custom_hosts,
+        counters=modes.bridge_counters,
+    )
     tunnels = TunnelRecorder(inspector.add, inspector.update, source)
-    return [modes, HostsDns(runtime.bridge), tagger, recorder, tunnels]
+    return [LlmtapOptions(), modes, HostsDns(runtime.bridge), tagger, recorder, divert, tunnels]
 
 
 # --------------------------------------------------------------------------- CLI

@@ -1,6 +1,8 @@
-"""Capture modes at runtime: the HTTP proxy listener, TLS intercept and the OS system proxy
-(with its guard). An addon (guard enforcement at start, revert at shutdown) and the object
-the inspector API drives (``runtime.capture``)."""
+"""Capture modes at runtime: the HTTP proxy listener, the AgentBridge's TLS listener (reverse
+mode on 127.0.0.1 and ::1), TLS intercept, bypass patterns and the OS system proxy (with its
+guard). An addon (guard enforcement at start, revert at shutdown) and the object the inspector
+and AgentBridge APIs drive (``runtime.capture``). Runtime state reaches the other addons as
+mitmproxy options, so their hot path reads memory, never the journal on disk."""
 
 from __future__ import annotations
 
@@ -10,17 +12,24 @@ import logging
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from mitmproxy.proxy import mode_specs
 
+from router.bridge.divert import BridgeCounters
 from router.bridge.journal import Journal
 from router.bridge.runner import CommandRunner
 from router.bridge.sysproxy import SystemProxy
-from router.errors import BadRequest, Conflict
+from router.errors import BadRequest, Conflict, Forbidden
 from router.settings import Settings
 
 log = logging.getLogger("llmtap.modes")
+
+# The reverse spec's target is a placeholder that can never resolve: every bridge request is
+# sent on to its own host (divert addon), so nothing should ever reach this address.
+BRIDGE_PLACEHOLDER = "llmtap-bridge.invalid"
+BRIDGE_HOSTS = ("127.0.0.1", "::1")
 
 
 def port_holder(port: int) -> str | None:
@@ -39,8 +48,10 @@ def port_holder(port: int) -> str | None:
 
 
 def check_port_free(host: str, port: int) -> None:
-    """Raise Conflict naming the holder when ``host:port`` cannot be bound."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    """Raise Conflict naming the holder when ``host:port`` cannot be bound, BadRequest naming
+    the fixes when binding a privileged port is not permitted."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
@@ -48,6 +59,14 @@ def check_port_free(host: str, port: int) -> None:
             if exc.errno == errno.EADDRINUSE:
                 holder = port_holder(port) or "another process"
                 raise Conflict(f"port {port} is already in use by {holder}") from None
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise Forbidden(
+                    f"not permitted to listen on {host}:{port} (ports below 1024 are "
+                    "privileged): run llmtap as root, or grant the capability once with "
+                    "`sudo setcap cap_net_bind_service=+ep $(readlink -f $(which python3))`, "
+                    "or choose another port (LLMTAP_BRIDGE_PORT / --bridge-port)",
+                    code="permission_denied",
+                ) from None
             raise BadRequest(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
@@ -66,10 +85,11 @@ class CaptureModes:
         self.system = SystemProxy(runner, Journal(settings.data_dir))
         self._guard_task: asyncio.Task[None] | None = None
         self.proxy_host = "127.0.0.1"
-        # Whether the OS proxy points at us, as last read from the journal: the capture path
-        # asks on every flow, and reading (and validating) the journal file per flow cost
-        # more than the flow. Refreshed whenever llmtap reads or changes the journal.
-        self._system_active: bool | None = None
+        self._system_active = False  # mirrors the journal; read on every proxied flow
+        self.bridge_counters = BridgeCounters()
+        self.bridge_last_started: datetime | None = None
+        self.bridge_error: str | None = None
+        self.bridge_listener = BridgeListener(self)
 
     # ------------------------------------------------------------------ addon hooks
 
@@ -80,7 +100,8 @@ class CaptureModes:
                 log.warning("reverted a system proxy whose guard expired while llmtap was down")
         except Exception:
             log.exception("could not enforce the system-proxy guard")
-        status = self._system_status()
+        status = self.system.status()
+        self._set_system_active(bool(status.get("active")))
         if status.get("active"):
             self._arm_guard()
         if self.settings.http_proxy_autostart:
@@ -88,6 +109,11 @@ class CaptureModes:
                 await self.http_proxy("start")
             except Exception as exc:
                 log.error("could not start the HTTP proxy: %s", exc)
+        if self.settings.bridge_autostart:
+            try:
+                await self.agent_bridge("start")
+            except Exception as exc:
+                log.error("could not start the AgentBridge: %s", getattr(exc, "message", exc))
 
     async def done(self) -> None:
         if self._guard_task is not None:
@@ -111,28 +137,25 @@ class CaptureModes:
         return bool(self._regular_modes())
 
     def system_proxy_active(self) -> bool:
-        if self._system_active is None:
-            self._system_status()
-        return bool(self._system_active)
+        return self._system_active
 
-    def _system_status(self) -> Any:
-        status = self.system.status()
-        self._system_active = bool(status.get("active"))
-        return status
+    def _set_system_active(self, active: bool) -> None:
+        self._system_active = active
+        if "llmtap_system_proxy" in self.master.options:
+            self.master.options.update(llmtap_system_proxy=active)
 
     def state(self) -> dict[str, Any]:
-        sys_status = self._system_status()
-        from web.inspector import AGENT_BRIDGE_NOTE
-
+        sys_status = self.system.status()
+        bridge = self.agent_bridge_state()
         return {
             "running": True,
-            "agentBridge": {"active": False, "note": AGENT_BRIDGE_NOTE},
+            "agentBridge": {"active": bridge["running"], "port": bridge["port"]},
             "customHosts": {
                 "active": bool(self.custom_hosts()),
                 "count": len(self.custom_hosts()),
                 "partial": True,
-                "note": "a custom host's kind is applied to records captured by the proxy modes; "
-                "hosts-file capture needs the AgentBridge listener (not available yet)",
+                "note": "a custom host's kind is applied to records captured by every mode; "
+                "its hosts-file lines are managed by the AgentBridge DNS controls",
             },
             "httpProxy": {
                 "active": self.http_proxy_active,
@@ -153,7 +176,7 @@ class CaptureModes:
             if not self.http_proxy_active:
                 check_port_free(self.proxy_host, self.settings.proxy_port)
                 await self._set_modes([*self.master.options.mode, self._proxy_spec()])
-                self._check_started(self._proxy_spec())
+                self._check_started(self._proxy_spec(), "the HTTP proxy", self.settings.proxy_port)
         elif action == "stop":
             if self.system_proxy_active():
                 await self.system_proxy("revert")
@@ -166,6 +189,8 @@ class CaptureModes:
 
     async def tls_intercept(self, enabled: bool) -> dict[str, Any]:
         self.settings.tls_intercept = enabled
+        if "llmtap_tls_intercept" in self.master.options:
+            self.master.options.update(llmtap_tls_intercept=enabled)
         from router.store import config as store_config
 
         store_config.set_settings({"tls_intercept": enabled})
@@ -184,17 +209,103 @@ class CaptureModes:
             await asyncio.to_thread(
                 self.system.apply, self.settings.proxy_port, minutes, host=self.proxy_host
             )
-            self._system_active = None
+            self._set_system_active(True)
             self._arm_guard()
         elif action == "revert":
             if self._guard_task is not None:
                 self._guard_task.cancel()
                 self._guard_task = None
             await asyncio.to_thread(self.system.revert)
-            self._system_active = None
+            self._set_system_active(False)
         else:
             raise BadRequest(f"unknown action '{action}' (apply or revert)")
         return self.state()
+
+    # ------------------------------------------------------------------ AgentBridge
+
+    def _bridge_specs(self) -> list[str]:
+        port = self.settings.bridge_port
+        return [f"reverse:https://{BRIDGE_PLACEHOLDER}:443@{h}:{port}" for h in BRIDGE_HOSTS]
+
+    def _bridge_modes(self) -> list[str]:
+        return [m for m in self.master.options.mode if m.startswith("reverse:")]
+
+    @property
+    def bridge_active(self) -> bool:
+        return bool(self._bridge_modes())
+
+    def agent_bridge_state(self) -> dict[str, Any]:
+        """``GET agent-bridge/state``: running, port, certReady, interceptedCount,
+        activeConnections, lastStartedAt (plus the listen addresses and the last error)."""
+        modes = self._bridge_modes()
+        listen = [m.rpartition("@")[2] for m in modes]
+        return {
+            "running": bool(modes),
+            "port": self.settings.bridge_port,
+            "listen": listen,
+            "certReady": ca_file(self.settings.data_dir).exists(),
+            "interceptedCount": self.bridge_counters.intercepted,
+            "activeConnections": self.bridge_counters.active,
+            "lastStartedAt": self.bridge_last_started.isoformat().replace("+00:00", "Z")
+            if self.bridge_last_started
+            else None,
+            "lastError": self.bridge_error,
+        }
+
+    async def agent_bridge(self, action: str, port: int | None = None) -> dict[str, Any]:
+        """Start, stop or restart the AgentBridge listener (reverse mode, TLS with a leaf per
+        SNI from llmtap's CA) on 127.0.0.1 and ::1. Raises Conflict (409) naming the process
+        that holds the port, BadRequest naming the fixes when the port is privileged."""
+        if action not in ("start", "stop", "restart"):
+            raise BadRequest(f"unknown action '{action}' (start, stop or restart)")
+        if action in ("stop", "restart") and self.bridge_active:
+            await self._set_modes(
+                [m for m in self.master.options.mode if not m.startswith("reverse:")]
+            )
+            self.bridge_counters.active = 0
+        if action == "stop":
+            return self.agent_bridge_state()
+        if port is not None:
+            self.settings.bridge_port = port
+        if self.bridge_active:
+            return self.agent_bridge_state()
+        self.bridge_error = None
+        try:
+            specs = self._bridge_startable()
+            await self._set_modes([*self.master.options.mode, *specs])
+            for spec in specs:
+                self._check_started(spec, "the AgentBridge", self.settings.bridge_port)
+        except (Conflict, BadRequest, Forbidden) as exc:
+            self.bridge_error = exc.message
+            if self.bridge_active:  # one address bound, the other did not: none then
+                await self._set_modes(
+                    [m for m in self.master.options.mode if not m.startswith("reverse:")]
+                )
+            raise
+        self.bridge_last_started = datetime.now(UTC)
+        return self.agent_bridge_state()
+
+    def _bridge_startable(self) -> list[str]:
+        """The specs to start: 127.0.0.1 must bind; ::1 is skipped where IPv6 is off."""
+        specs = []
+        for host, spec in zip(BRIDGE_HOSTS, self._bridge_specs(), strict=True):
+            try:
+                check_port_free(host, self.settings.bridge_port)
+            except (BadRequest, Forbidden):
+                if ":" in host and not _has_ipv6_loopback():
+                    log.warning("no IPv6 loopback here: the AgentBridge listens on 127.0.0.1 only")
+                    continue
+                raise
+            specs.append(spec)
+        return specs
+
+    def set_bypass(self, patterns: list[str]) -> None:
+        """Apply the user's bypass patterns at once, in every capture mode (decided at the next
+        TLS ClientHello). Raises BadRequest for an invalid pattern; nothing changes then."""
+        from router.bridge.bypass import BypassMatcher
+
+        BypassMatcher(patterns)  # validates; raises BadRequest with field details
+        self.master.options.update(llmtap_bypass=list(patterns))
 
     # ------------------------------------------------------------------ internals
 
@@ -203,7 +314,7 @@ class CaptureModes:
         proxyserver = self.master.addons.get("proxyserver")
         await proxyserver.servers.update([mode_specs.ProxyMode.parse(m) for m in modes])
 
-    def _check_started(self, spec: str) -> None:
+    def _check_started(self, spec: str, what: str, port: int) -> None:
         proxyserver = self.master.addons.get("proxyserver")
         try:
             instance = proxyserver.servers[spec]
@@ -212,9 +323,7 @@ class CaptureModes:
         if not instance.is_running:
             error = instance.last_exception
             self.master.options.update(mode=[m for m in self.master.options.mode if m != spec])
-            raise Conflict(
-                f"the HTTP proxy could not start on port {self.settings.proxy_port}: {error}"
-            )
+            raise Conflict(f"{what} could not start on port {port}: {error}")
 
     def _arm_guard(self) -> None:
         until = self.system.status().get("guardUntil")
@@ -229,6 +338,45 @@ class CaptureModes:
             await asyncio.sleep(max(delay, 0))
             log.warning("system proxy guard expired: reverting")
             await asyncio.to_thread(self.system.enforce_guard)
-            self._system_active = None
+            self._set_system_active(bool(self.system.status().get("active")))
 
         self._guard_task = asyncio.get_running_loop().create_task(guard())
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def ca_file(data_dir: Path) -> Path:
+    return data_dir / "ca" / "mitmproxy-ca.pem"
+
+
+class BridgeListener:
+    """The AgentBridge listener as the control side sees it (router.bridge.control's
+    ``BridgeListener`` protocol): running, port, start, stop, counters."""
+
+    def __init__(self, modes: CaptureModes) -> None:
+        self._modes = modes
+
+    @property
+    def running(self) -> bool:
+        return self._modes.bridge_active
+
+    @property
+    def port(self) -> int:
+        return self._modes.settings.bridge_port
+
+    async def start(self) -> None:
+        await self._modes.agent_bridge("start")
+
+    async def stop(self) -> None:
+        await self._modes.agent_bridge("stop")
+
+    def counters(self) -> dict[str, int]:
+        c = self._modes.bridge_counters
+        return {"interceptedCount": c.intercepted, "activeConnections": c.active}

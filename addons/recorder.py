@@ -9,27 +9,19 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from mitmproxy import http
 
+from addons import meta
 from router import ir
 from router.traffic import detect, merge
 from router.traffic.record import InterceptedRequest
 from web.security import is_loopback_peer
 
 log = logging.getLogger("llmtap.recorder")
-
-META_ID = "llmtap.id"
-META_SOURCE = "llmtap.source"
-META_AGENT = "llmtap.agent"
-META_SKIP = "llmtap.skip"
-META_SOURCE_MODEL = "llmtap.source_model"
-META_MAPPED_MODEL = "llmtap.mapped_model"
-META_CUSTOM_KIND = "llmtap.custom_kind"
-META_PROCESS = "llmtap.process"
-META_FINAL = "llmtap.final"
 
 HOP_BY_HOP = frozenset(
     {
@@ -42,6 +34,16 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+
+
+@dataclass(slots=True)
+class _RequestPart:
+    record: InterceptedRequest
+    kind: str | None
+    req_json: Any
+    host: str
+    path: str
+    cap: int
 
 
 class Recorder:
@@ -69,11 +71,11 @@ class Recorder:
     # ------------------------------------------------------------------ hooks
 
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.metadata.get(META_SKIP) or flow.response is not None:
+        if flow.metadata.get(meta.SKIP) or flow.response is not None:
             return
         try:
             record = self._build(flow, final=False)
-            flow.metadata[META_ID] = record.id
+            flow.metadata[meta.ID] = record.id
             self.publish_new(record)
             self._attribute(flow, record)
         except Exception:  # a bad flow is logged and skipped, never raised into mitmproxy
@@ -102,23 +104,37 @@ class Recorder:
     # ------------------------------------------------------------------ building
 
     def _final(self, flow: http.HTTPFlow) -> None:
-        if flow.metadata.get(META_SKIP) or META_ID not in flow.metadata:
+        if flow.metadata.get(meta.SKIP) or meta.ID not in flow.metadata:
             return
         try:
             record = self._build(flow, final=True)
-            flow.metadata[META_FINAL] = record
+            flow.metadata[meta.FINAL] = record
             self.publish_update(record)
         except Exception:
             log.exception("recording response failed")
 
     def _build(self, flow: http.HTTPFlow, *, final: bool) -> InterceptedRequest:
+        # The request half is built once, at `request`, from the request as the client sent
+        # it: a diverted flow is rewritten to the router hop afterwards, and the record must
+        # still show the agent's own call (host, path, headers), never the hop.
+        cached: _RequestPart | None = flow.metadata.get(meta.RECORD)
+        if cached is None:
+            cached = flow.metadata[meta.RECORD] = self._request_part(flow)
+        record = cached.record.model_copy()
+        if meta.PROCESS in flow.metadata:
+            record.pid, record.process_name = flow.metadata[meta.PROCESS]
+        if final:
+            self._complete(flow, record, cached)
+        return record
+
+    def _request_part(self, flow: http.HTTPFlow) -> _RequestPart:
         req = flow.request
         cap = self.max_body_bytes()
         req_text, req_truncated = _body_text(req, cap)
         req_json = _json_or_none(req, req_text, req_truncated)
         content_type = req.headers.get("content-type", "")
         kind = detect.api_kind(req.path, req_json)
-        custom_kind = flow.metadata.get(META_CUSTOM_KIND)
+        custom_kind = flow.metadata.get(meta.CUSTOM_KIND)
         detected = detect.detect_kind(
             req.pretty_host,
             req.path,
@@ -128,9 +144,9 @@ class Recorder:
             custom_kind=custom_kind,
         )
         record = InterceptedRequest(
-            id=flow.metadata.get(META_ID) or uuid.uuid4().hex,
-            source=flow.metadata.get(META_SOURCE, "http-proxy"),
-            agent=flow.metadata.get(META_AGENT),
+            id=flow.metadata.get(meta.ID) or uuid.uuid4().hex,
+            source=flow.metadata.get(meta.SOURCE, "http-proxy"),
+            agent=flow.metadata.get(meta.AGENT),
             timestamp=datetime.fromtimestamp(req.timestamp_start, UTC),
             method=req.method,
             scheme=req.scheme,
@@ -142,26 +158,18 @@ class Recorder:
             request_size=len(req.raw_content or b""),
             detected_kind=detected,
             context_key=detect.context_key(kind, req_json) if detected == "llm" else None,
-            source_model=flow.metadata.get(META_SOURCE_MODEL)
+            source_model=flow.metadata.get(meta.SOURCE_MODEL)
             or (req_json.get("model") if isinstance(req_json, dict) else None),
-            mapped_model=flow.metadata.get(META_MAPPED_MODEL),
+            mapped_model=flow.metadata.get(meta.MAPPED_MODEL),
             body_truncated=req_truncated or None,
         )
-        if META_PROCESS in flow.metadata:
-            record.pid, record.process_name = flow.metadata[META_PROCESS]
-        if final:
-            self._complete(flow, record, kind, req_json, cap)
-        return record
+        return _RequestPart(record, kind, req_json, req.pretty_host, req.path, cap)
 
     def _complete(
-        self,
-        flow: http.HTTPFlow,
-        record: InterceptedRequest,
-        kind: str | None,
-        req_json: Any,
-        cap: int,
+        self, flow: http.HTTPFlow, record: InterceptedRequest, part: _RequestPart
     ) -> None:
         req, resp = flow.request, flow.response
+        kind, cap = part.kind, part.cap
         t_recv = req.timestamp_start
         t_sent = _sent_time(flow)
         if resp is not None:
@@ -176,14 +184,14 @@ class Recorder:
             record.upstream_latency_ms = _ms(t_end - t_sent)
             record.total_latency_ms = _ms(t_end - t_recv)
             if record.detected_kind == "llm" and kind is not None:
-                record.llm = self._llm(flow, kind, req_json)
+                record.llm = self._llm(flow, kind, part)
         if flow.error is not None:
             record.status = "error"
             record.error = flow.error.msg
             record.total_latency_ms = _ms(time.time() - t_recv)
         record.proxy_latency_ms = _ms(t_sent - t_recv)
 
-    def _llm(self, flow: http.HTTPFlow, kind: str, req_json: Any) -> Any:
+    def _llm(self, flow: http.HTTPFlow, kind: str, part: _RequestPart) -> Any:
         resp = flow.response
         assert resp is not None
         streamed = "text/event-stream" in resp.headers.get("content-type", "")
@@ -195,13 +203,15 @@ class Recorder:
                 merged = merge.parse_response(kind, json.loads(raw)) if raw else None
             except ValueError:
                 merged = None
+        # A diverted call was answered by the router: the provider is the one it routed to.
+        routed = resp.headers.get("x-omniroute-provider") if meta.DIVERT in flow.metadata else None
         return merge.llm_summary(
             kind,
-            req_json,
+            part.req_json,
             merged,
-            provider=detect.provider_for_host(flow.request.pretty_host),
+            provider=routed or detect.provider_for_host(part.host),
             streamed=streamed,
-            path=flow.request.path,
+            path=part.path,
             cost_fn=self.cost_fn,
         )
 
@@ -215,7 +225,7 @@ class Recorder:
         conn_id = flow.client_conn.id
         cached = self._processes.get(conn_id)
         if cached is not None:
-            flow.metadata[META_PROCESS] = cached
+            flow.metadata[meta.PROCESS] = cached
             return
         loop = asyncio.get_running_loop()
         attribute = self.attribute_process
@@ -231,8 +241,8 @@ class Recorder:
             if found is None:
                 return
             self._processes[conn_id] = found
-            flow.metadata[META_PROCESS] = found  # a final record built later carries it
-            final = flow.metadata.get(META_FINAL)
+            flow.metadata[meta.PROCESS] = found  # a final record built later carries it
+            final = flow.metadata.get(meta.FINAL)
             if final is not None:  # the call already ended: publish its final state again
                 final.pid, final.process_name = found
                 self.publish_update(final)

@@ -12,13 +12,10 @@ from typing import Any
 
 from mitmproxy import tcp
 
-from addons.recorder import META_ID, META_SOURCE
+from addons import meta
 from router.traffic.record import InterceptedRequest
 
 log = logging.getLogger("llmtap.tunnels")
-
-META_UP = "llmtap.bytes_up"
-META_DOWN = "llmtap.bytes_down"
 
 
 class TunnelRecorder:
@@ -34,9 +31,9 @@ class TunnelRecorder:
 
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         try:
-            flow.metadata[META_ID] = uuid.uuid4().hex
-            flow.metadata[META_SOURCE] = self.source()
-            flow.metadata[META_UP] = flow.metadata[META_DOWN] = 0
+            flow.metadata[meta.ID] = uuid.uuid4().hex
+            flow.metadata[meta.SOURCE] = self.source()
+            flow.metadata[meta.BYTES_UP] = flow.metadata[meta.BYTES_DOWN] = 0
             self.publish_new(self._record(flow, final=False))
         except Exception:
             log.exception("recording tunnel start failed")
@@ -45,7 +42,7 @@ class TunnelRecorder:
         # Count, then forget: the tunnel's bytes are never kept (memory stays bounded and the
         # contents are encrypted anyway).
         for message in flow.messages:
-            key = META_UP if message.from_client else META_DOWN
+            key = meta.BYTES_UP if message.from_client else meta.BYTES_DOWN
             flow.metadata[key] = flow.metadata.get(key, 0) + len(message.content)
         flow.messages.clear()
 
@@ -56,7 +53,7 @@ class TunnelRecorder:
         self._final(flow)
 
     def _final(self, flow: tcp.TCPFlow) -> None:
-        if META_ID not in flow.metadata:
+        if meta.ID not in flow.metadata:
             return
         try:
             self.publish_update(self._record(flow, final=True))
@@ -66,10 +63,10 @@ class TunnelRecorder:
     def _record(self, flow: tcp.TCPFlow, *, final: bool) -> InterceptedRequest:
         host, port = _address(flow)
         started = flow.client_conn.timestamp_start or time.time()
-        up, down = flow.metadata.get(META_UP, 0), flow.metadata.get(META_DOWN, 0)
+        up, down = flow.metadata.get(meta.BYTES_UP, 0), flow.metadata.get(meta.BYTES_DOWN, 0)
         record = InterceptedRequest(
-            id=flow.metadata[META_ID],
-            source=flow.metadata.get(META_SOURCE, "http-proxy"),
+            id=flow.metadata[meta.ID],
+            source=flow.metadata.get(meta.SOURCE, "http-proxy"),
             timestamp=datetime.fromtimestamp(started, UTC),
             method="CONNECT",
             scheme="https",

@@ -42,6 +42,13 @@ class Settings(BaseModel):
     max_response_mb: int = Field(default=32, ge=1, le=4096)
     tls_intercept: bool = True
     http_proxy_autostart: bool = False
+    bridge_autostart: bool = False
+    # Nameservers for resolving real origins on passthrough ("ip[:port]", comma-separated;
+    # empty: the system's resolvers, never the hosts file).
+    dns_servers: str = ""
+    # Port of the real origin for passthrough of hosts llmtap resolves itself (0 = 443 for
+    # the AgentBridge, the request's port otherwise). For tests and non-standard origins.
+    origin_port: int = Field(default=0, ge=0, le=65535)
     connect_timeout_s: float = Field(default=10.0, gt=0, le=86_400)
     first_byte_timeout_s: float = Field(default=120.0, gt=0, le=86_400)
     idle_timeout_s: float = Field(default=120.0, gt=0, le=86_400)

@@ -35,6 +35,7 @@ import psutil
 from aiohttp import web
 from yarl import URL
 
+from router.bridge.divert import H_SECRET
 from router.errors import Forbidden, Unauthorized, UnsupportedMediaType
 from router.netaddr import is_loopback_name, parse_ip
 from web.context import RUNTIME, services
@@ -49,7 +50,7 @@ INGEST_PATH = "/api/tools/traffic-inspector/internal/ingest"
 # The one connection the proxy may open to our own API: the router hop llmtap itself builds
 # for a diverted agent call. It proves itself with this per-process secret, which no client
 # can know (it never leaves the process).
-HOP_HEADER = "X-Llmtap-Hop-Secret"
+HOP_HEADER = H_SECRET  # x-llmtap-hop-secret (router/bridge/divert.py names the hop headers)
 HOP_SECRET = secrets.token_urlsafe(32)
 
 _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})

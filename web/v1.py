@@ -8,11 +8,13 @@ import logging
 from aiohttp import web
 
 from router import __version__
+from router.bridge.divert import read_hop, strip_hop
 from router.engine import Inbound, Reply, count_tokens, model_list
 from router.errors import BadRequest, FieldError, NotFound, Unauthorized
 from router.formats import format_for_path
 from web.context import Services, services
-from web.errors import read_json, request_id
+from web.errors import REQUEST_ID_KEY, read_json, request_id
+from web.security import HOP_SECRET
 
 log = logging.getLogger("llmtap.web.v1")
 
@@ -44,7 +46,14 @@ def _authorize(request: web.Request, svc: Services) -> str | None:
 
 async def _inbound(request: web.Request, fmt: str, **kw: object) -> tuple[Services, Inbound]:
     svc = services(request)
-    key_id = _authorize(request, svc)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    # An agent call diverted by the capture side: authenticated by the process secret instead
+    # of a router key, and the call keeps the capture record's id (one record per call).
+    hop = read_hop(headers, HOP_SECRET)
+    strip_hop(headers)
+    if hop is not None:
+        request[REQUEST_ID_KEY] = hop.request_id
+    key_id = _authorize(request, svc) if hop is None else None
     body = await read_json(request, limit_mb=svc.settings.max_request_mb)
     inbound = Inbound(
         format=fmt,
@@ -52,10 +61,13 @@ async def _inbound(request: web.Request, fmt: str, **kw: object) -> tuple[Servic
         path=request.path,
         request_id=request_id(request),
         api_key_id=key_id,
-        headers={k.lower(): v for k, v in request.headers.items()},
+        headers=headers,
         query=request.query_string,
         **kw,  # type: ignore[arg-type]
     )
+    if hop is not None:
+        inbound.agent, inbound.source = hop.agent, hop.source
+        inbound.model_override, inbound.effort_override = hop.model, hop.effort
     return svc, inbound
 
 
@@ -121,6 +133,13 @@ async def gemini(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def cloudcode(request: web.Request) -> web.StreamResponse:
+    # Cloud Code's v1internal envelope (Antigravity's own wire format), as diverted agent
+    # calls arrive; the method in the path says whether the answer streams.
+    stream = request.path.endswith(":streamGenerateContent")
+    return await _route(request, "cloudcode", path_stream=stream)
+
+
 async def models(request: web.Request) -> web.Response:
     svc = services(request)
     _authorize(request, svc)
@@ -158,6 +177,8 @@ def add_routes(app: web.Application) -> None:
         r.add_post(p, responses)
     for p in _both("/v1beta/models/{model_action:.+}") + _both("/v1/models/{model_action:.+:.+}"):
         r.add_post(p, gemini)
+    for p in _both("/v1internal:generateContent") + _both("/v1internal:streamGenerateContent"):
+        r.add_post(p, cloudcode)
     for p in _both("/v1/models"):
         r.add_get(p, models)
     for p in _both("/v1/providers/{provider}/models"):

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from router import __version__, ir, jsonfast
 from router.engine.stream import StreamOutcome, StreamPipe
@@ -53,6 +53,10 @@ class Inbound:
     source: str = "router"
     headers: dict[str, str] = field(default_factory=dict)  # the client's (masked when recorded)
     query: str = ""  # the client's query string, for the record's path
+    # A diverted agent call's mapping (router/bridge/divert.py): the target model and an
+    # optional reasoning-effort override ("none" removes the effort).
+    model_override: str | None = None
+    effort_override: str | None = None
 
 
 @dataclass(slots=True)
@@ -177,6 +181,12 @@ class Router:
         req = get_codec(inbound.format).parse_request(body)
         if inbound.path_stream is not None:
             req.stream = inbound.path_stream
+        if inbound.model_override:
+            req.model = inbound.model_override
+        if inbound.effort_override is not None:
+            effort = inbound.effort_override
+            req.reasoning_effort = None if effort == "none" else cast(ir.Effort, effort)
+            req.thinking_budget = None
         return req
 
     async def handle(self, inbound: Inbound) -> Reply:

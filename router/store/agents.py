@@ -9,8 +9,8 @@ from typing import get_args
 from router.errors import BadRequest, FieldError
 from router.ir import Effort
 from router.store.db import database, utcnow
-from router.store.records import AgentMapping, AgentState, BypassPattern
-from router.store.tables import AgentMappingRow, AgentStateRow, BypassPatternRow
+from router.store.records import AgentMapping, AgentState, BypassPattern, DetectedModel
+from router.store.tables import AgentMappingRow, AgentStateRow, BypassPatternRow, DetectedModelRow
 
 # --------------------------------------------------------------------------- model mappings
 
@@ -102,6 +102,52 @@ def find_mapping(agent_id: str, source_model: str | None) -> AgentMapping | None
     if source_model and source_model in rows:
         return rows[source_model]
     return rows.get("*")
+
+
+# --------------------------------------------------------------------------- detected models
+
+
+def add_detected_models(
+    counts: Mapping[tuple[str, str], int], seen_at: datetime | None = None
+) -> None:
+    """Add ``{(agent_id, model): n}`` sightings in one transaction (the capture path batches
+    them; a model first seen keeps its ``first_seen``)."""
+    if not counts:
+        return
+    now = seen_at or utcnow()
+    with database.atomic():
+        for (agent_id, model), n in counts.items():
+            if n <= 0 or not agent_id or not model:
+                continue
+            model = model[:512]
+            updated = (
+                DetectedModelRow.update(count=DetectedModelRow.count + n, last_seen=now)
+                .where((DetectedModelRow.agent_id == agent_id) & (DetectedModelRow.model == model))
+                .execute()
+            )
+            if not updated:
+                DetectedModelRow.insert(
+                    agent_id=agent_id, model=model, count=n, first_seen=now, last_seen=now
+                ).execute()
+
+
+def list_detected_models(agent_id: str) -> list[DetectedModel]:
+    """The models the agent was seen asking for, most frequent first."""
+    query = (
+        DetectedModelRow.select()
+        .where(DetectedModelRow.agent_id == agent_id)
+        .order_by(DetectedModelRow.count.desc(), DetectedModelRow.model)
+    )
+    return [
+        DetectedModel(
+            agent_id=r.agent_id,
+            model=r.model,
+            count=r.count,
+            first_seen=r.first_seen,
+            last_seen=r.last_seen,
+        )
+        for r in query
+    ]
 
 
 # --------------------------------------------------------------------------- agent state

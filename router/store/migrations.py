@@ -189,12 +189,30 @@ def _005_connection_responses_capability(db: SqliteDatabase) -> None:
     )
 
 
+def _006_detected_models(db: SqliteDatabase) -> None:
+    # The models each agent was seen asking for, so the user maps what the agent really sends.
+    _run(
+        db,
+        """
+        CREATE TABLE detected_model (
+            agent_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            count INTEGER NOT NULL DEFAULT 0,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            PRIMARY KEY (agent_id, model)
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _001_router_core,
     _002_inspector_and_bridge,
     _003_resilience_and_usage_indexes,
     _004_agent_effort_and_route_all,
     _005_connection_responses_capability,
+    _006_detected_models,
 ]
 
 

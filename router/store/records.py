@@ -300,6 +300,16 @@ class AgentState(Record):
     route_all: bool = False  # divert every chat call, mapped or not (model unchanged)
 
 
+class DetectedModel(Record):
+    """A model an agent was seen asking for in captured traffic, with how often."""
+
+    agent_id: str
+    model: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
 class BypassPattern(Record):
     pattern: str
     source: Literal["default", "user"] = "user"

@@ -259,6 +259,18 @@ class AgentStateRow(Table):
         table_name = "agent_state"
 
 
+class DetectedModelRow(Table):
+    agent_id = peewee.CharField()
+    model = peewee.CharField()
+    count = peewee.IntegerField(default=0)
+    first_seen = UtcDateTimeField()
+    last_seen = UtcDateTimeField()
+
+    class Meta:
+        table_name = "detected_model"
+        primary_key = peewee.CompositeKey("agent_id", "model")
+
+
 class BypassPatternRow(Table):
     pattern = peewee.CharField(primary_key=True)
     created_at = UtcDateTimeField()
@@ -271,5 +283,5 @@ ALL_TABLES: tuple[type[Table], ...] = (
     ProviderConnectionRow, ProviderModelsRow, ApiKeyRow, ComboRow, ModelAliasRow,
     FallbackChainRow, ModelPriceRow, SettingRow, ResilienceRow, RouterStateRow, CallLogRow,
     SessionRow, SessionRecordRow, CustomHostRow, AgentMappingRow, AgentStateRow,
-    BypassPatternRow,
+    BypassPatternRow, DetectedModelRow,
 )  # fmt: skip

@@ -27,6 +27,7 @@ def test_old_database_is_upgraded(tmp_path: Path) -> None:
     open_database_without_migrating(path)
     assert migrations.apply(database, migrations.MIGRATIONS[:2]) == 2
     assert "resilience_setting" not in _tables()
+    assert "detected_model" not in _tables()
     execute(
         database,
         "INSERT INTO session (id, name, started_at) VALUES ('s1', 'old', "
@@ -37,7 +38,7 @@ def test_old_database_is_upgraded(tmp_path: Path) -> None:
     open_database(path)
     try:
         assert migrations.current_version(database) == n
-        assert "resilience_setting" in _tables()
+        assert {"resilience_setting", "detected_model"} <= _tables()
         assert sessions.get("s1").name == "old"  # data from version 2 kept
         columns = {r[1] for r in execute(database, "PRAGMA table_info(agent_mapping)")}
         assert "effort" in columns
