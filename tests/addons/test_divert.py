@@ -16,7 +16,7 @@ from addons import meta
 from addons.divert import Divert
 from addons.options import LlmtapOptions
 from router.bridge import divert as hop_mod
-from tests.addons.dnsfake import FakeDns
+from tests.router.bridge.dnsfake import FakeDns
 
 SECRET = "s3cret-for-this-process"
 BRIDGE = mode_specs.ProxyMode.parse("reverse:https://llmtap-bridge.invalid:443@127.0.0.1:4443")

@@ -23,11 +23,11 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from router.store import agents as store_agents
 from router.store import db as store_db
-from tests.addons.dnsfake import FakeDns
 from tests.addons.proc import Llmtap, free_port, start_llmtap
 from tests.addons.test_http_proxy import ca_file, records, wait_listening
 from tests.fakes.fixtures import TlsFiles, tls_cert_for
 from tests.fakes.upstream import FakeUpstream, Reply
+from tests.router.bridge.dnsfake import FakeDns
 
 AGENT_HOSTS = (
     "api.anthropic.com",

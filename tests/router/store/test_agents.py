@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -58,3 +58,17 @@ def test_bypass_patterns(db_path: Path) -> None:
     assert info.value.details[0].field == "patterns.1"
     assert {p.pattern for p in agents.list_bypass()} == {"login.corp.example", "*.okta.example"}
     assert agents.replace_bypass([]) == []
+
+
+def test_detected_models_accumulate_per_agent(db_path: Path) -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    agents.add_detected_models({("claude-code", "claude-a"): 2, ("codex", "gpt-5"): 1}, t0)
+    agents.add_detected_models(
+        {("claude-code", "claude-a"): 3, ("claude-code", "claude-b"): 1}, t0 + timedelta(hours=1)
+    )
+    seen = agents.list_detected_models("claude-code")
+    assert [(d.model, d.count) for d in seen] == [("claude-a", 5), ("claude-b", 1)]
+    assert seen[0].first_seen == t0 and seen[0].last_seen == t0 + timedelta(hours=1)
+    assert [(d.model, d.count) for d in agents.list_detected_models("codex")] == [("gpt-5", 1)]
+    assert agents.list_detected_models("zed") == []
+    agents.add_detected_models({})  # nothing to do
