@@ -26,7 +26,7 @@ async def test_a_and_aaaa_cached_for_the_ttl() -> None:
         await resolver.resolve("api.example")
         assert dns.queries[("api.example", "A")] == 2
         assert await resolver.resolve("v6.example") == ("::1",)
-        with pytest.raises(OriginError, match="missing.example"):
+        with pytest.raises(OriginError, match=r"missing\.example"):
             await resolver.resolve("missing.example")
         # "localhost" is a hosts-file name: DNS does not answer it here, and it is never read.
         with pytest.raises(OriginError):
