@@ -116,7 +116,7 @@ class CaptureTagger:
         custom = self.custom_host(host)
         if custom is not None:  # a custom host's kind wins over detection (inspector.md)
             flow.metadata[meta.CUSTOM_KIND] = custom.kind
-            if source == "http-proxy":
+            if source in ("http-proxy", "agent-bridge"):
                 flow.metadata[meta.SOURCE] = "custom-host"
         agent = self.agents.agent_for_host(host)
         by_host = agent is not None

@@ -118,12 +118,15 @@ async def health(request: web.Request) -> web.Response:
     # Capture listeners are the mitmproxy side's (runtime.capture); without it, none run.
     capture = rt.capture.state() if rt.capture is not None else None
     proxy_active = bool(capture and capture["httpProxy"]["active"])
+    bridge_active = bool(capture and capture["agentBridge"]["active"])
     listeners = [
         Listener(
             name="api", host=settings.host, port=_api_port(request) or settings.port, active=True
         ),
         Listener(name="httpProxy", host="127.0.0.1", port=settings.proxy_port, active=proxy_active),
-        Listener(name="agentBridge", host="127.0.0.1", port=settings.bridge_port, active=False),
+        Listener(
+            name="agentBridge", host="127.0.0.1", port=settings.bridge_port, active=bridge_active
+        ),
     ]
     return reply(
         Health(
