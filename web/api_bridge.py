@@ -5,7 +5,6 @@ upstream CA, diagnose and repair. The work is done by router.bridge.control.Brid
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from datetime import datetime
 from typing import Any, Literal
 
@@ -13,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from router.bridge.control import BridgeControl
-from router.traffic.record import RecordFilter
+from router.store import agents as store_agents
 from web.context import runtime
 from web.errors import read_json
 from web.openapi import doc
@@ -205,19 +204,18 @@ async def detected_models(request: web.Request) -> web.Response:
     bridge = control(request)
     agent_id = request.match_info["agentId"]
     bridge.agent(agent_id)
-    inspector = runtime(request).inspector
-    counts: Counter[str] = Counter()
-    mapped: dict[str, str] = {}
-    for record in inspector.list(RecordFilter(profile="all", agent=agent_id)):
-        model = record.source_model or (record.llm.model if record.llm is not None else None)
-        if model:
-            counts[model] += 1
-            if record.mapped_model:
-                mapped[model] = record.mapped_model
-    rows = [
-        DetectedModel(model=m, count=n, mappedTo=mapped.get(m)).model_dump(by_alias=True)
-        for m, n in counts.most_common()
-    ]
+    # Counted by the capture path into the store (batched), so the figures outlive the live
+    # buffer and restarts; the mapping shown is the one that applies to the model today.
+    rows = []
+    for seen in store_agents.list_detected_models(agent_id):
+        mapping = store_agents.find_mapping(agent_id, seen.model)
+        rows.append(
+            DetectedModel(
+                model=seen.model,
+                count=seen.count,
+                mappedTo=mapping.target_model if mapping is not None else None,
+            ).model_dump(by_alias=True)
+        )
     return _json(rows)
 
 

@@ -65,9 +65,14 @@ class Store:
 
 
 def tagger(store: Store, **kw: Any) -> CaptureTagger:
+    def find_mapping(agent: str, model: str | None) -> Row | None:
+        # the store's rule (router.store.agents.find_mapping), over the fake's rows
+        rows = {r.source_model: r for r in store.rows.get(agent, [])}
+        return rows.get(model or "") or rows.get("*")
+
     return CaptureTagger(
         agents=default_catalog(),
-        mappings=lambda agent: store.rows.get(agent, []),
+        find_mapping=find_mapping,
         route_all=lambda agent: agent in store.route_all,
         record_models=store.recorded.append,
         **kw,
@@ -95,7 +100,7 @@ async def test_source_and_agent_in_each_mode() -> None:
         assert flow.metadata[meta.SOURCE] == "agent-bridge"
 
 
-async def test_mapping_exact_then_star_and_effort_read_live() -> None:
+async def test_mapping_and_effort_read_live_per_request() -> None:
     store = Store()
     addon = tagger(store)
     with taddons.context(LlmtapOptions(), addon):
@@ -112,7 +117,7 @@ async def test_mapping_exact_then_star_and_effort_read_live() -> None:
         # A write takes effect on the next request; the exact source model wins over '*'.
         store.rows["claude-code"] = [
             Row("*", "openai/gpt-4.1-mini"),
-            Row("claude-sonnet-4-5", "openai/o3", "max"),
+            Row("claude-sonnet-4-5", "openai/o3", "xhigh"),
         ]
         flow = chat_flow()
         addon.request(flow)

@@ -137,11 +137,12 @@ async def test_loop_back_into_our_listeners_is_508(dns: FakeDns) -> None:
         await addon.request(flow)
         assert flow.response.status_code == 508
         assert json.loads(flow.response.content)["error"]["code"] == "loop_detected"
-        # A proxied request aimed straight at one of our listeners loops too.
-        tctx.options.update(llmtap_origin_port=0)
-        flow = tflow.tflow(req=tutils.treq(host="127.0.0.1", port=4443))
+        # Through the HTTP proxy, an agent host whose DNS answer is us loops the same way.
+        addon.spoofable = lambda host: host == "api.anthropic.com"
+        flow = agent_flow()
         await addon.request(flow)
         assert flow.response.status_code == 508
+        # (A literal address of ours is refused earlier, by the capture tagger: 403.)
 
 
 async def test_server_connect_resolves_spoofable_hosts_with_dns(dns: FakeDns) -> None:
@@ -189,15 +190,25 @@ async def test_server_connect_errors_for_unresolvable_and_self(dns: FakeDns) -> 
         missing.address = ("nowhere.example", 443)
         await addon.server_connect(server_hooks.ServerConnectionHookData(missing, client))
         assert missing.error and "nowhere.example" in missing.error
-        own = tflow.tserver_conn()
-        own.address = ("127.0.0.1", 4443)
-        await addon.server_connect(server_hooks.ServerConnectionHookData(own, client))
-        assert own.error and "own listener" in own.error
-        # ... except the divert hop to our API, which is exactly what it is for.
+        for port in (4443, 20999):  # the bridge itself, and the API without a hop
+            own = tflow.tserver_conn()
+            own.address = ("127.0.0.1", port)
+            await addon.server_connect(server_hooks.ServerConnectionHookData(own, client))
+            assert own.error and "own API port or listeners" in own.error
+        # ... except the divert hop to our API that this addon built for this client.
+        flow = agent_flow()
+        flow.client_conn = client
+        flow.metadata[meta.DIVERT] = ("anthropic", "/v1/messages", None, None)
+        await addon.request(flow)
         hop = tflow.tserver_conn()
-        hop.address = ("127.0.0.1", 20999)
+        hop.address = (flow.request.host, flow.request.port)
         await addon.server_connect(server_hooks.ServerConnectionHookData(hop, client))
         assert hop.error is None and hop.address == ("127.0.0.1", 20999)
+        addon.client_disconnected(client)
+        again = tflow.tserver_conn()
+        again.address = ("127.0.0.1", 20999)
+        await addon.server_connect(server_hooks.ServerConnectionHookData(again, client))
+        assert again.error
 
 
 async def test_bad_dns_servers_option_is_refused() -> None:

@@ -36,6 +36,7 @@ AGENT_HOSTS = (
     "cloudcode-pa.googleapis.com",
 )
 WORDS = ["alpha ", "beta ", "gamma ", "delta"]
+BRIDGE_API = "/api/tools/agent-bridge"
 
 
 @dataclass(frozen=True)
@@ -148,19 +149,21 @@ class Stack:
     bridge_port: int
 
     def map(self, agent: str, pairs: list[tuple[str, str]]) -> None:
-        """Write the agent's mappings into the running server's database (no restart)."""
-        store_db.open_database(self.app.data_dir / "llmtap.db")
-        try:
-            store_agents.replace_mappings(agent, pairs)
-        finally:
-            store_db.close_database()
+        """Replace the agent's mappings through the AgentBridge API (no restart)."""
+        body = {"mappings": [{"source": s, "target": t} for s, t in pairs]}
+        resp = self.app.api("PUT", f"{BRIDGE_API}/agents/{agent}/mappings", json=body)
+        assert resp.status_code == 200, resp.text
 
-    def detected(self, agent: str) -> dict[str, int]:
-        store_db.open_database(self.app.data_dir / "llmtap.db")
-        try:
-            return {d.model: d.count for d in store_agents.list_detected_models(agent)}
-        finally:
-            store_db.close_database()
+    def detected(self, agent: str, count: int, timeout: float = 10) -> list[dict]:
+        """``detected-models`` once the batched sightings reached the store."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            resp = self.app.api("GET", f"{BRIDGE_API}/agents/{agent}/detected-models")
+            assert resp.status_code == 200, resp.text
+            if sum(r["count"] for r in resp.json()) >= count:
+                return list(resp.json())
+            time.sleep(0.2)
+        raise AssertionError(f"detected models of {agent}: {resp.json()}")
 
 
 @pytest.fixture
@@ -331,7 +334,9 @@ async def test_proxy_divert_every_format_stream_and_not(stack: Stack) -> None:
     assert len(all_recs) == 2 * len(CASES)
     assert not [r for r in all_recs if r["source"] == "router"]
     assert stack.origin.requests == []  # nothing reached the real origins
-    assert stack.detected("claude-code") == {"claude-sonnet-4-5": 2}
+    assert stack.detected("claude-code", 2) == [
+        {"model": "claude-sonnet-4-5", "count": 2, "mappedTo": "fo/gpt-4o-mini"}
+    ]
 
 
 async def test_bridge_divert_every_format_stream_and_not(stack: Stack) -> None:

@@ -108,9 +108,9 @@ def _unprivileged_port_start() -> int:
 def test_privileged_port_without_permission_names_the_fixes() -> None:
     code = (
         "from addons.modes import check_port_free\n"
-        "from router.errors import BadRequest\n"
+        "from router.errors import Forbidden\n"
         "try:\n    check_port_free('127.0.0.1', 443)\n"
-        "except BadRequest as e:\n    print(e.code, e.message)\n"
+        "except Forbidden as e:\n    print(e.code, e.message)\n"
     )
     out = subprocess.run(
         # Without CAP_NET_BIND_SERVICE (even as root) port 443 cannot be bound.

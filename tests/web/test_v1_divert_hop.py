@@ -12,6 +12,7 @@ import pytest
 from router.bridge.divert import Hop
 from tests.fakes.upstream import FakeUpstream, Reply
 from tests.web.harness import Server, start_server
+from web.security import HOP_SECRET
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ BODY = {
 
 
 async def test_hop_with_the_secret_is_routed_with_the_mapping(keyed: Server) -> None:
-    secret = keyed.runtime.services.divert_secret
+    secret = HOP_SECRET
     hop = Hop("claude-code", "agent-bridge", "capture-record-1", "oa/gpt-4o-mini", "high")
     keyed.upstream.script(Reply.text("mapped"))
     resp = await keyed.api("POST", "/v1/messages", json=BODY, headers=hop.headers(secret))

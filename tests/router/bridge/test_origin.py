@@ -9,7 +9,6 @@ from router.bridge.origin import (
     Nameserver,
     OriginError,
     OriginResolver,
-    is_own_listener,
     parse_nameservers,
 )
 from tests.router.bridge.dnsfake import FakeDns
@@ -44,13 +43,3 @@ def test_nameserver_specs() -> None:
     for bad in ("dns.example", "127.0.0.1:0", "127.0.0.1:x"):
         with pytest.raises(ValueError):
             parse_nameservers([bad])
-
-
-def test_own_listener() -> None:
-    own = {443, 8080}
-    assert is_own_listener("127.0.0.1", 443, own)
-    assert is_own_listener("::1", 8080, own)
-    assert is_own_listener("0.0.0.0", 443, own)
-    assert is_own_listener("localhost", 443, own)
-    assert not is_own_listener("127.0.0.1", 9999, own)
-    assert not is_own_listener("93.184.215.14", 443, own)  # a value, never contacted
