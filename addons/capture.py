@@ -152,7 +152,15 @@ class CaptureTagger:
     def _chat(self, flow: http.HTTPFlow, agent: Agent) -> None:
         req = flow.request
         fmt = agent.chat_format(req.path)
-        if fmt is None or req.method != "POST":
+        if fmt is None:
+            return
+        if req.method != "POST":
+            # Codex first tries its Responses call as a WebSocket on the same path: a mapped
+            # agent must not get around the mapping that way, so the upgrade is refused and
+            # the agent falls back to the HTTP POST, which is diverted.
+            upgrade = req.headers.get("upgrade", "").lower() == "websocket"
+            if upgrade and agent.divert and fmt == "responses" and self._diverts(agent, None):
+                flow.metadata[meta.REFUSE_UPGRADE] = True
             return
         flow.metadata[meta.CHAT_FORMAT] = fmt
         try:
@@ -177,6 +185,11 @@ class CaptureTagger:
         flow.metadata[meta.DIVERT] = (fmt, path, target, effort)
         if target is not None:
             flow.metadata[meta.MAPPED_MODEL] = target
+
+    def _diverts(self, agent: Agent, source_model: str | None) -> bool:
+        return self.find_mapping(agent.agent_id, source_model) is not None or self.route_all(
+            agent.agent_id
+        )
 
     # ------------------------------------------------------------------ detected models
 

@@ -110,6 +110,13 @@ class Divert:
         try:
             if is_bridge(flow.client_conn):
                 self.counters.intercepted += 1
+            if flow.metadata.get(meta.REFUSE_UPGRADE):
+                flow.response = _error(
+                    404,
+                    "llmtap diverts this agent's calls over HTTP: WebSocket not offered",
+                    "not_found_error",
+                )
+                return
             plan = flow.metadata.get(meta.DIVERT)
             if plan is not None:
                 self._hop(flow, plan)

@@ -248,3 +248,17 @@ async def test_detected_models_are_batched_into_one_write() -> None:
             addon.request(chat_flow(model=model))
         addon.done()
     assert store.recorded == [{("claude-code", "claude-a"): 2, ("claude-code", "claude-b"): 1}]
+
+
+async def test_a_mapped_agents_websocket_chat_is_refused_so_http_is_used() -> None:
+    store = Store()
+    addon = tagger(store)
+    with taddons.context(LlmtapOptions(), addon):
+        ws = {"upgrade": "websocket", "connection": "Upgrade"}
+        flow = chat_flow("api.openai.com", "/v1/responses", method="GET", headers=ws)
+        addon.request(flow)
+        assert meta.REFUSE_UPGRADE not in flow.metadata  # unmapped: the origin may have it
+        store.rows["codex"] = [Row("*", "anthropic/claude-x")]
+        flow = chat_flow("api.openai.com", "/v1/responses", method="GET", headers=ws)
+        addon.request(flow)
+        assert flow.metadata[meta.REFUSE_UPGRADE] is True

@@ -129,6 +129,11 @@ def test_kill_9_during_dns_enable_then_repair_restores_the_file_exactly(tmp_path
     try:
         import httpx
 
+        # The listener first (enabling DNS would start it): the 0.5 s request below must spend
+        # its time on the hosts-file write and the hanging flush, not on a loaded machine
+        # starting mitmproxy listeners.
+        started = app.api("POST", "/api/tools/agent-bridge/server", json={"action": "start"})
+        assert started.status_code == 200, started.text
         with httpx.Client(timeout=0.5) as client:
             try:
                 client.post(

@@ -217,3 +217,12 @@ async def test_bad_dns_servers_option_is_refused() -> None:
     addon = Divert(secret=SECRET)
     with taddons.context(LlmtapOptions(), addon) as tctx, pytest.raises(exceptions.OptionsError):
         tctx.configure(addon, llmtap_dns_servers=["dns.example:53"])
+
+
+async def test_refused_upgrade_is_answered_without_the_origin() -> None:
+    addon = Divert(secret=SECRET)
+    with taddons.context(LlmtapOptions(), addon):
+        flow = agent_flow("api.openai.com", "/v1/responses")
+        flow.metadata[meta.REFUSE_UPGRADE] = True
+        await addon.request(flow)
+        assert flow.response.status_code == 404

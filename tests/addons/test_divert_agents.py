@@ -1,0 +1,176 @@
+"""The unmodified agent CLIs under ``llmtap run``, with their DEFAULT hosts: Claude Code's
+call to api.anthropic.com and Codex's to api.openai.com are diverted by a ``*`` mapping to a
+fake upstream of another wire format; with no mapping the same call reaches a TLS fake "real
+origin" (resolved through a loopback DNS server, certificate verified). Offline: every host
+the agents call resolves to loopback, and the records show nothing else was reached."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.addons.proc import Llmtap, llmtap_argv, start_llmtap
+from tests.addons.test_http_proxy import records
+from tests.agents.harness import OfflineGuard, _configure, base_env, binary
+from tests.fakes.fixtures import TlsFiles, tls_cert_for
+from tests.fakes.upstream import FakeUpstream, Reply
+from tests.router.bridge.dnsfake import FakeDns
+
+pytestmark = pytest.mark.timeout(300)
+
+HOSTS = ("api.anthropic.com", "api.openai.com", "chatgpt.com")
+BRIDGE_API = "/api/tools/agent-bridge"
+
+
+@dataclass
+class Setup:
+    app: Llmtap
+    upstream: FakeUpstream
+    origin: FakeUpstream
+    origin_tls: TlsFiles
+
+    def map(self, agent: str, target: str) -> None:
+        body = {"mappings": [{"source": "*", "target": target}]}
+        resp = self.app.api("PUT", f"{BRIDGE_API}/agents/{agent}/mappings", json=body)
+        assert resp.status_code == 200, resp.text
+
+
+@pytest.fixture
+def dns() -> Iterator[FakeDns]:
+    with FakeDns({h: ["127.0.0.1"] for h in HOSTS}) as server:
+        yield server
+
+
+@pytest.fixture
+async def setup(tmp_path: Path, dns: FakeDns) -> AsyncIterator[Setup]:
+    origin_tls = tls_cert_for(tmp_path, hosts=HOSTS, name="origin")
+    async with (
+        FakeUpstream() as upstream,
+        FakeUpstream(ssl_context=origin_tls.server_context()) as origin,
+    ):
+        app = start_llmtap(
+            tmp_path / "data",
+            "--upstream-ca",
+            str(origin_tls.ca_pem),
+            "--provider",
+            f"openai={upstream.url}/v1,name=fo,models=gpt-4o-mini",
+            "--provider",
+            f"anthropic={upstream.url},name=fa,models=claude-x",
+            env={"LLMTAP_DNS_SERVERS": dns.spec, "LLMTAP_ORIGIN_PORT": str(origin.port)},
+        )
+        try:
+            yield Setup(app, upstream, origin, origin_tls)
+        finally:
+            assert app.stop() == 0, app.log()
+
+
+async def llmtap_run(app: Llmtap, agent: str, model: str, home: Path) -> tuple[int | None, str]:
+    """``llmtap run -- <agent> <prompt>``: the agent as the harness configures it for its
+    default hosts, started by llmtap's own run command (proxy, CA variables, NO_PROXY)."""
+    exe = binary(agent)
+    args, agent_env = _configure(agent, home, None, model)
+    async with OfflineGuard() as guard:
+        env = {**base_env(home, guard.url), **agent_env}
+        # What `llmtap run` itself needs; it then sets the proxy variables for the agent.
+        env["PYTHONPATH"] = app.env["PYTHONPATH"]
+        prompt = ["-p", "say hi"] if agent == "claude" else ["say hi"]
+        argv = llmtap_argv(
+            "run", "--data-dir", str(app.data_dir), "--port", str(app.port), "--",
+            str(exe), *args, *prompt,
+        )  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=home,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), 180)
+            code = proc.returncode
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = await proc.communicate()
+            code = None
+    return code, out.decode("utf-8", "replace")
+
+
+def agent_records(app: Llmtap, agent: str, timeout: float = 15) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = [
+            r
+            for r in records(app)
+            if r["agent"] == agent and r["method"] == "POST" and r["status"] != "in-flight"
+        ]
+        if got:
+            return got
+        time.sleep(0.2)
+    raise AssertionError(f"no final record for {agent}: {records(app)}")
+
+
+def only_agent_hosts(app: Llmtap) -> None:
+    hosts = {r["host"] for r in records(app)}
+    assert hosts <= set(HOSTS), f"something left loopback's reach: {hosts}"
+
+
+@pytest.mark.parametrize(
+    ("agent", "agent_id", "model", "host", "target", "upstream_path"),
+    [
+        ("claude", "claude-code", "claude-sonnet-4-5", "api.anthropic.com", "fo/gpt-4o-mini",
+         "/chat/completions"),
+        ("codex", "codex", "gpt-5-codex", "api.openai.com", "fa/claude-x", "/messages"),
+    ],
+)  # fmt: skip
+async def test_llmtap_run_agent_is_diverted_by_a_star_mapping(
+    setup: Setup,
+    tmp_path: Path,
+    agent: str,
+    agent_id: str,
+    model: str,
+    host: str,
+    target: str,
+    upstream_path: str,
+) -> None:
+    setup.map(agent_id, target)
+    answer = f"Hi from the mapped provider to {agent}"
+    setup.upstream.default_reply = Reply.text(answer, usage=(21, 7, 0, 0, 0))
+    code, out = await llmtap_run(setup.app, agent, model, tmp_path / "home")
+    assert code == 0, out + setup.app.log()[-3000:]
+    assert answer in out
+    assert setup.upstream.requests and setup.upstream.requests[-1].path.endswith(upstream_path)
+    recs = [r for r in agent_records(setup.app, agent_id) if r["mappedModel"] == target]
+    assert recs, records(setup.app)
+    rec = recs[-1]
+    assert (rec["host"], rec["source"], rec["status"]) == (host, "http-proxy", 200)
+    assert rec["sourceModel"] and rec["sourceModel"].startswith(model.split("-")[0])
+    # Nothing of the chat call reached the real origin (its other paths may, untouched), not
+    # even Codex's WebSocket attempt on the Responses path.
+    chat = [q.path for q in setup.origin.requests if q.path.endswith(("/messages", "/responses"))]
+    assert chat == [], [(q.method, q.path) for q in setup.origin.requests]
+    only_agent_hosts(setup.app)
+
+
+async def test_llmtap_run_claude_without_mapping_reaches_the_real_origin(
+    setup: Setup, tmp_path: Path
+) -> None:
+    setup.origin.default_reply = Reply.text("Hi from the real origin", usage=(9, 3, 0, 0, 0))
+    code, out = await llmtap_run(setup.app, "claude", "claude-sonnet-4-5", tmp_path / "home")
+    assert code == 0, out + setup.app.log()[-3000:]
+    assert "Hi from the real origin" in out
+    assert [q for q in setup.origin.requests if q.path.startswith("/v1/messages")]
+    assert setup.upstream.requests == []
+    rec = agent_records(setup.app, "claude-code")[-1]
+    assert rec["host"] == "api.anthropic.com" and rec["mappedModel"] is None
+    only_agent_hosts(setup.app)
