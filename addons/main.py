@@ -154,7 +154,7 @@ def build_addons(runtime: Any, master: Any) -> list[Any]:
     if bridge is not None:
         bridge.reload_ca = lambda: reload_certstore(master)
         bridge.listener = modes.bridge_listener
-        bridge.on_bypass = lambda matcher: modes.set_bypass(matcher.user)
+        bridge.on_bypass = modes.set_bypass
     inspector = runtime.inspector
     agent_hosts = frozenset(catalog.all_hosts())
 

@@ -6,10 +6,6 @@ the agents call resolves to loopback, and the records show nothing else was reac
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -19,7 +15,7 @@ import pytest
 
 from tests.addons.proc import Llmtap, llmtap_argv, start_llmtap
 from tests.addons.test_http_proxy import records
-from tests.agents.harness import OfflineGuard, _configure, base_env, binary
+from tests.agents.harness import run_agent
 from tests.fakes.fixtures import TlsFiles, tls_cert_for
 from tests.fakes.upstream import FakeUpstream, Reply
 from tests.router.bridge.dnsfake import FakeDns
@@ -75,35 +71,17 @@ async def setup(tmp_path: Path, dns: FakeDns) -> AsyncIterator[Setup]:
 async def llmtap_run(app: Llmtap, agent: str, model: str, home: Path) -> tuple[int | None, str]:
     """``llmtap run -- <agent> <prompt>``: the agent as the harness configures it for its
     default hosts, started by llmtap's own run command (proxy, CA variables, NO_PROXY)."""
-    exe = binary(agent)
-    args, agent_env = _configure(agent, home, None, model)
-    async with OfflineGuard() as guard:
-        env = {**base_env(home, guard.url), **agent_env}
-        # What `llmtap run` itself needs; it then sets the proxy variables for the agent.
-        env["PYTHONPATH"] = app.env["PYTHONPATH"]
-        prompt = ["-p", "say hi"] if agent == "claude" else ["say hi"]
-        argv = llmtap_argv(
-            "run", "--data-dir", str(app.data_dir), "--port", str(app.port), "--",
-            str(exe), *args, *prompt,
-        )  # fmt: skip
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=home,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), 180)
-            code = proc.returncode
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = await proc.communicate()
-            code = None
-    return code, out.decode("utf-8", "replace")
+    wrapper = llmtap_argv("run", "--data-dir", str(app.data_dir), "--port", str(app.port), "--")
+    run = await run_agent(
+        agent,
+        "say hi",
+        home=home,
+        model=model,
+        wrapper=wrapper,
+        env={"PYTHONPATH": app.env["PYTHONPATH"]},  # what `llmtap run` itself needs
+        timeout=180,
+    )
+    return run.returncode, run.describe()
 
 
 def agent_records(app: Llmtap, agent: str, timeout: float = 15) -> list[dict]:
