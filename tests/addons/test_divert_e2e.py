@@ -166,6 +166,14 @@ class Stack:
         raise AssertionError(f"detected models of {agent}: {resp.json()}")
 
 
+def temp_hosts(tmp_path: Path) -> Path:
+    """The hosts file llmtap manages in these tests (never the machine's /etc/hosts)."""
+    path = tmp_path / "hosts"
+    if not path.exists():
+        path.write_text("127.0.0.1 localhost\n")
+    return path
+
+
 @pytest.fixture
 def dns() -> Iterator[FakeDns]:
     with FakeDns({h: ["127.0.0.1"] for h in AGENT_HOSTS}) as server:
@@ -191,6 +199,7 @@ async def stack(tmp_path: Path, dns: FakeDns) -> AsyncIterator[Stack]:
             env={
                 "LLMTAP_HTTP_PROXY_AUTOSTART": "true",
                 "LLMTAP_BRIDGE_AUTOSTART": "true",
+                "LLMTAP_HOSTS_FILE": str(temp_hosts(tmp_path)),
                 "LLMTAP_BRIDGE_PORT": str(bridge_port),
                 "LLMTAP_DNS_SERVERS": dns.spec,
                 "LLMTAP_ORIGIN_PORT": str(origin.port),
@@ -441,6 +450,7 @@ async def test_bridge_bypass_is_tunnelled_undecrypted(tmp_path: Path, dns: FakeD
             str(origin_tls.ca_pem),
             env={
                 "LLMTAP_BRIDGE_AUTOSTART": "true",
+                "LLMTAP_HOSTS_FILE": str(temp_hosts(tmp_path)),
                 "LLMTAP_BRIDGE_PORT": str(bridge_port),
                 "LLMTAP_DNS_SERVERS": dns.spec,
                 "LLMTAP_ORIGIN_PORT": str(origin.port),
@@ -471,6 +481,7 @@ async def test_bridge_passthrough_loop_is_508(tmp_path: Path, dns: FakeDns) -> N
         tmp_path / "data",
         env={
             "LLMTAP_BRIDGE_AUTOSTART": "true",
+            "LLMTAP_HOSTS_FILE": str(temp_hosts(tmp_path)),
             "LLMTAP_BRIDGE_PORT": str(bridge_port),
             "LLMTAP_DNS_SERVERS": dns.spec,
             "LLMTAP_ORIGIN_PORT": str(bridge_port),
