@@ -85,7 +85,8 @@ class CaptureModes:
         self.system = SystemProxy(runner, Journal(settings.data_dir))
         self._guard_task: asyncio.Task[None] | None = None
         self.proxy_host = "127.0.0.1"
-        self._system_active = False  # mirrors the journal; read on every proxied flow
+        # Mirrors the journal (read once here, then on every change): asked on every flow.
+        self._system_active = bool(self.system.status().get("active"))
         self.bridge_counters = BridgeCounters()
         self.bridge_last_started: datetime | None = None
         self.bridge_error: str | None = None
