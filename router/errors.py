@@ -149,8 +149,12 @@ class UpstreamError(LlmtapError):
     @property
     def retryable(self) -> bool:
         """Whether the next plan step may be tried (router.md "Fallback and resilience")."""
-        return self.kind in ("rate_limit", "server", "timeout", "connection", "context_length") or (
-            self.upstream_status == 408
+        # "protocol": the upstream's reply was broken (not JSON, garbage, an error inside a
+        # 200), which says nothing about the request: another upstream may answer it.
+        return (
+            self.kind
+            in ("rate_limit", "server", "timeout", "connection", "context_length", "protocol")
+            or self.upstream_status == 408
         )
 
     @property

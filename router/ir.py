@@ -194,6 +194,9 @@ class Response:
     usage: Usage | None = None
     created: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # A merged stream that never reached its end (cut, or ended by an error): what arrived,
+    # with no finish reason made up for it.
+    incomplete: bool = False
 
     def text(self) -> str:
         return "".join(b.text for b in self.content if isinstance(b, TextBlock))
@@ -323,10 +326,12 @@ class StreamAccumulator:
             self.feed(event)
 
     def result(self) -> Response:
-        """The merged response so far (blocks still open are closed as they stand)."""
+        """The merged response so far (blocks still open are closed as they stand); marked
+        ``incomplete`` until the stream's end arrives, and for good after an error."""
         for index in list(self._args):
             self._finish(index)
         self.response.content = [self._blocks[i] for i in sorted(self._blocks)]
+        self.response.incomplete = not self.stopped or self.error is not None
         return self.response
 
     def _usage(self) -> Usage:

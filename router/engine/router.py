@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from router import __version__, ir, jsonfast
-from router.engine.stream import StreamOutcome, StreamPipe
+from router.engine.stream import StreamOutcome, StreamPipe, error_from_event
 from router.errors import AllAttemptsFailed, Attempt, LlmtapError, UpstreamError
 from router.formats import Codec, get_codec
 from router.formats.sse import sse_comment
@@ -252,6 +252,10 @@ class Router:
                 last_error = exc
                 if not exc.retryable:
                     break
+            except BaseException as exc:  # the client went away (or a bug): log the attempt too
+                status, error = _abort_status(exc)
+                attempts.append(_attempt(step, status=status, error=error, t=started))
+                raise
             finally:
                 if not released:
                     lease.release()
@@ -343,6 +347,7 @@ class Router:
     ) -> Reply:
         data = await call.read_json()
         await call.aclose()
+        _check_reply(data, codec_out.name, step)
         resp = codec_out.parse_response(data)
         if req.stream:  # asked to stream, upstream answered whole: stream it anyway
             renderer = codec_in.stream_renderer(req)
@@ -381,9 +386,8 @@ class Router:
         if isinstance(exc, LlmtapError):
             info.status, info.error = exc.status, exc.message
         else:
-            info.status, info.error = 499, "client disconnected"
-            if not isinstance(exc, (GeneratorExit, asyncio.CancelledError)):
-                info.status, info.error = 500, "internal error"
+            info.status, info.error = _abort_status(exc)
+            if info.status == 500:
                 log.exception("router call %s failed", info.inbound.request_id, exc_info=exc)
         # Refused calls (bad body, unknown model) are reported too: the inspector shows them,
         # the call log skips what never reached routing.
@@ -417,9 +421,55 @@ class Router:
         return h
 
     def _trailer(self, info: CallInfo) -> bytes:
+        if info.inbound.format not in _TRAILER_FORMATS:
+            return b""
         return b"".join(
             sse_comment(f"{name.lower()}={value}") for name, value in _figures(info).items()
         )
+
+
+# SSE comment lines go only to formats whose official SDK is proven to skip them
+# (tests/web/test_v1_streams.py); google-genai fails on any line that is not ``data:``.
+_TRAILER_FORMATS = frozenset({"openai-chat", "anthropic", "responses"})
+
+# A 200 reply that has none of its format's top-level keys is a broken upstream (an HTML page
+# with a JSON content type, an empty object from a misbehaving proxy), not an empty answer.
+_REPLY_KEYS = {
+    "openai-chat": ("choices",),
+    "anthropic": ("content",),
+    "responses": ("output",),
+    "gemini": ("candidates", "promptFeedback"),
+    "cloudcode": ("response",),
+}
+
+
+def _check_reply(data: dict[str, Any], fmt: str, step: Step) -> None:
+    """Raise the :class:`UpstreamError` a 200 reply really is: an error object (some gateways
+    answer 200 + ``{"error": ...}``) or not a reply of the format at all."""
+    conn = step.connection
+    error = data.get("error")
+    if isinstance(error, dict) and error:
+        raise error_from_event(
+            ir.ErrorEvent(
+                str(error.get("message") or "upstream error"),
+                str(error.get("type") or error.get("status") or error.get("code") or ""),
+                error.get("code") if isinstance(error.get("code"), int) else None,
+            )
+        )
+    keys = _REPLY_KEYS.get(fmt, ())
+    if keys and not any(key in data for key in keys):
+        raise UpstreamError(
+            f"{conn.name} ({conn.provider}) returned a 200 reply that is not a {fmt} response",
+            kind="protocol",
+            provider=conn.name,
+        )
+
+
+def _abort_status(exc: BaseException) -> tuple[int, str]:
+    """What a call or attempt ended by ``exc`` (not an LlmtapError) is logged as."""
+    if isinstance(exc, (GeneratorExit, asyncio.CancelledError)):
+        return 499, "client disconnected"
+    return 500, "internal error"
 
 
 def _figures(info: CallInfo) -> dict[str, str]:
@@ -480,16 +530,21 @@ class _StreamAttempt:
         self.lease.release()
         info = self._settle(outcome.response)
         info.response_bytes = outcome.sent
-        if outcome.error:
-            info.error = outcome.error
-            info.status = 200  # the HTTP status the client got; the error is in-band
-            self.router.guard.failure(self.step, UpstreamError(outcome.error, kind="protocol"))
+        attempt_status = 200
+        if outcome.error is not None:
+            # The client got 200 and then the error in-band; the attempt failed upstream.
+            info.status, info.error = 200, outcome.error.message
+            attempt_status = outcome.error.status
+            self.router.guard.failure(self.step, outcome.error)
         elif not outcome.completed:
             info.status, info.error = 499, "client disconnected"
+            attempt_status = 499
         else:
             info.status = 200
             self.router.guard.success(self.step, info.latency_ms or 0.0, info.ttft_ms)
-        info.attempts.append(_attempt(self.step, status=200, t=info.t_sent))
+        info.attempts.append(
+            _attempt(self.step, status=attempt_status, error=info.error, t=info.t_sent)
+        )
         self.router._notify(info, "finish")
 
     def _settle(self, response: ir.Response) -> CallInfo:

@@ -1,5 +1,14 @@
 """The streaming pipe: upstream SSE -> client SSE, event by event, tapping usage on the way.
 
+Failover is allowed until the first content reaches the client, so the pipe holds back what
+comes before it (``message_start``, pings, a role-only chunk): an upstream error in that window
+(an in-band error event, garbage, a stream that ends or breaks) is raised as an
+:class:`UpstreamError` and the router tries the next step. After it, the error goes to the
+client in-band, well-formed in the client's own format, and the stream ends there.
+
+A same-format stream is passed through frame by frame (bytes untouched) while a parser taps it;
+a frame that is not SSE or parses to an error is never forwarded as is.
+
 The pipe knows codecs and the upstream call, nothing about plans, guards or observers: it
 reports to the router through :class:`StreamHooks` (first token, trailer, outcome).
 """
@@ -7,12 +16,13 @@ reports to the router through :class:`StreamHooks` (first token, trailer, outcom
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
 from router import ir, jsonfast
-from router.errors import UpstreamError
+from router.errors import UpstreamError, UpstreamKind
 from router.formats import Codec
 from router.formats.sse import FrameSplitter
 from router.providers.http import UpstreamCall
@@ -21,15 +31,22 @@ log = logging.getLogger("llmtap.router")
 
 _SENT_CAP = 4 * 1024 * 1024  # the inspector shows the SSE text; a capped copy bounds memory
 
+# Events that are content for the client: once one is sent, failover is over. What comes
+# before (message start, an empty block start) is held back.
+_CONTENT = (ir.BlockDelta, ir.BlockStop, ir.MessageDelta, ir.MessageStop)
+
+# An SSE line: empty, a comment, or one of the four fields (value optional).
+_SSE_LINE = re.compile(rb"(?:|:.*|(?:data|event|id|retry)(?::.*)?)")
+
 
 @dataclass(slots=True)
 class StreamOutcome:
     """How a stream ended, as the router records it."""
 
-    response: ir.Response  # what the events so far amount to
+    response: ir.Response  # what the events so far amount to (``incomplete`` when cut short)
     sent: bytes  # what the client got (capped copy)
-    error: str | None  # an in-band error (the upstream's or ours)
-    completed: bool  # the upstream finished; False when the client left first
+    error: UpstreamError | None  # the failure sent in-band, if any
+    completed: bool  # the stream reached its end; False when the client left first
 
 
 class StreamHooks(Protocol):
@@ -49,8 +66,8 @@ class StreamHooks(Protocol):
 
 
 class StreamPipe:
-    """``prefetch`` pulls until the first client bytes exist (failover is still allowed while
-    it runs); ``run`` yields them and the rest. Closing the generator (client gone) closes the
+    """``prefetch`` pulls until the first content exists (failover is still allowed while it
+    runs); ``run`` yields it and the rest. Closing the generator (client gone) closes the
     upstream call and still reports what arrived (router.md case 11)."""
 
     def __init__(
@@ -72,17 +89,22 @@ class StreamPipe:
         self.source = call.chunks()
         self.sent: list[bytes] = []
         self.sent_size = 0
-        self.ended = False
-        self.error: str | None = None
+        self.committed = False  # content reached the client: no failover from here on
+        self.done = False  # nothing more goes to the client (the end, or an in-band error)
+        self.error: UpstreamError | None = None
         self.seen_token = False
 
     async def prefetch(self) -> bytes:
+        """The first client bytes, held until they include content. Raises
+        :class:`UpstreamError` when the upstream failed before that (the caller fails over)."""
+        held: list[bytes] = []
         try:
             async for chunk in self.source:
-                out = self._process(chunk)
-                if out:
-                    return out
-            return self._end()
+                held.append(self._process(chunk))
+                if self.committed or self.done:
+                    return b"".join(held)
+            held.append(self._end())
+            return b"".join(held)
         except BaseException:
             await self._close_upstream()
             raise
@@ -90,22 +112,18 @@ class StreamPipe:
     async def run(self, first: bytes) -> AsyncIterator[bytes]:
         try:
             yield self._keep(first)
-            if self.ended:
-                return
-            try:
-                async for chunk in self.source:
-                    out = self._process(chunk)
-                    if out:
-                        yield self._keep(out)
-                tail = self._end()
-            except UpstreamError as exc:
-                tail = self._in_band(exc.message)
-            if tail:
-                yield self._keep(tail)
+            while not self.done:
+                try:
+                    chunk = await anext(self.source, None)
+                    out = self._end() if chunk is None else self._process(chunk)
+                except UpstreamError as exc:  # the upstream broke or stalled mid-stream
+                    out = self._in_band(exc)
+                if out:
+                    yield self._keep(out)
         finally:
             await self._close_upstream()
             self.hooks.finished(
-                StreamOutcome(self.acc.result(), b"".join(self.sent), self.error, self.ended)
+                StreamOutcome(self.acc.result(), b"".join(self.sent), self.error, self.done)
             )
 
     def _keep(self, out: bytes) -> bytes:
@@ -114,78 +132,116 @@ class StreamPipe:
             self.sent_size += len(out)
         return out
 
-    def _process(self, chunk: bytes) -> bytes:
-        if self.splitter is not None:
-            parts: list[bytes] = []
-            for frame in self.splitter.feed(chunk):
-                events = self.parser.feed(frame)
-                self._tap(events)
-                if self.strip_usage and _usage_only_chunk(frame):
-                    continue
-                if any(isinstance(ev, ir.MessageStop) for ev in events):
-                    parts.append(self.hooks.trailer(self.acc.result()))
-                parts.append(frame)
-            return b"".join(parts)
-        return self._render(self.parser.feed(chunk))
+    # ------------------------------------------------------------------ upstream -> client
 
-    def _render(self, events: list[ir.StreamEvent]) -> bytes:
-        assert self.renderer is not None
-        self._tap(events)
+    def _process(self, chunk: bytes) -> bytes:
+        if self.splitter is None:
+            return self._emit(self.parser.feed(chunk))
         parts: list[bytes] = []
-        for ev in events:
-            if isinstance(ev, ir.MessageStop):
-                parts.append(self.hooks.trailer(self.acc.result()))
-            parts.append(self.renderer.render(ev))
+        for frame in self.splitter.feed(chunk):
+            parts.append(self._frame(frame))
+            if self.done:
+                break
         return b"".join(parts)
 
-    def _tap(self, events: list[ir.StreamEvent]) -> None:
+    def _frame(self, frame: bytes) -> bytes:
+        """One whole upstream frame of a same-format stream: forwarded verbatim unless it is
+        not SSE or carries an error."""
+        if not all(_SSE_LINE.fullmatch(line) for line in frame.splitlines()):
+            return self._emit([ir.ErrorEvent("upstream sent a stream frame that is not SSE")])
+        events = self.parser.feed(frame)
+        error = next((ev for ev in events if isinstance(ev, ir.ErrorEvent)), None)
+        if error is not None:
+            # The frame is not forwarded: what it held besides the error cannot be sent alone.
+            return self._in_band(error_from_event(error), error)
+        head = self._emit(events, passthrough=True)
+        if self.strip_usage and _usage_only_chunk(frame):
+            return head
+        return head + frame
+
+    def _emit(self, events: list[ir.StreamEvent], *, passthrough: bool = False) -> bytes:
+        """Tap ``events`` and render them for the client (``passthrough``: the caller forwards
+        the upstream frame itself; only the trailer is returned)."""
+        parts: list[bytes] = []
         for ev in events:
+            if isinstance(ev, ir.ErrorEvent):
+                parts.append(self._in_band(error_from_event(ev), ev))
+                break
             self.acc.feed(ev)
+            if isinstance(ev, _CONTENT):
+                self.committed = True
             if not self.seen_token and isinstance(ev, ir.BlockDelta):
                 self.seen_token = True
                 self.hooks.first_token()
-            if isinstance(ev, ir.ErrorEvent):
-                self.error = ev.message
+            if isinstance(ev, ir.MessageStop):
+                parts.append(self.hooks.trailer(self.acc.result()))
+            if not passthrough and self.renderer is not None:
+                parts.append(self.renderer.render(ev))
+        return b"".join(parts)
 
     def _end(self) -> bytes:
-        """Upstream finished: flush the parser; a stream cut short becomes an error."""
-        self.ended = True
-        tail = b""
+        """The upstream finished: flush. A stream cut short yields an error event here (the
+        parser's ``close``), which fails over or goes in-band like any other."""
+        out = b""
         if self.splitter is not None:
             rest = self.splitter.close()
-            events = self.parser.feed(rest) + self.parser.close() if rest else self.parser.close()
-            self._tap(events)
-            if rest:
-                tail += rest
-            error = next((e for e in events if isinstance(e, ir.ErrorEvent)), None)
-            if error is not None:
-                if not self.sent:
-                    raise UpstreamError(error.message, kind="protocol")
-                tail += self.codec_in.error_event(error.message, error.error_type)
-            return tail
-        events = self.parser.close()
-        if (
-            not self.sent
-            and any(isinstance(e, ir.ErrorEvent) for e in events)
-            and not self.acc.started
-        ):
-            msg = next(e.message for e in events if isinstance(e, ir.ErrorEvent))
-            raise UpstreamError(msg, kind="protocol")
-        assert self.renderer is not None
-        return self._render(events) + self.renderer.finish()
+            if rest.strip():
+                out += self._frame(rest)
+            if not self.done:
+                out += self._emit(self.parser.close(), passthrough=True)
+        else:
+            out += self._emit(self.parser.close())
+            if not self.done and self.renderer is not None:
+                out += self.renderer.finish()
+        self.done = True
+        return out
 
-    def _in_band(self, message: str) -> bytes:
-        self.error = message
-        self.acc.feed(ir.ErrorEvent(message))
+    def _in_band(self, error: UpstreamError, event: ir.ErrorEvent | None = None) -> bytes:
+        """The upstream failed: before any content, raise it (failover); after, end the
+        client's stream with it (``event``: as the upstream typed it), well-formed in the
+        client's format."""
+        if not self.committed:
+            raise error
+        self.done = True
+        self.error = error
+        if event is None:
+            event = ir.ErrorEvent(error.message, _client_error_type(error))
+        self.acc.feed(event)
         if self.renderer is not None:
-            return self.renderer.render(ir.ErrorEvent(message)) + self.renderer.finish()
-        return self.codec_in.error_event(message, "api_error")
+            return self.renderer.render(event) + self.renderer.finish()
+        return self.codec_in.error_event(event.message, event.error_type)
 
     async def _close_upstream(self) -> None:
         try:
             await self.call.aclose()
         except Exception:  # closing a broken connection may fail; nothing to do
             log.debug("closing upstream call failed", exc_info=True)
+
+
+def error_from_event(event: ir.ErrorEvent) -> UpstreamError:
+    """An upstream's in-band error (a stream's error event, a 200 body carrying ``error``) as
+    the error its HTTP twin would have raised: ``overloaded_error`` or a 503 inside a 200
+    fails over exactly like a 503 status."""
+    etype = event.error_type.lower()
+    status = event.status
+    kind: UpstreamKind = "server"
+    if status == 429 or "rate_limit" in etype or etype == "resource_exhausted":
+        kind = "rate_limit"
+    elif status in (401, 403) or "auth" in etype or "permission" in etype:
+        kind = "auth"
+    elif status == 404 or "not_found" in etype:
+        kind = "not_found"
+    elif (status is not None and 400 <= status < 500) or "invalid" in etype:
+        kind = "bad_request"
+    return UpstreamError(
+        event.message, kind=kind, status=status if status is not None and status >= 400 else None
+    )
+
+
+def _client_error_type(error: UpstreamError) -> str:
+    return {"rate_limit": "rate_limit_error", "timeout": "timeout_error"}.get(
+        error.kind, "api_error"
+    )
 
 
 def _usage_only_chunk(frame: bytes) -> bool:

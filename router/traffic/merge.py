@@ -83,9 +83,29 @@ def render_response(
         return None
     req = request or ir.Request(model=response.model, source_format=api_kind or "")
     try:
-        return codec.render_response(response, req)
+        rendered = codec.render_response(response, req)
     except Exception:
         return None
+    if response.incomplete:
+        _unfinished(api_kind, rendered)
+    return rendered
+
+
+def _unfinished(api_kind: str | None, rendered: dict[str, Any]) -> None:
+    """A stream that never reached its end has no finish reason; the renderers fill in the
+    normal one (a reply needs one), so take it out again rather than claim ``end_turn``."""
+    match api_kind:
+        case "openai-chat":
+            for choice in rendered.get("choices") or []:
+                choice["finish_reason"] = None
+        case "anthropic":
+            rendered["stop_reason"] = None
+        case "responses":
+            rendered["status"] = "incomplete"
+        case "gemini" | "cloudcode":
+            inner = rendered.get("response", rendered) if api_kind == "cloudcode" else rendered
+            for candidate in inner.get("candidates") or []:
+                candidate.pop("finishReason", None)
 
 
 # --------------------------------------------------------------------------- conversation
@@ -206,6 +226,7 @@ def llm_summary(
             reasoning_tokens=usage.reasoning_tokens if usage else 0,
             cost_usd=cost,
             usage_estimated=usage.estimated if usage else False,
+            incomplete=response.incomplete if response is not None else False,
             response=rendered,
             conversation=dict(convo),
         )

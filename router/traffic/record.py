@@ -77,6 +77,7 @@ class LlmInfo(_Wire):
     reasoning_tokens: int = 0
     cost_usd: float | None = None
     usage_estimated: bool = False
+    incomplete: bool = False  # the stream never reached its end (cut or ended by an error)
     response: dict[str, Any] | None = None
     conversation: dict[str, Any] | None = None
 

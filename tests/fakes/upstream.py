@@ -75,6 +75,8 @@ class Reply:
     chunk_delay: float = 0.0  # seconds between SSE events
     cut_after: int | None = None  # abort the connection after n SSE events, no terminator
     hold_eof: float = 0.0  # seconds to keep a finished stream open before its end (EOF)
+    stall_after: int | None = None  # after n SSE events, send nothing more (until cancelled)
+    frames: list[bytes] | None = None  # exact SSE bytes, one write each (see Reply.sse)
     model: str | None = None
     interleave: bool = False  # interleave parallel tool-call argument deltas (OpenAI chat)
     stop: str | None = None  # Anthropic vocabulary; "max_tokens" renders as truncation
@@ -109,6 +111,13 @@ class Reply:
     ) -> Reply:
         """Answer any endpoint with exactly this body and status (for malformed upstreams)."""
         return cls(status=status, body=body, headers=headers, verbatim=True, **mods)
+
+    @classmethod
+    def sse(cls, *frames: bytes | str, **mods: Any) -> Reply:
+        """Answer any generation endpoint with 200 and exactly these SSE frames, one write each
+        (for in-band errors, malformed and garbage streams); delays, stall and cut apply."""
+        raw = [f.encode() if isinstance(f, str) else f for f in frames]
+        return cls(frames=raw, **mods)
 
     def with_(self, **mods: Any) -> Reply:
         return dataclasses.replace(self, **mods)
@@ -368,6 +377,8 @@ class FakeUpstream:
         reply = self._next_reply(generation=True)
         if reply.is_error:
             return await self._error_after_delay(kind, reply)
+        if reply.frames is not None:
+            return await self._stream(request, reply, iter(reply.frames))
         model = reply.model or model or "fake-model"
         resp: web.StreamResponse = await handler(request, reply, payload, model, stream)
         return resp
@@ -494,6 +505,8 @@ class FakeUpstream:
                     if request.transport is not None:
                         request.transport.abort()
                     return resp
+                if reply.stall_after is not None and sent >= reply.stall_after:
+                    await asyncio.sleep(3600)  # ends when the client goes away
                 await resp.write(frame)
                 sent += 1
             if reply.hold_eof:

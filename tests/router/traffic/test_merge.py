@@ -508,6 +508,47 @@ def test_merge_of_a_cut_stream_keeps_what_arrived() -> None:
     assert len(cut.content) < len(whole.content) or cut.stop_reason is None
 
 
+def _finish_reason(kind: str, rendered: dict[str, Any]) -> Any:
+    match kind:
+        case "openai-chat":
+            return rendered["choices"][0]["finish_reason"]
+        case "anthropic":
+            return rendered["stop_reason"]
+        case "responses":
+            return rendered["status"]
+        case "cloudcode":
+            return rendered["response"]["candidates"][0].get("finishReason")
+        case _:
+            return rendered["candidates"][0].get("finishReason")
+
+
+CUT_CASES = [
+    ("openai-chat", OPENAI_STREAM, "stop"),
+    ("anthropic", ANTHROPIC_STREAM, "end_turn"),
+    ("responses", RESPONSES_STREAM, "completed"),
+    ("gemini", GEMINI_STREAM, "STOP"),
+    ("cloudcode", CLOUDCODE_STREAM, "STOP"),
+]
+
+
+@pytest.mark.parametrize(("kind", "raw", "finish"), CUT_CASES, ids=[c[0] for c in CUT_CASES])
+def test_a_cut_stream_is_incomplete_with_no_invented_finish_reason(
+    kind: str, raw: bytes, finish: str
+) -> None:
+    """A stream cut mid-way was shown as a normal reply with ``stop_reason: end_turn``."""
+    whole = merge_stream(kind, raw)
+    assert whole is not None and not whole.incomplete
+    whole_info = llm_summary(kind, {}, whole, streamed=True)
+    assert whole_info.response is not None and not whole_info.incomplete
+    assert _finish_reason(kind, whole_info.response) in (finish, "tool_calls", "tool_use")
+
+    cut = merge_stream(kind, raw[: len(raw) // 2])
+    assert cut is not None and cut.incomplete and cut.stop_reason is None
+    info = llm_summary(kind, {}, cut, streamed=True)
+    assert info.incomplete and info.response is not None
+    assert _finish_reason(kind, info.response) in (None, "incomplete")
+
+
 def test_merge_without_a_codec_or_content() -> None:
     assert merge_stream(None, OPENAI_STREAM) is None
     assert merge_stream("zed", OPENAI_STREAM) is None

@@ -17,7 +17,8 @@ WIRE_FIELDS = {
 }  # fmt: skip
 LLM_FIELDS = {
     "provider", "apiKind", "model", "streamed", "tokensIn", "tokensOut", "cacheReadTokens",
-    "cacheWriteTokens", "reasoningTokens", "costUsd", "usageEstimated", "response", "conversation",
+    "cacheWriteTokens", "reasoningTokens", "costUsd", "usageEstimated", "incomplete", "response",
+    "conversation",
 }  # fmt: skip
 
 
