@@ -122,8 +122,11 @@ class StreamPipe:
                     yield self._keep(out)
         finally:
             await self._close_upstream()
+            # A client that hangs up once it has the terminal event (Codex does, before the
+            # upstream's EOF) got the whole answer: that is a completed stream.
+            completed = self.done or self.acc.stopped
             self.hooks.finished(
-                StreamOutcome(self.acc.result(), b"".join(self.sent), self.error, self.done)
+                StreamOutcome(self.acc.result(), b"".join(self.sent), self.error, completed)
             )
 
     def _keep(self, out: bytes) -> bytes:
@@ -146,7 +149,9 @@ class StreamPipe:
 
     def _frame(self, frame: bytes) -> bytes:
         """One whole upstream frame of a same-format stream: forwarded verbatim unless it is
-        not SSE or carries an error."""
+        not SSE or carries an error. Nothing after the terminal event is forwarded."""
+        if self.acc.stopped:
+            return b""
         if not all(_SSE_LINE.fullmatch(line) for line in frame.splitlines()):
             return self._emit([ir.ErrorEvent("upstream sent a stream frame that is not SSE")])
         events = self.parser.feed(frame)
@@ -164,6 +169,8 @@ class StreamPipe:
         the upstream frame itself; only the trailer is returned)."""
         parts: list[bytes] = []
         for ev in events:
+            if self.acc.stopped:
+                break  # the client has its terminal event; what follows is drained, not sent
             if isinstance(ev, ir.ErrorEvent):
                 parts.append(self._in_band(error_from_event(ev), ev))
                 break

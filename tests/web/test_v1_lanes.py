@@ -398,12 +398,6 @@ TERMINAL = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8: a stream is 'completed' only at the upstream's EOF, so a client that hangs "
-    "up after the terminal event it was sent is logged 499 'client disconnected' "
-    "(router/engine/stream.py: count MessageStop as the end), engine",
-)
 @pytest.mark.parametrize("inbound", list(TERMINAL))
 # Anthropic's stream ends with message_stop, and the fake holds its EOF after it: the client
 # always leaves first. (OpenAI chat ends with [DONE], which the router may read before the
