@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,57 @@ def request_for(client: str, model: str, *, stream: bool) -> tuple[str, dict[str
     return f"/v1beta/models/{model}:{verb}", {
         "contents": [{"role": "user", "parts": [{"text": "hi"}]}]
     }
+
+
+# --------------------------------------------------------------------------- upstream frames
+# Hand-written wire shapes from each vendor's documentation (never produced by our codecs).
+
+
+def oa_chunk(delta: dict[str, object], finish: str | None = None, **extra: object) -> str:
+    chunk = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "m-a",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+    return f"data: {json.dumps(chunk)}\n\n"
+
+
+def an_event(event: str, obj: dict[str, object] | str) -> str:
+    data = obj if isinstance(obj, str) else json.dumps(obj)
+    return f"event: {event}\ndata: {data}\n\n"
+
+
+AN_START = an_event(
+    "message_start",
+    {
+        "type": "message_start",
+        "message": {
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "m-a",
+            "content": [], "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": 5, "output_tokens": 1},
+        },
+    },
+)  # fmt: skip
+AN_PING = an_event("ping", {"type": "ping"})
+AN_TEXT = an_event(
+    "content_block_start",
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+) + an_event(
+    "content_block_delta",
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "partial answer"}},
+)  # fmt: skip
+GE_TEXT = "data: " + json.dumps(
+    {"candidates": [{"content": {"role": "model", "parts": [{"text": "partial answer"}]}, "index": 0}]}
+) + "\n\n"  # fmt: skip
+# The start of a stream up to its first content ("partial answer"), per upstream kind.
+CONTENT_FRAMES = {
+    "oa": [oa_chunk({"role": "assistant", "content": ""}), oa_chunk({"content": "partial answer"})],
+    "an": [AN_START, AN_TEXT],
+    "ge": [GE_TEXT],
+}
 
 
 def sse_events(raw: str) -> list[tuple[str | None, str]]:
@@ -125,26 +177,37 @@ class Duo:
     def single(self, kind: str) -> str:
         return f"{kind}-a/m-a"
 
+    def dead_combo(self, kind: str) -> str:
+        """A combo whose first connection's port has no listener (connection refused)."""
+        return f"dead-{kind}"
+
     def hits(self, up: FakeUpstream) -> int:
         return sum(1 for r in up.requests if r.method == "POST")
 
     async def call(self, client: str, model: str, *, stream: bool) -> tuple[httpx.Response, str]:
         """One call; returns the response (status, headers) and the whole body text."""
+        await self.mark()
         path, body = request_for(client, model, stream=stream)
         async with self.http.stream("POST", self.server.url + path, json=body) as resp:
             raw = (await resp.aread()).decode()
         return resp, raw
 
-    async def last_log(self, *, after: int = 0) -> dict[str, Any]:
-        """The newest call-log row once there are more than ``after`` rows (a streamed call
-        is logged when its stream ends, just after the client read the last byte)."""
-        writer = self.server.runtime.writer
+    async def _logs(self) -> dict[str, Any]:
+        assert self.server.runtime.writer.flush(timeout=5)
+        resp = await self.server.api("GET", "/api/usage/call-logs", params={"limit": 1})
+        return dict(resp.json())
+
+    async def mark(self) -> None:
+        """Remember how many calls are logged (before the call :meth:`last_log` reads)."""
+        self.logged = (await self._logs())["total"]
+
+    async def last_log(self) -> dict[str, Any]:
+        """The row of the call made since :meth:`mark`; waits for it (a streamed call is
+        logged when its stream ends, just after the client read the last byte)."""
         for _ in range(100):
-            assert writer.flush(timeout=5)
-            page = (
-                await self.server.api("GET", "/api/usage/call-logs", params={"limit": 1})
-            ).json()
-            if page["total"] > after and page["logs"]:
+            page = await self._logs()
+            if page["total"] > self.logged and page["logs"]:
+                assert page["total"] == self.logged + 1, "one call, one row"
                 return dict(page["logs"][0])
             await asyncio.sleep(0.05)
         raise AssertionError("no call-log row appeared")
@@ -182,16 +245,29 @@ async def start_duo(data_dir: Path) -> Duo:
             )
             assert resp.status_code == 201, resp.text
             conn[f"{kind}-{name}"] = resp.json()["id"]
-    for kind in KINDS:
-        nodes = [
-            {"connectionId": conn[f"{kind}-{n}"], "model": f"m-{n}", "priority": i}
-            for i, n in enumerate("ab")
-        ]
-        body = {"name": f"duo-{kind}", "strategy": "priority", "nodes": nodes}
-        resp = await server.api("POST", "/api/combos", json=body)
+    dead = f"http://127.0.0.1:{_closed_port()}"
+    for kind, (provider, path) in KINDS.items():
+        body = {"provider": provider, "name": f"{kind}-dead", "url": dead + path, "apiKey": "sk-x"}
+        resp = await server.api("POST", "/api/providers", json=body)
         assert resp.status_code == 201, resp.text
+        conn[f"{kind}-dead"] = resp.json()["id"]
+    for kind in KINDS:
+        for combo, first in ((f"duo-{kind}", "a"), (f"dead-{kind}", "dead")):
+            nodes = [
+                {"connectionId": conn[f"{kind}-{name}"], "model": f"m-{name}", "priority": i}
+                for i, name in enumerate((first, "b"))
+            ]
+            body = {"name": combo, "strategy": "priority", "nodes": nodes}
+            resp = await server.api("POST", "/api/combos", json=body)
+            assert resp.status_code == 201, resp.text
     http = httpx.AsyncClient(timeout=30)
     return Duo(server, webapp, a, b, conn, http)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -14,61 +14,30 @@ from google import genai
 from google.genai import errors as genai_errors
 
 from tests.fakes.upstream import DEFAULT_TEXT, Reply
-from tests.web.duo import CLIENTS, DUO_LOOP, Duo, stream_error, stream_text
+from tests.web.duo import (
+    AN_PING,
+    AN_START,
+    CLIENTS,
+    CONTENT_FRAMES,
+    DUO_LOOP,
+    Duo,
+    an_event,
+    oa_chunk,
+    stream_error,
+    stream_text,
+)
 
 pytestmark = DUO_LOOP
 
-# --------------------------------------------------------------------------- upstream frames
-# Hand-written wire shapes from each vendor's documentation (never produced by our codecs).
-
-
-def _oa_chunk(delta: dict[str, object], finish: str | None = None, **extra: object) -> str:
-    chunk = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 1700000000,
-        "model": "m-a",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        **extra,
-    }
-    return f"data: {json.dumps(chunk)}\n\n"
-
-
-def _an(event: str, obj: dict[str, object]) -> str:
-    return f"event: {event}\ndata: {json.dumps(obj)}\n\n"
-
-
-AN_START = _an(
-    "message_start",
-    {
-        "type": "message_start",
-        "message": {
-            "id": "msg_1", "type": "message", "role": "assistant", "model": "m-a",
-            "content": [], "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": 5, "output_tokens": 1},
-        },
-    },
-)  # fmt: skip
-AN_PING = _an("ping", {"type": "ping"})
-AN_TEXT = _an(
-    "content_block_start",
-    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-) + _an(
-    "content_block_delta",
-    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "partial answer"}},
-)  # fmt: skip
-AN_OVERLOADED = _an(
+AN_OVERLOADED = an_event(
     "error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
 )
 # OpenRouter: a 200 stream whose chunk carries ``error`` (and finish_reason "error").
-OA_ERROR = _oa_chunk(
+OA_ERROR = oa_chunk(
     {"content": ""}, "error", error={"code": 502, "message": "Provider returned error"}
 )
 GE_ERROR = "data: " + json.dumps(
     {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}
-) + "\n\n"  # fmt: skip
-GE_TEXT = "data: " + json.dumps(
-    {"candidates": [{"content": {"role": "model", "parts": [{"text": "partial answer"}]}, "index": 0}]}
 ) + "\n\n"  # fmt: skip
 
 UPSTREAM_MESSAGE = {"oa": "Provider returned error", "an": "Overloaded", "ge": "overloaded"}
@@ -79,14 +48,9 @@ ERROR_FIRST = {
     "ge": [GE_ERROR],
 }
 ERROR_AFTER_CONTENT = {
-    "oa": [
-        _oa_chunk({"role": "assistant", "content": ""}),
-        _oa_chunk({"content": "partial answer"}),
-        OA_ERROR,
-        "data: [DONE]\n\n",
-    ],
-    "an": [AN_START, AN_TEXT, AN_OVERLOADED],
-    "ge": [GE_TEXT, GE_ERROR],
+    "oa": [*CONTENT_FRAMES["oa"], OA_ERROR, "data: [DONE]\n\n"],
+    "an": [*CONTENT_FRAMES["an"], AN_OVERLOADED],
+    "ge": [*CONTENT_FRAMES["ge"], GE_ERROR],
 }
 KINDS = ["oa", "an", "ge"]
 
@@ -141,7 +105,7 @@ async def test_error_event_after_content_is_a_well_formed_in_band_error(
         ("messages", "an", []),
         ("messages", "an", [AN_START, AN_PING]),
         ("chat", "an", [AN_START]),
-        ("messages", "oa", [_oa_chunk({"role": "assistant", "content": ""})]),
+        ("messages", "oa", [oa_chunk({"role": "assistant", "content": ""})]),
         ("gemini", "oa", []),
     ],
     ids=["empty-same", "empty-anthropic", "start-only-same", "start-only", "role-only", "gemini"],
@@ -172,6 +136,7 @@ async def test_client_disconnect_mid_stream_is_499_in_call_and_attempt_log(
         "stream": True,
         "messages": [{"role": "user", "content": "hi"}],
     }
+    await duo.mark()
     async with duo.http.stream("POST", duo.server.url + path, json=body) as resp:
         seen = ""
         async for chunk in resp.aiter_text():

@@ -89,7 +89,11 @@ class StreamParser:
         try:
             payload = jsonfast.loads(data)
         except ValueError:
-            return  # a keep-alive or garbage line carries nothing we could use
+            # Every Anthropic event (ping included) is JSON: this stream is broken, like the
+            # other formats' parsers say (the pass-through must not forward it as is).
+            self._done = True
+            out.append(ir.ErrorEvent("upstream sent a stream event that is not JSON", "api_error"))
+            return
         if not isinstance(payload, dict):
             return
         kind = payload.get("type") or name

@@ -274,10 +274,18 @@ def test_id_less_tool_calls_get_distinct_client_ids() -> None:
 def test_parser_survives_malformed_events() -> None:
     raw = b"".join(
         [
-            b"event: message_start\ndata: not json\n\n",
             b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":"x"}\n\n',
             b'event: error\ndata: {"type":"error","error":"boom"}\n\n',
         ]
     )
     events = parse_all(raw)
     assert events == [ir.ErrorEvent("upstream stream error", "api_error")]
+
+
+def test_an_event_that_is_not_json_ends_the_stream_with_an_error() -> None:
+    """The Anthropic parser skipped non-JSON events, so a garbage stream had no error at all
+    (issue 12: "the Anthropic path records no error today")."""
+    raw = b"event: message_start\ndata: not json\n\n" + b'event: ping\ndata: {"type":"ping"}\n\n'
+    assert parse_all(raw) == [
+        ir.ErrorEvent("upstream sent a stream event that is not JSON", "api_error")
+    ]
