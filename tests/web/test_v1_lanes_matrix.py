@@ -242,18 +242,10 @@ def upstream_asked_for_reasoning(lane: str, body: dict[str, Any]) -> bool:
 # --------------------------------------------------------------------------- the matrix
 
 
-TRAILER = (
-    "issue 8: the SSE comment trailer (': x-omniroute-...') breaks google-genai streams "
-    "(UnknownApiResponseError), fixed by engine"
-)
-
-
 def _known(inbound: str, lane: str, stream: bool, content: str) -> list[str]:
-    """The known failures of a case, each with its issue and owner."""
-    reasons = []
-    if inbound == "gemini" and lane != "ge" and stream:
-        reasons.append(TRAILER)
-    return reasons
+    """The known failures of a case, each with its issue and owner (none left: the SSE
+    trailer that broke google-genai streams is gone from the Gemini format)."""
+    return []
 
 
 def _matrix() -> list[Any]:
