@@ -354,6 +354,7 @@ def _final_record(info: CallInfo, base: InterceptedRequest) -> InterceptedReques
         convo = dict(base.llm.conversation or {})
         convo["response"] = mask_json(response_turns(resp))
         llm_update["conversation"] = convo
+        llm_update["incomplete"] = resp.incomplete  # a stream cut short or ended by an error
         # A streamed reply's merged form, in the client's format (the UI shows it beside the
         # SSE text). A whole reply is already the response body: no second copy of it.
         if info.streamed and info.request is not None:
