@@ -62,11 +62,11 @@ async def scenario(data_dir: Path, upstream_url: str) -> None:
         (conn["id"], "gpt-4o", 1.0),
     ]
     code, out, err = await llmtap(
-        data_dir, "combos", "add", "bad", "--strategy", "fastest", "--node", "up:m"
+        data_dir, "combos", "add", "rejected-combo", "--strategy", "fastest", "--node", "up:m"
     )
     assert code == 2 and "strategy" in err
     code, out, _ = await llmtap(data_dir, "combos", "list")
-    assert "duo" in out and "weighted" in out and "bad" not in out
+    assert "duo" in out and "weighted" in out and "rejected-combo" not in out
 
     code, out, _ = await llmtap(data_dir, "keys", "create", "laptop")
     assert code == 0

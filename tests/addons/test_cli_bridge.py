@@ -97,9 +97,7 @@ def test_online_commands_go_through_the_running_server(tmp_path: Path) -> None:
 
         status = ok_json(env, "bridge", "status")
         assert isinstance(status, dict)
-        if not status["available"]:
-            res = env.cli("bridge", "start")
-            assert res.returncode != 0 and "not part of this build" in res.stderr
+        assert status["available"] is True  # the :443 listener is part of this build
 
         res = env.cli("doctor")
         assert "dns-configured (claude-code)" in res.stdout and "cert-trusted" in res.stdout

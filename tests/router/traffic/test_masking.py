@@ -221,7 +221,7 @@ def test_secret_never_survives_in_a_header(
         _assert_gone(secret, mask_headers({header: value}).get(header, ""), left + right)
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(secrets(), _json_values, _free_text, _separators, st.lists(st.integers(0, 5), max_size=4))
 def test_secret_never_survives_in_nested_json(
     secret: str, doc: Any, left: str, sep: str, path: list[int]
