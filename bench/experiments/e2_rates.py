@@ -7,7 +7,7 @@ from typing import Any
 from bench.arms import set_pacing
 from bench.driver import closed_loop, open_loop
 from bench.experiments.common import Ctx, compare_row, openai_target, value_row
-from bench.report import Section
+from bench.report import Section, verdict
 from bench.stats import added, spread
 
 # --------------------------------------------------------------------------- E2
@@ -106,6 +106,10 @@ async def e2_rates(ctx: Ctx) -> None:
                 cpu_rows,
                 digits=3,
                 ratio_cols=("floor", "litellm"),
+                target="≤ 1.5x the floor",
+                check=lambda sp: (
+                    verdict(sp["llmtap/floor"], at_most=1.5) if "llmtap/floor" in sp else "n/a"
+                ),
             )
         )
     ctx.extra["e2_saturated"] = saturated

@@ -62,7 +62,7 @@ async def e4_streaming(ctx: Ctx) -> None:
 
             def first_check(sp: dict[str, Spread]) -> str:
                 v = sp.get("llmtap")
-                return verdict(v, at_most=2.0) if v else "n/a"
+                return verdict(v, at_most=1.0) if v else "n/a"
 
             def frame_check(sp: dict[str, Spread]) -> str:
                 v = sp.get("llmtap")
@@ -71,7 +71,7 @@ async def e4_streaming(ctx: Ctx) -> None:
             row = compare_row(
                 f"E4 {lane} added first content p50",
                 first,
-                target="llmtap adds < 2 ms",
+                target="llmtap adds < 1 ms",
                 check=first_check,
                 notes=frame_notes,
             )

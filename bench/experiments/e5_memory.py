@@ -113,12 +113,12 @@ async def e5_memory(ctx: Ctx) -> None:
 
     def start_check(sp: dict[str, Spread]) -> str:
         v = sp.get("llmtap")
-        return verdict(v, at_most=2.0) if v else "n/a"
+        return verdict(v, at_most=1.0) if v else "n/a"
 
     row = value_row(
         "E5 start → healthy (s)",
         starts,
-        target="llmtap < 2 s",
+        target="llmtap < 1 s",
         check=start_check,
         digits=2,
         ratio_cols=("floor", "litellm"),

@@ -52,16 +52,16 @@ async def inspector(ctx: Ctx) -> None:
     rss = Spread(data["rss_mb"], data["rss_mb"], data["rss_mb"], 1)
     har = Spread(data["har_s"], data["har_s"], data["har_s"], 1)
     suffix = "" if full else f" @ {data['records']} records"
-    rss_v = verdict(rss, at_most=250) if full else "n/a (10k not reached)"
-    har_v = verdict(har, at_most=2.0) if full else ("MISSED" if data["har_s"] > 2 else "n/a")
+    rss_v = verdict(rss, at_most=150) if full else "n/a (10k not reached)"
+    har_v = verdict(har, at_most=1.0) if full else ("MISSED" if data["har_s"] > 1 else "n/a")
     ctx.headline.append(
         Headline(
-            f"Inspector RSS, 10k × 8 KiB (MB){suffix}", {"llmtap": rss.fmt(1)}, "< 250 MB", rss_v
+            f"Inspector RSS, 10k × 8 KiB (MB){suffix}", {"llmtap": rss.fmt(1)}, "< 150 MB", rss_v
         )
     )
     ctx.headline.append(
         Headline(
-            f"Inspector HAR export, 10k records (s){suffix}", {"llmtap": har.fmt(2)}, "< 2 s", har_v
+            f"Inspector HAR export, 10k records (s){suffix}", {"llmtap": har.fmt(2)}, "< 1 s", har_v
         )
     )
     if "MISSED" in (rss_v, har_v) or not full:

@@ -171,7 +171,7 @@ async def mitm(ctx: Ctx) -> None:
         if "llmtap http-proxy" in rps and "bare mitmproxy" in rps:
             r = spread(ratios(rps["llmtap http-proxy"], rps["bare mitmproxy"]))
             ratio_cells["llmtap-mitm/bare"] = r.fmt(2, "x")
-            verdict_text = verdict(r, at_least=0.85)
+            verdict_text = verdict(r, at_least=0.9)
             t = spread(added(ttft["llmtap http-proxy"], ttft["bare mitmproxy"]))
             sec.para(f"llmtap http-proxy adds {t.fmt(2, ' ms')} to SSE first content over bare.")
         ctx.extra["mitm"] = {"rps": rps, "ttft": ttft, "reasons": reasons}
@@ -185,7 +185,7 @@ async def mitm(ctx: Ctx) -> None:
                 "llmtap/direct": "bare: " + spread(rps.get("bare mitmproxy", [])).fmt(0),
                 "llmtap/floor": ratio_cells.get("llmtap-mitm/bare", ""),
             },
-            "≥ 0.85x bare",
+            "≥ 0.9x bare",
             verdict_text,
         )
         ctx.headline.append(row)
