@@ -419,8 +419,8 @@ def _capture(request: web.Request) -> Any:
 
 
 AGENT_BRIDGE_NOTE = (
-    "not available yet: the transparent :443 listener and agent divert are not implemented "
-    "in this version (hosts-file DNS, certificates and mappings are: /api/tools/agent-bridge)"
+    "capture is not running in this process, so neither is the :443 listener (hosts-file DNS, "
+    "certificates and mappings are managed at /api/tools/agent-bridge)"
 )
 
 

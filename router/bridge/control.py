@@ -597,11 +597,10 @@ class BridgeControl:
 
 
 LISTENER_MISSING = (
-    "the AgentBridge :443 listener is not part of this build yet (issue 10's divert work): "
-    "hosts-file DNS, certificates, mappings and bypass are managed, but nothing listens on the "
-    "bridge port"
+    "this process runs no capture, so it has no AgentBridge listener: hosts-file DNS, "
+    "certificates, mappings and bypass are managed, but nothing listens on the bridge port"
 )
-LISTENER_FIX = "use the HTTP proxy capture instead: llmtap run -- AGENT (or llmtap env)"
+LISTENER_FIX = "start llmtap with capture (llmtap up), then start the bridge"
 
 
 def _why(agent: Agent) -> str:
