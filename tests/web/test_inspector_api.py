@@ -230,7 +230,7 @@ async def test_capture_modes_without_mitmproxy(server: Server) -> None:
     assert {"agentBridge", "customHosts", "httpProxy", "systemProxy"} <= set(state)
     # Without mitmproxy in the process the API says so instead of showing modes as merely off.
     assert state["running"] is False and "llmtap up" in state["reason"]
-    assert "not available" in state["agentBridge"]["note"]
+    assert "capture is not running" in state["agentBridge"]["note"]
     assert state["httpProxy"]["port"] == server.runtime.settings.proxy_port
     bad = await server.api("POST", P + "/capture-modes/http-proxy", json={"action": "jump"})
     assert bad.status_code == 400 and bad.json()["error"]["details"][0]["field"] == "action"
