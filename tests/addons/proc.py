@@ -18,9 +18,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free for TCP and for UDP too: mitmproxy's reverse https mode (the
+    AgentBridge listener) also binds UDP on its port, so a TCP-only check can hand out a port
+    whose UDP side is taken."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            try:
+                u.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no loopback port free for both TCP and UDP")
 
 
 def llmtap_argv(*args: str) -> list[str]:
