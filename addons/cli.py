@@ -243,7 +243,9 @@ def _validated(model: Any, body: dict[str, Any] | None) -> Any:
 
 
 @contextmanager
-def backend(settings: Settings) -> Iterator[Backend]:
+def backend(settings: Settings, offline: Callable[[Settings], Any] | None = None) -> Iterator[Any]:
+    """The running server's API when llmtap is up, else ``offline(settings)`` (default: the
+    database backend) on the data dir's own database."""
     found = running_server(settings.data_dir)
     if found is not None:
         token_path = settings.data_dir / "token"
@@ -258,7 +260,7 @@ def backend(settings: Settings) -> Iterator[Backend]:
 
     open_database(settings.db_path)
     try:
-        yield DbBackend(settings)
+        yield (offline or DbBackend)(settings)
     finally:
         close_database()
 

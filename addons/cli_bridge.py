@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
-from addons.cli import ApiBackend, emit, running_server, table
+from addons.cli import backend, emit, table
 from router.errors import LlmtapError, NotFound
 from router.settings import Settings
 
@@ -121,26 +120,10 @@ class LocalBridge:
         raise LlmtapError(f"not available without a running server: {method} {path}")
 
 
-@contextmanager
-def bridge_backend(settings: Settings) -> Iterator[Any]:
-    found = running_server(settings.data_dir)
-    if found is not None:
-        token_path = settings.data_dir / "token"
-        token = token_path.read_text().strip() if token_path.exists() else None
-        api = ApiBackend(*found, token)
-        try:
-            yield api
-        finally:
-            api.client.close()
-        return
-    from router.store.db import close_database, open_database
-
+def bridge_backend(settings: Settings) -> Any:
+    # The bridge's offline commands write the CA and journal even before the first `up`.
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    open_database(settings.db_path)
-    try:
-        yield LocalBridge(settings)
-    finally:
-        close_database()
+    return backend(settings, LocalBridge)
 
 
 # --------------------------------------------------------------------------- commands
