@@ -34,6 +34,19 @@ def cost_usd(usage: ir.Usage, price: ModelPrice | None) -> float:
     return cost / PER
 
 
+def token_fields(usage: ir.Usage | None) -> dict[str, Any]:
+    """A call's token figures under the field names call logs and records share."""
+    u = usage or ir.Usage()
+    return {
+        "tokens_in": u.input_tokens,
+        "tokens_out": u.output_tokens,
+        "cache_read_tokens": u.cache_read_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
+        "reasoning_tokens": u.reasoning_tokens,
+        "usage_estimated": u.estimated,
+    }
+
+
 def complete_usage(usage: ir.Usage | None, req: ir.Request | None, resp: ir.Response) -> ir.Usage:
     """``usage`` with the figures upstream did not send counted locally (``estimated=True``).
     The one rule for the router's call logs and the inspector's records alike. Returns a new

@@ -38,7 +38,7 @@ from router.store.records import (
     ProviderConnectionCreate,
 )
 from router.store.state import PersistentState
-from router.usage import cost_usd
+from router.usage import cost_usd, token_fields
 from web.context import Services
 
 if TYPE_CHECKING:
@@ -307,7 +307,6 @@ def _log_call(writer: Any, info: CallInfo, phase: str) -> None:
 def call_log(info: CallInfo) -> CallLog:
     from datetime import UTC, datetime
 
-    usage = info.usage or ir.Usage()
     step = info.step
     attempts = [
         {
@@ -334,12 +333,7 @@ def call_log(info: CallInfo) -> CallLog:
         attempt=max(1, sum(1 for a in info.attempts if a.skipped is None)),
         attempts=attempts,
         status=info.status or 0,
-        tokens_in=usage.input_tokens,
-        tokens_out=usage.output_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        usage_estimated=usage.estimated,
+        **token_fields(info.usage),
         cost_usd=info.cost_usd,
         latency_ms=info.latency_ms,
         ttft_ms=info.ttft_ms,

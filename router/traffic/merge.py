@@ -17,7 +17,7 @@ from router.formats import Codec, get_codec
 from router.traffic.detect import parse_request, request_key
 from router.traffic.masking import mask_llm
 from router.traffic.record import LlmInfo
-from router.usage import complete_usage
+from router.usage import complete_usage, token_fields
 
 log = logging.getLogger(__name__)
 
@@ -219,13 +219,8 @@ def llm_summary(
             api_kind=api_kind,
             model=model or None,
             streamed=streamed,
-            tokens_in=usage.input_tokens if usage else 0,
-            tokens_out=usage.output_tokens if usage else 0,
-            cache_read_tokens=usage.cache_read_tokens if usage else 0,
-            cache_write_tokens=usage.cache_write_tokens if usage else 0,
-            reasoning_tokens=usage.reasoning_tokens if usage else 0,
+            **token_fields(usage),
             cost_usd=cost,
-            usage_estimated=usage.estimated if usage else False,
             incomplete=response.incomplete if response is not None else False,
             response=rendered,
             conversation=dict(convo),

@@ -21,6 +21,7 @@ from router.traffic.detect import request_key
 from router.traffic.masking import mask_body, mask_headers, mask_json, mask_text, masked_copy
 from router.traffic.merge import model_from_path, render_response, request_turns, response_turns
 from router.traffic.record import InterceptedRequest, LlmInfo, RecordFilter, Status
+from router.usage import token_fields
 
 log = logging.getLogger(__name__)
 
@@ -341,15 +342,7 @@ def _final_record(info: CallInfo, base: InterceptedRequest) -> InterceptedReques
         "model": mask_text(resp.model) if resp is not None and resp.model else base.llm.model,
     }
     if usage is not None:
-        llm_update.update(
-            tokens_in=usage.input_tokens,
-            tokens_out=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            usage_estimated=usage.estimated,
-            cost_usd=info.cost_usd,
-        )
+        llm_update.update(token_fields(usage), cost_usd=info.cost_usd)
     if resp is not None:
         convo = dict(base.llm.conversation or {})
         convo["response"] = mask_json(response_turns(resp))
