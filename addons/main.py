@@ -140,7 +140,7 @@ def build_addons(runtime: Any, master: Any) -> list[Any]:
     from addons.hostsdns import HostsDns
     from addons.modes import CaptureModes
     from addons.options import LlmtapOptions
-    from addons.recorder import Recorder, local_process
+    from addons.recorder import LocalProcesses, Recorder
     from addons.tunnels import TunnelRecorder
     from router.bridge.agents import default_catalog
     from router.store import agents as store_agents
@@ -176,7 +176,7 @@ def build_addons(runtime: Any, master: Any) -> list[Any]:
         inspector.update,
         cost_fn=runtime.router.price,
         max_body_bytes=lambda: settings.max_body_kb * 1024,
-        attribute_process=local_process if sys.platform.startswith("linux") else None,
+        attribute_process=LocalProcesses() if sys.platform.startswith("linux") else None,
     )
     divert = Divert(
         secret=HOP_SECRET,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -297,14 +299,83 @@ def _ms(seconds: float) -> float:
     return round(max(seconds, 0.0) * 1000, 2)
 
 
-def local_process(peer: tuple[str, int]) -> tuple[int, str] | None:
-    """The (pid, name) of the local process owning the socket at ``peer`` (Linux, psutil)."""
-    import psutil
+class LocalProcesses:
+    """Finds the local process owning a loopback client socket (Linux ``/proc``).
 
-    try:
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.laddr and conn.laddr.port == peer[1] and conn.pid:
-                return conn.pid, psutil.Process(conn.pid).name()
-    except (psutil.Error, OSError):
+    The socket's inode comes from ``/proc/net/tcp{,6}`` (the row whose local port is the
+    peer's); its owner is the process with an fd pointing at ``socket:[inode]``. Processes
+    found before are searched first: an agent opens many connections, and checking its own
+    fds costs a few syscalls where walking every process's fds (what
+    ``psutil.net_connections`` does, about 17 ms of CPU on a busy machine) costs thousands,
+    which under a stream of new connections took the proxy's CPU. Thread-safe: called from
+    the default executor.
+    """
+
+    RECENT = 8
+
+    def __init__(self, proc: str = "/proc") -> None:
+        self.proc = proc
+        self._recent: dict[int, str] = {}  # pid -> name, most recent last
+        self._lock = threading.Lock()
+
+    def __call__(self, peer: tuple[str, int]) -> tuple[int, str] | None:
+        inode = self._inode(peer[1])
+        if inode is None:
+            return None
+        target = f"socket:[{inode}]"
+        with self._lock:
+            recent = list(reversed(self._recent))
+        pid = next((p for p in recent if self._owns(p, target)), None)
+        if pid is None:
+            others = (int(d) for d in _listdir(self.proc) if d.isdigit())
+            pid = next((p for p in others if p not in recent and self._owns(p, target)), None)
+        if pid is None:
+            return None
+        name = self._name(pid)
+        if name is None:
+            return None
+        with self._lock:
+            self._recent.pop(pid, None)
+            self._recent[pid] = name
+            while len(self._recent) > self.RECENT:
+                del self._recent[next(iter(self._recent))]
+        return pid, name
+
+    def _inode(self, port: int) -> str | None:
+        want = f":{port:04X}"
+        for table in ("tcp", "tcp6"):
+            try:
+                with open(f"{self.proc}/net/{table}", encoding="ascii") as fh:
+                    next(fh, None)  # header
+                    for line in fh:
+                        fields = line.split()
+                        # local address is field 1 ("0100007F:D431"); inode is field 9
+                        if len(fields) > 9 and fields[1].endswith(want) and fields[9] != "0":
+                            return fields[9]
+            except OSError:
+                continue
         return None
-    return None
+
+    def _owns(self, pid: int, target: str) -> bool:
+        fd_dir = f"{self.proc}/{pid}/fd"
+        for fd in _listdir(fd_dir):
+            try:
+                if os.readlink(f"{fd_dir}/{fd}") == target:
+                    return True
+            except OSError:
+                continue
+        return False
+
+    def _name(self, pid: int) -> str | None:
+        try:
+            with open(f"{self.proc}/{pid}/comm", encoding="utf-8", errors="replace") as fh:
+                return fh.read().strip() or None
+        except OSError:
+            return None
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []

@@ -278,7 +278,20 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated experiments (calibration,e1,e2,e3,e4,e5,mitm,inspector)",
     )
     parser.add_argument("--out", type=Path, default=DOC, help="report path")
+    parser.add_argument(
+        "--soak",
+        action="store_true",
+        help="only the soak: RSS growth at a steady rate through the proxy + router"
+        " (writes bench/soak.json, which the report's soak row reads)",
+    )
+    parser.add_argument("--soak-minutes", type=float, default=30.0, help="soak length")
+    parser.add_argument("--soak-rps", type=float, default=200.0, help="soak arrival rate")
     args = parser.parse_args(argv)
+    if args.soak:
+        from bench.experiments.soak import run_soak
+
+        result = asyncio.run(run_soak(args.soak_minutes, args.soak_rps))
+        sys.exit(0 if result["verdict"] != "n/a" else 1)
     only = set(args.only.split(",")) if args.only else None
     sys.exit(asyncio.run(main_async(args.quick, only, args.out)))
 
