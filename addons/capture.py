@@ -167,6 +167,7 @@ class CaptureTagger:
             body = json.loads(req.get_content(strict=False) or b"")
         except ValueError:
             body = None
+        flow.metadata[meta.REQUEST_JSON] = body  # parsed once: the recorder reuses it
         source_model = divert.model_of(fmt, body)
         if source_model is not None:
             flow.metadata[meta.SOURCE_MODEL] = source_model

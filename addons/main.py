@@ -33,6 +33,7 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
     from mitmproxy.master import Master
 
     from addons.webapp import WebApp
+    from router.usage import warm_tokenizers
     from web.app import create_app
     from web.runtime import Runtime, parse_provider_spec
 
@@ -44,6 +45,7 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
 
         opts = options.Options()
         master = Master(opts, event_loop=asyncio.get_running_loop())
+        warming: list[asyncio.Future[None]] = []  # referenced while it runs
         master.addons.add(*mitm.addons())
 
         async def started(host: str, port: int) -> None:
@@ -57,6 +59,9 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
             # what the traffic holds (about 80 ms per pass otherwise, a p99 spike on calls).
             gc.collect()
             gc.freeze()
+            # OpenAI's token vocabularies (~2 s of CPU, ~60 MB) load in a worker thread now
+            # that serving has started, not on the event loop at the first call that counts.
+            warming.append(asyncio.get_running_loop().run_in_executor(None, warm_tokenizers))
             base = f"http://{host}:{port}"
             print(f"llmtap {__version__} is up", flush=True)
             print(f"  UI            {base}/", flush=True)

@@ -13,6 +13,7 @@ MAPPED_MODEL = "llmtap.mapped_model"  # the mapping target, when the call is div
 DIVERT = "llmtap.divert"  # router/bridge/divert.Hop-to-be: (format, router path, mapping)
 REFUSE_UPGRADE = "llmtap.refuse_upgrade"  # a mapped agent's WebSocket chat: refused, HTTP used
 CHAT_FORMAT = "llmtap.chat_format"  # the agent chat path's wire format, diverted or not
+REQUEST_JSON = "llmtap.request_json"  # the request body parsed once (None: not JSON)
 
 # set by the recorder
 ID = "llmtap.id"  # the record id (also the router call's request id when diverted)

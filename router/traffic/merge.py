@@ -183,14 +183,16 @@ def llm_summary(
     streamed: bool = False,
     path: str = "",
     cost_fn: CostFn | None = None,
+    request: ir.Request | None = None,
 ) -> LlmInfo:
     """The record's ``llm`` object. ``response`` is the merged stream (:func:`merge_stream`)
     or the parsed body (:func:`parse_response`). Figures the response lacks are counted
     locally as the router counts them, and ``usageEstimated`` is set. Everything is masked on the way out: a secret
-    split across stream deltas is whole again once merged."""
+    split across stream deltas is whole again once merged. ``request``: the request body
+    already parsed (a caller that parsed it for the context key), so it is not parsed again."""
     body_model = request_body.get("model") if isinstance(request_body, dict) else None
     hint = body_model if isinstance(body_model, str) else model_from_path(path)
-    req = parse_request(api_kind, request_body, model=hint)
+    req = request if request is not None else parse_request(api_kind, request_body, model=hint)
     model = (response.model if response is not None else "") or hint or (req.model if req else "")
 
     # The router's rule (router.usage): the same reply gets the same figures in both places.

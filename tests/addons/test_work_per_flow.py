@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
 from addons.recorder import Recorder
@@ -54,10 +55,23 @@ def _record(flow: Any) -> tuple[LiveBuffer, dict[str, int]]:
     recorder = Recorder(buffer.add, buffer.update)
     response = flow.response
     flow.response = None
-    with taddons.context(recorder), counting() as counts:
-        recorder.request(flow)
-        flow.response = response
-        recorder.response(flow)
+    original = http.Message.get_content
+    decoded = 0
+
+    def get_content(self: http.Message, strict: bool = True) -> bytes | None:
+        nonlocal decoded
+        decoded += 1
+        return original(self, strict)
+
+    http.Message.get_content = get_content  # type: ignore[method-assign]
+    try:
+        with taddons.context(recorder), counting() as counts:
+            recorder.request(flow)
+            flow.response = response
+            recorder.response(flow)
+    finally:
+        http.Message.get_content = original  # type: ignore[method-assign]
+    counts["body.decode"] = decoded
     return buffer, dict(counts)
 
 
@@ -74,21 +88,25 @@ def test_an_llm_call_is_parsed_and_masked_once() -> None:
     [record] = buffer.list()
     assert record.status == 200 and record.llm is not None and record.llm.tokens_out == 200
     assert "sk-proj-" + "A" * 40 not in record.model_dump_json()
-    # The codec reads the reply once, and a whole reply is not rendered back into
-    # llm.response (the response body is that reply). The request is parsed twice: the
-    # recorder's context key at `request` (the request side is then cached in flow.metadata)
-    # and llm_summary. Handing llm_summary that parsed request would make it one.
+    # The codec reads the request once (at `request`, for the context key; the llm summary
+    # at the end reuses that parse) and the reply once, and a whole reply is not rendered
+    # back into llm.response (the response body is that reply).
     assert {k: v for k, v in counts.items() if k.startswith("codec.")} == {
-        "codec.parse_request": 2,
+        "codec.parse_request": 1,
         "codec.parse_response": 1,
     }
+    # Read once each (request body, reply body), and parsed once each again by the masker,
+    # which masks JSON string values and writes the JSON back.
+    assert counts["json.decode"] == 4
     # The request side is masked once (when the call starts; its final state reuses it), the
     # response side once; the llm summary is masked as it is built, not again by the buffer.
     assert counts["mask.mask_headers"] == 2  # request headers, response headers
     assert counts["mask.mask_body"] == 2  # request body, response body
 
 
-def test_a_non_llm_flow_is_masked_once_per_side() -> None:
+def test_a_non_llm_flow_does_no_work_beyond_its_headers() -> None:
+    """Capture does no work it does not need: traffic that is not an LLM call is recorded by
+    its headers (masked), sizes and timings; its bodies are never decoded, parsed or masked."""
     flow = _flow(
         "example.com",
         "/upload",
@@ -97,12 +115,51 @@ def test_a_non_llm_flow_is_masked_once_per_side() -> None:
         b"<html>ok</html>",
         "text/html",
     )
+    flow.request.headers["x-session-token"] = "t" * 48
     buffer, counts = _record(flow)
     [record] = buffer.list()
-    assert record.detected_kind != "llm" and record.llm is None
+    assert record.detected_kind == "unknown" and record.llm is None and record.status == 200
+    assert record.request_body is None and record.response_body is None
+    assert record.request_size == len(b"plain text, nothing to parse")
+    assert record.response_size == len(b"<html>ok</html>")
+    assert "t" * 48 not in record.model_dump_json()  # headers are still masked
     assert not {k for k in counts if k.startswith("codec.")}
-    assert counts["mask.mask_headers"] == 2 and counts["mask.mask_body"] == 2
-    assert counts.get("json.decode", 0) == 0  # not JSON: never handed to a JSON parser
+    assert counts["mask.mask_headers"] == 2 and counts.get("mask.mask_body", 0) == 0
+    assert counts.get("json.decode", 0) == 0
+    assert counts["body.decode"] == 0
+
+
+def test_a_json_app_flow_is_app_without_parsing_its_body() -> None:
+    flow = _flow(
+        "example.com",
+        "/api/items",
+        json.dumps({"items": [1, 2, 3]}).encode(),
+        "application/json",
+        json.dumps({"ok": True}).encode(),
+        "application/json",
+    )
+    buffer, counts = _record(flow)
+    [record] = buffer.list()
+    assert record.detected_kind == "app" and record.request_body is None
+    assert counts.get("json.decode", 0) == 0 and counts["body.decode"] == 0
+
+
+def test_an_llm_body_on_an_unknown_host_is_still_found() -> None:
+    """inspector.md's third rule (a JSON body with ``model`` and a prompt field) needs the
+    body: it is read when the raw bytes name a model, and only then."""
+    flow = _flow(
+        "llm.internal.example",
+        "/gateway",
+        json.dumps(REQUEST).encode(),
+        "application/json",
+        json.dumps(ANSWER).encode(),
+        "application/json",
+    )
+    buffer, counts = _record(flow)
+    [record] = buffer.list()
+    assert record.detected_kind == "llm" and record.request_body is not None
+    assert record.llm is not None and record.llm.tokens_out == 200
+    assert counts["codec.parse_request"] == 1
 
 
 def test_the_flow_path_does_not_read_the_proxy_journal(tmp_path: Any) -> None:

