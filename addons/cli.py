@@ -17,8 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
-
 from router.errors import BadRequest, FieldError, LlmtapError, NotFound
 from router.settings import Settings
 from router.store.records import STRATEGIES
@@ -140,6 +138,8 @@ class ApiBackend:
         headers = {"Content-Type": "application/json"}
         if token:
             headers[TOKEN_HEADER] = token
+        import httpx  # only the commands that talk to a running server need it
+
         self.client = httpx.Client(
             base_url=f"http://{url_host}:{port}", headers=headers, timeout=60
         )

@@ -23,6 +23,14 @@ log = logging.getLogger("llmtap")
 
 # --------------------------------------------------------------------------- llmtap up
 
+# Work that only has to be done once the server is up waits this long after it is.
+AFTER_START_S = 0.5
+
+
+def _freeze_startup_objects() -> None:
+    gc.collect()
+    gc.freeze()
+
 
 async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
     """One process: mitmproxy Master + our addons, the aiohttp app inside its loop."""
@@ -33,6 +41,7 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
     from mitmproxy.master import Master
 
     from addons.webapp import WebApp
+    from router.providers.http import preload_trust
     from router.usage import warm_tokenizers
     from web.app import create_app
     from web.runtime import Runtime, parse_provider_spec
@@ -54,14 +63,19 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
             wildcard = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "localhost": "127.0.0.1"}
             hop_host = {**wildcard, "::": "::1"}.get(host, host)
             opts.update(llmtap_api_port=port, llmtap_api_host=hop_host)
-            # Everything alive now (mitmproxy, pydantic schemas, codecs) lives as long as the
-            # process: move it out of the collector's sight, so a full collection walks only
-            # what the traffic holds (about 80 ms per pass otherwise, a p99 spike on calls).
-            gc.collect()
-            gc.freeze()
-            # OpenAI's token vocabularies (~2 s of CPU, ~60 MB) load in a worker thread now
-            # that serving has started, not on the event loop at the first call that counts.
-            warming.append(asyncio.get_running_loop().run_in_executor(None, warm_tokenizers))
+            # Once serving, off the start-to-healthy path: move everything alive now
+            # (mitmproxy, pydantic schemas, codecs), which lives as long as the process, out
+            # of the collector's sight, so a full collection walks only what the traffic holds
+            # (about 80 ms per pass otherwise, a p99 spike on calls); and load OpenAI's token
+            # vocabularies (~2 s of CPU, ~60 MB) in a worker thread, not on the event loop at
+            # the first call that counts.
+            loop = asyncio.get_running_loop()
+            loop.call_later(AFTER_START_S, _freeze_startup_objects)
+            loop.call_later(AFTER_START_S, preload_trust, runtime.router.client)
+            loop.call_later(
+                AFTER_START_S,
+                lambda: warming.append(loop.run_in_executor(None, warm_tokenizers)),
+            )
             base = f"http://{host}:{port}"
             print(f"llmtap {__version__} is up", flush=True)
             print(f"  UI            {base}/", flush=True)

@@ -51,6 +51,17 @@ def addons() -> list[Any]:
     from mitmproxy.addons.update_alt_svc import UpdateAltSvc
     from mitmproxy.addons.upstream_auth import UpstreamAuth
 
+    class OnceTlsConfig(TlsConfig):
+        """mitmproxy's TlsConfig loads the CA again in ``running()`` (a FIXME for a
+        ``configure`` that might not have seen ``confdir``); llmtap always sets confdir, so
+        the CA loaded by that ``configure`` is kept (one RSA key parse less at start)."""
+
+        name = "tlsconfig"  # what mitmproxy and llmtap look it up by
+
+        def running(self) -> None:
+            if getattr(self, "certstore", None) is None:
+                super().running()
+
     return [
         Core(),
         Block(),
@@ -59,7 +70,7 @@ def addons() -> list[Any]:
         Proxyserver(),
         DnsResolver(),
         NextLayer(),
-        TlsConfig(),
+        OnceTlsConfig(),
         UpstreamAuth(),
         UpdateAltSvc(),
     ]

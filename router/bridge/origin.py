@@ -9,11 +9,10 @@ import ipaddress
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import dns.asyncresolver
-import dns.exception
-import dns.nameserver
-import dns.resolver
+if TYPE_CHECKING:  # dnspython is imported at the first lookup: it pulls in httpcore and anyio
+    import dns.asyncresolver
 
 MIN_TTL = 5.0  # a zero TTL would mean one lookup per request
 MAX_TTL = 3600.0
@@ -93,6 +92,9 @@ class OriginResolver:
 
     def _get_resolver(self) -> dns.asyncresolver.Resolver:
         if self._resolver is None:
+            import dns.asyncresolver
+            import dns.nameserver
+
             if self.nameservers:
                 resolver = dns.asyncresolver.Resolver(configure=False)
                 resolver.nameservers = [
@@ -154,6 +156,9 @@ class OriginResolver:
     async def _query(
         resolver: dns.asyncresolver.Resolver, name: str, rdtype: str
     ) -> tuple[list[str], float] | str:
+        import dns.exception
+        import dns.resolver
+
         try:
             answer = await resolver.resolve(name, rdtype, search=False)
         except dns.resolver.NoAnswer:

@@ -18,7 +18,10 @@ so a request's headers and body are never held back by Nagle.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
+import sys
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -67,17 +70,70 @@ def load_upstream_ca(path: Path) -> str:
 
 def upstream_ssl_context(upstream_ca: Path | None = None) -> ssl.SSLContext:
     """The system's default roots, plus the upstream CA when given (added, never replacing)."""
-    ctx = ssl.create_default_context()
+    ctx = _bare_context(upstream_ca)
+    _load_system_roots(ctx)
+    return ctx
+
+
+def _bare_context(upstream_ca: Path | None) -> ssl.SSLContext:
+    """A verifying client context holding only the upstream CA (validated now): the system's
+    roots are added by :func:`_load_system_roots`."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, hostnames checked
+    keylog = os.environ.get("SSLKEYLOGFILE")  # as ssl.create_default_context honours it
+    if keylog and not sys.flags.ignore_environment:
+        ctx.keylog_filename = keylog
+    if upstream_ca is not None:
+        ctx.load_verify_locations(cadata=load_upstream_ca(upstream_ca))
+    return ctx
+
+
+def _load_system_roots(ctx: ssl.SSLContext) -> None:
+    ctx.load_default_certs()
     paths = ssl.get_default_verify_paths()
-    if not (paths.cafile or paths.capath) and not ctx.get_ca_certs():
+    if not (paths.cafile or paths.capath) and ctx.cert_store_stats()["x509_ca"] == 0:
         # No system store at all (some minimal images, python.org builds on macOS): fall back to
         # the Mozilla bundle rather than trusting nothing.
         import certifi
 
         ctx.load_verify_locations(cafile=certifi.where())
-    if upstream_ca is not None:
-        ctx.load_verify_locations(cadata=load_upstream_ca(upstream_ca))
-    return ctx
+
+
+class _Roots:
+    """The system roots of a session's SSL context, loaded once in a worker thread: parsing a
+    few hundred certificates is kept off the start-up path (the composition root calls
+    :func:`preload_trust` once serving), and a call that comes first waits for them."""
+
+    def __init__(self, ctx: ssl.SSLContext) -> None:
+        self.ctx = ctx
+        self.future: asyncio.Future[None] | None = None
+
+    def ensure(self) -> asyncio.Future[None]:
+        if self.future is None:
+            loop = asyncio.get_running_loop()
+            self.future = loop.run_in_executor(None, _load_system_roots, self.ctx)
+        return self.future
+
+
+_ROOTS: weakref.WeakKeyDictionary[aiohttp.ClientSession, _Roots] = weakref.WeakKeyDictionary()
+
+
+def preload_trust(client: aiohttp.ClientSession) -> None:
+    """Start loading the session's system roots now (in a worker thread), if not yet done."""
+    roots = _ROOTS.get(client)
+    if roots is not None:
+        roots.ensure()
+
+
+async def _trusted(client: aiohttp.ClientSession) -> None:
+    roots = _ROOTS.get(client)
+    if roots is None:
+        return
+    loading = roots.ensure()
+    if not loading.done():
+        await asyncio.shield(loading)
+    else:
+        loading.result()  # a failed load fails every call that needs it, never silently
+        del _ROOTS[client]  # loaded: later calls skip the lookup
 
 
 def make_client(
@@ -90,20 +146,23 @@ def make_client(
     """The one session every upstream call shares: pooled, every request tagged with the router
     marker so the capture layer skips it. Must be created inside the running loop; the caller
     closes it (``await session.close()``, or ``async with``). HTTP/1.1 only (aiohttp has no
-    HTTP/2 client); upstream APIs all speak it."""
-    ctx = upstream_ssl_context(upstream_ca)  # validates the CA before any socket exists
+    HTTP/2 client); upstream APIs all speak it. The upstream CA is validated now; the system's
+    roots load in a worker thread (see :class:`_Roots`)."""
+    ctx = _bare_context(upstream_ca)  # validates the CA before any socket exists
     # Streams last minutes, so the pool must not cap open connections (per-connection
     # concurrency is the router's semaphore); keep-alive only bounds idle sockets.
     connector = aiohttp.TCPConnector(
         ssl=ctx, limit=0, limit_per_host=0, keepalive_timeout=keepalive_timeout
     )
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
         trust_env=trust_env,
         headers={ROUTER_MARKER_HEADER: ROUTER_MARKER_VALUE, "user-agent": "llmtap"},
         json_serialize=jsonfast.dumps_str,
     )
+    _ROOTS[session] = _Roots(ctx)
+    return session
 
 
 # ---------------------------------------------------------------------- transport errors
@@ -329,6 +388,8 @@ async def open_call(
     url = provider.call_url(conn, model, stream=stream, api_format=api_format)
     content = bytes(body) if isinstance(body, bytes) else jsonfast.dumps(body)
     headers = build_headers(conn, stream=stream, extra_headers=extra_headers)
+    if _ROOTS:
+        await _trusted(client)
     try:
         async with asyncio.timeout(first_byte_timeout):
             response = await client.request(
@@ -379,6 +440,8 @@ async def list_models(
     provider = get_provider(conn.provider)
     headers = build_headers(conn, stream=False)
     del headers["content-type"]
+    if _ROOTS:
+        await _trusted(client)
     models: list[str] = []
     params: dict[str, str] = {}
     for _ in range(max_pages):

@@ -86,6 +86,35 @@ def test_upstream_ca_unreadable(tmp_path: Path) -> None:
         load_upstream_ca(ca)
 
 
+async def test_the_system_roots_load_in_a_worker_thread_before_the_first_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsing the system's certificates is kept off the start-up path and off the event
+    loop: a worker thread loads them, once, and the first call waits for them."""
+    import threading
+
+    from router.providers import http as http_mod
+
+    threads: list[str] = []
+    original = http_mod._load_system_roots
+
+    def load(ctx: ssl.SSLContext) -> None:
+        threads.append(threading.current_thread().name)
+        original(ctx)
+
+    monkeypatch.setattr(http_mod, "_load_system_roots", load)
+    tls = tls_cert_for(tmp_path)
+    async with FakeUpstream(ssl_context=tls.server_context()) as upstream:
+        async with make_client(upstream_ca=tls.ca_pem) as client:
+            assert threads == []  # nothing parsed while the session is built
+            for _ in range(2):
+                async with await open_call(
+                    client, conn_for(upstream.url), "m-1", BODY, stream=True
+                ) as call:
+                    assert (await call.read()).endswith(b"data: [DONE]\n\n")
+    assert len(threads) == 1 and threads[0] != threading.main_thread().name
+
+
 # ---------------------------------------------------------------------- transport failures
 
 
