@@ -110,6 +110,7 @@ async def e5_memory(ctx: Ctx) -> None:
     )
     if growth_ok == "MISSED":
         ctx.misses.append(("E5 RSS growth", "nonstream"))
+    _soak_row(ctx, sec)
 
     def start_check(sp: dict[str, Spread]) -> str:
         v = sp.get("llmtap")
@@ -143,3 +144,41 @@ def _slope_noise(samples: list[tuple[float, float]]) -> float:
     b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
     resid = sum((y - (my + b * (x - mx))) ** 2 for x, y in zip(xs, ys, strict=True))
     return 2 * math.sqrt(resid / (n - 2) / sxx) * 60
+
+
+def _soak_row(ctx: Ctx, sec: Section) -> None:
+    """The long soak's row, from the last ``./scripts/bench --soak`` (bench/soak.json): 30
+    minutes do not fit in this run, so the row says when and at which commit it was taken."""
+    from bench.experiments.soak import load_result
+
+    soak = load_result()
+    metric = "E5 RSS growth, 30-min soak at 200 RPS through proxy + router (MB/min)"
+    if soak is None:
+        ctx.headline.append(Headline(metric, {"llmtap": "not run"}, "0 within noise", "n/a"))
+        return
+    rate_note = (
+        f"{soak['achieved_rps']:.0f} RPS achieved of {soak['rate_rps']:.0f} offered"
+        f" (load avg {soak['load_avg_1min']['median']:.1f})"
+    )
+    cell = (
+        f"{soak['slope_mb_per_min']:+.3f} ±{soak['noise_mb_per_min']:.3f};"
+        f" {soak['minutes']:.0f} min, {soak['requests']} requests, {soak['errors']} errors,"
+        f" {rate_note}; {soak['when']}, `{soak['commit']}`"
+    )
+    ctx.headline.append(Headline(metric, {"llmtap": cell}, "0 within noise", soak["verdict"]))
+    sec.para(
+        f"Long soak (`./scripts/bench --soak`, {soak['when']}, commit `{soak['commit']}`):"
+        f" {soak['path']}, {soak['workers']} requests in flight at most, for"
+        f" {soak['minutes']:.0f} min: {soak['requests']} requests, {soak['errors']} errors,"
+        f" {rate_note}, p50 {soak['p50_ms']:.1f} ms, p99 {soak['p99_ms']:.1f} ms. RSS"
+        f" {soak['rss_start_mb']} → {soak['rss_end_mb']} MB (max {soak['rss_max_mb']}),"
+        f" steady-state slope {soak['slope_mb_per_min']:+.3f} MB/min (noise"
+        f" ±{soak['noise_mb_per_min']:.3f}), load average (1 min) median"
+        f" {soak['load_avg_1min']['median']}, max {soak['load_avg_1min']['max']}."
+        + (
+            " The machine could not carry the offered rate while it ran; growth is per"
+            " request, so the row holds at the rate achieved, and the rate itself says so."
+            if soak["achieved_rps"] < 0.9 * soak["rate_rps"]
+            else ""
+        )
+    )

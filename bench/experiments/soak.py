@@ -176,6 +176,7 @@ async def run_soak(minutes: float, rate: float, out: Path = RESULT) -> dict[str,
     """Run the soak and write its result to ``out``; returns the result."""
     armlib.pin_self()
     load0 = os.getloadavg()
+    commit = _git_commit()  # the code under test is what was checked out when it started
     workdir = Path(tempfile.mkdtemp(prefix="llmtap-soak-"))
     print(f"== soak: {minutes:.0f} min at {rate:.0f} RPS (logs in {workdir})", file=sys.stderr)
     up_proc, upstream = await armlib.start_upstream(workdir)
@@ -226,7 +227,7 @@ async def run_soak(minutes: float, rate: float, out: Path = RESULT) -> dict[str,
     lat = list(res.latencies_ms)
     result: dict[str, Any] = {
         "when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": _git_commit(),
+        "commit": commit,
         "minutes": minutes,
         "rate_rps": rate,
         "path": f"client -> llmtap HTTP proxy ({HOST}{PATH}, {AGENT} '*' mapping) -> router"

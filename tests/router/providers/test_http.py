@@ -104,14 +104,16 @@ async def test_the_system_roots_load_in_a_worker_thread_before_the_first_call(
 
     monkeypatch.setattr(http_mod, "_load_system_roots", load)
     tls = tls_cert_for(tmp_path)
-    async with FakeUpstream(ssl_context=tls.server_context()) as upstream:
-        async with make_client(upstream_ca=tls.ca_pem) as client:
-            assert threads == []  # nothing parsed while the session is built
-            for _ in range(2):
-                async with await open_call(
-                    client, conn_for(upstream.url), "m-1", BODY, stream=True
-                ) as call:
-                    assert (await call.read()).endswith(b"data: [DONE]\n\n")
+    async with (
+        FakeUpstream(ssl_context=tls.server_context()) as upstream,
+        make_client(upstream_ca=tls.ca_pem) as client,
+    ):
+        assert threads == []  # nothing parsed while the session is built
+        for _ in range(2):
+            async with await open_call(
+                client, conn_for(upstream.url), "m-1", BODY, stream=True
+            ) as call:
+                assert (await call.read()).endswith(b"data: [DONE]\n\n")
     assert len(threads) == 1 and threads[0] != threading.main_thread().name
 
 
