@@ -29,6 +29,7 @@ from typing import Any, Self
 
 import aiohttp
 from cryptography.hazmat.primitives.serialization import Encoding
+from yarl import URL
 
 from certs.upstream import UpstreamCAError, validate_upstream_ca
 from router import jsonfast
@@ -157,12 +158,59 @@ def make_client(
     session = aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
-        trust_env=trust_env,
+        trust_env=False,  # read once here instead (_EnvProxies)
         headers={ROUTER_MARKER_HEADER: ROUTER_MARKER_VALUE, "user-agent": "llmtap"},
         json_serialize=jsonfast.dumps_str,
     )
     _ROOTS[session] = _Roots(ctx)
+    if trust_env:
+        proxies = _EnvProxies.read()
+        if proxies.by_scheme:
+            _PROXIES[session] = proxies
     return session
+
+
+class _EnvProxies:
+    """The environment's proxies (``HTTP(S)_PROXY``, ``NO_PROXY``; credentials from the URL
+    or ~/.netrc), read once per session. aiohttp's own ``trust_env`` reads them again, and
+    ~/.netrc, on every request, each in a worker-thread hop: two thread round trips added to
+    every upstream call's latency."""
+
+    def __init__(self, by_scheme: dict[str, tuple[URL, aiohttp.BasicAuth | None]]) -> None:
+        self.by_scheme = by_scheme
+        self._hosts: dict[tuple[str, str], tuple[URL | None, aiohttp.BasicAuth | None]] = {}
+
+    @classmethod
+    def read(cls) -> _EnvProxies:
+        from aiohttp.helpers import proxies_from_env
+
+        found = proxies_from_env()
+        return cls({scheme: (info.proxy, info.proxy_auth) for scheme, info in found.items()})
+
+    def for_url(self, url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+        scheme, _, rest = url.partition("://")
+        host = rest.partition("/")[0]
+        key = (scheme, host)
+        hit = self._hosts.get(key)
+        if hit is None:
+            from urllib.request import proxy_bypass
+
+            proxy = self.by_scheme.get(scheme)
+            bypass = proxy is None or proxy_bypass(host.rpartition("@")[2])
+            hit = self._hosts[key] = (None, None) if bypass or proxy is None else proxy
+        return hit
+
+
+_PROXIES: weakref.WeakKeyDictionary[aiohttp.ClientSession, _EnvProxies] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _proxy_for(
+    client: aiohttp.ClientSession, url: str
+) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    proxies = _PROXIES.get(client) if _PROXIES else None
+    return proxies.for_url(url) if proxies is not None else (None, None)
 
 
 # ---------------------------------------------------------------------- transport errors
@@ -392,8 +440,15 @@ async def open_call(
         await _trusted(client)
     try:
         async with asyncio.timeout(first_byte_timeout):
+            proxy, proxy_auth = _proxy_for(client, url)
             response = await client.request(
-                "POST", url, data=content, headers=headers, allow_redirects=False
+                "POST",
+                url,
+                data=content,
+                headers=headers,
+                allow_redirects=False,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             )
     except TimeoutError as exc:
         raise UpstreamError(
@@ -442,13 +497,17 @@ async def list_models(
     del headers["content-type"]
     if _ROOTS:
         await _trusted(client)
+    models_url = provider.models_url(conn)
+    proxy, proxy_auth = _proxy_for(client, models_url)
     models: list[str] = []
     params: dict[str, str] = {}
     for _ in range(max_pages):
         try:
             async with (
                 asyncio.timeout(timeout),
-                client.get(provider.models_url(conn), params=params, headers=headers) as response,
+                client.get(
+                    models_url, params=params, headers=headers, proxy=proxy, proxy_auth=proxy_auth
+                ) as response,
             ):
                 status, resp_headers, raw = response.status, response.headers, await response.read()
         except TimeoutError as exc:

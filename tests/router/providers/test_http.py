@@ -117,6 +117,43 @@ async def test_the_system_roots_load_in_a_worker_thread_before_the_first_call(
     assert len(threads) == 1 and threads[0] != threading.main_thread().name
 
 
+async def test_the_environments_proxy_is_read_once_and_honoured(
+    fake_upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP(S)_PROXY and NO_PROXY apply to upstream calls; they are read when the session is
+    made, not on every call in worker-thread hops (aiohttp's trust_env does that: two thread
+    round trips per call)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    unreachable = conn_for(f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("HTTP_PROXY", fake_upstream.url)  # the fake answers as the proxy
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    submits = 0
+    original = ThreadPoolExecutor.submit
+
+    def submit(self: ThreadPoolExecutor, *args: object, **kw: object) -> object:
+        nonlocal submits
+        submits += 1
+        return original(self, *args, **kw)  # type: ignore[arg-type]
+
+    async with make_client() as client:
+        async with await open_call(client, unreachable, "m-1", BODY, stream=True) as call:
+            await call.read()  # warm: the system roots load once
+        monkeypatch.setattr(ThreadPoolExecutor, "submit", submit)
+        for _ in range(3):
+            async with await open_call(client, unreachable, "m-1", BODY, stream=True) as call:
+                assert (await call.read()).endswith(b"data: [DONE]\n\n")
+        monkeypatch.setattr(ThreadPoolExecutor, "submit", original)
+    assert submits == 0
+    assert fake_upstream.requests[-1].path == "/v1/chat/completions"
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    async with make_client() as client:
+        with pytest.raises(UpstreamError) as info:
+            await open_call(client, unreachable, "m-1", BODY, stream=True)
+    assert info.value.kind == "connection"
+
+
 # ---------------------------------------------------------------------- transport failures
 
 
