@@ -18,6 +18,7 @@ from mitmproxy.proxy.layers.tls import ServerTLSLayer
 
 from addons import meta
 from addons.options import own_ports
+from router import jsonfast
 from router.bridge import divert
 from router.bridge.agents import Agent, AgentCatalog
 from router.bridge.bypass import BypassMatcher
@@ -164,7 +165,7 @@ class CaptureTagger:
             return
         flow.metadata[meta.CHAT_FORMAT] = fmt
         try:
-            body = json.loads(req.get_content(strict=False) or b"")
+            body = jsonfast.loads(req.get_content(strict=False) or b"")
         except ValueError:
             body = None
         flow.metadata[meta.REQUEST_JSON] = body  # parsed once: the recorder reuses it

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import threading
@@ -18,7 +17,7 @@ from typing import Any
 from mitmproxy import http
 
 from addons import meta
-from router import formats, ir
+from router import formats, ir, jsonfast
 from router.traffic import detect, merge
 from router.traffic.record import InterceptedRequest
 from web.security import is_loopback_peer
@@ -244,7 +243,7 @@ class Recorder:
             merged = merge.merge_stream(kind, raw)
         else:
             try:
-                merged = merge.parse_response(kind, json.loads(raw)) if raw else None
+                merged = merge.parse_response(kind, jsonfast.loads(raw)) if raw else None
             except ValueError:
                 merged = None
         # A diverted call was answered by the router: the provider is the one it routed to.
@@ -336,11 +335,11 @@ def _json_or_none(req: http.Request, text: str | None, truncated: bool) -> Any:
         return None  # not a JSON object or array: no parser needs to see it
     if truncated:  # the cut text is not JSON; parse the whole body once for model/system
         try:
-            return json.loads(req.get_content(strict=False) or b"")
+            return jsonfast.loads(req.get_content(strict=False) or b"")
         except ValueError:
             return None
     try:
-        return json.loads(text)
+        return jsonfast.loads(text)
     except ValueError:
         return None
 

@@ -134,7 +134,57 @@ def mask_text(text: str) -> str:
 
 def mask_json(value: Any) -> Any:
     """A parsed JSON value with every string masked and credential-named keys masked whole.
-    Iterative, so a deeply nested body cannot exhaust the stack."""
+    Iterative, so a deeply nested body cannot exhaust the stack. A value in which no rule can
+    fire (see :func:`_clean`) is returned as it is, not copied."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    try:
+        blob = jsonfast.dumps(value)
+    except (TypeError, ValueError):  # not plain JSON data: walk it
+        return _mask_json_walk(value)
+    return value if _clean(blob) else _mask_json_walk(value)
+
+
+def dumps_masked(value: Any) -> str:
+    """``value`` (parsed JSON) masked and serialised: compact JSON text."""
+    blob = jsonfast.dumps(value)
+    if _clean(blob):
+        return blob.decode("utf-8", "surrogatepass")
+    return jsonfast.dumps_str(_mask_json_walk(value))
+
+
+# Credential-named keys as they appear in JSON text once lower-cased and stripped of "-"/"_".
+_SECRET_KEYS_QUOTED = tuple(b'"' + k.encode() + b'"' for k in _SECRET_KEYS)
+# An object key in JSON text, with its colon. A value's closing quote is never followed by a
+# colon, and a key holds no unescaped quote, so this matches keys only; what precedes a key
+# ("{" or ",") is not a token character, so taking keys out joins no two runs.
+_JSON_KEY = re.compile(rb'"[^"\\]*"\s*:')
+
+
+def _clean(blob: bytes, *, is_json: bool = True) -> bool:
+    """True when no masking rule can fire anywhere in ``blob`` (JSON text, UTF-8): no "=", no
+    run of 16 token characters, no "bearer", no credential-named key. Masking such text
+    changes nothing, so it is not parsed and walked (the common case: prose, ids, numbers).
+    Conservative: JSON escapes only stand for non-token characters, except ``\\u`` escapes,
+    which send the text to the full walk."""
+    if b"=" in blob or b"\\u" in blob:
+        return False
+    low = blob.lower()
+    if b"bearer" in low:
+        return False
+    keys = low.replace(b"-", b"").replace(b"_", b"")
+    if any(k in keys for k in _SECRET_KEYS_QUOTED):
+        return False
+    # Keys are never masked (only credential-named keys' values are): runs are looked for in
+    # the values alone, so long snake_case keys ("completion_tokens") do not force the walk.
+    # Only in text known to be JSON: in free text a quoted run before a colon is masked.
+    values = _JSON_KEY.sub(b"", blob) if is_json and b'":' in blob else blob
+    return not (len(values) >= 16 and _RUN_OF_16 in values.translate(_TOKEN_TABLE))
+
+
+def _mask_json_walk(value: Any) -> Any:
     root: list[Any] = [value]
     stack: list[tuple[Any, Any]] = [(root, 0)]
     while stack:
@@ -167,6 +217,8 @@ def mask_body(text: str | None, content_type: str | None = None) -> str | None:
     SSE is masked line by line (JSON ``data:`` payloads as JSON), anything else as text."""
     if text is None or text == "":
         return text
+    if _clean(text.encode("utf-8", "surrogatepass"), is_json=False):
+        return text  # no rule can fire anywhere in it (JSON, SSE or plain text alike)
     ctype = (content_type or "").lower()
     if "text/event-stream" in ctype or _looks_like_sse(text):
         return "\n".join(_mask_sse_line(line) for line in text.split("\n"))
@@ -177,7 +229,9 @@ def mask_body(text: str | None, content_type: str | None = None) -> str | None:
         except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
             parsed = None
         if isinstance(parsed, dict | list):
-            return jsonfast.dumps_str(mask_json(parsed))
+            masked = mask_json(parsed)
+            # Nothing to mask: the body stays as it came, byte for byte.
+            return text if masked is parsed else jsonfast.dumps_str(masked)
     return mask_text(text)
 
 

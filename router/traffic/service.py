@@ -11,14 +11,20 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from router import jsonfast
 from router.engine import CallInfo
 from router.errors import NotFound
 from router.store import sessions as store_sessions
 from router.store.records import Session
 from router.traffic.buffer import LiveBuffer, Subscriber
 from router.traffic.detect import request_key
-from router.traffic.masking import mask_body, mask_headers, mask_json, mask_text, masked_copy
+from router.traffic.masking import (
+    dumps_masked,
+    mask_body,
+    mask_headers,
+    mask_json,
+    mask_text,
+    masked_copy,
+)
 from router.traffic.merge import model_from_path, render_response, request_turns, response_turns
 from router.traffic.record import InterceptedRequest, LlmInfo, RecordFilter, Status
 from router.usage import token_fields
@@ -284,7 +290,7 @@ def record_from_call(
 
 def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> InterceptedRequest:
     inbound = info.inbound
-    body_text = jsonfast.dumps_str(mask_json(inbound.body))
+    body_text = dumps_masked(inbound.body)
     length = inbound.headers.get("content-length", "")
     path = f"{inbound.path}?{inbound.query}" if inbound.query else inbound.path
     req = info.request

@@ -50,7 +50,7 @@ def _watched() -> tuple[dict[CodeType, str], dict[int, str]]:
             code = getattr(method, "__code__", None)
             if code is not None:
                 py[code] = f"codec.{name}"
-    for name in ("mask_headers", "mask_body", "mask_json", "mask_record"):
+    for name in ("mask_headers", "mask_body", "mask_json", "mask_record", "dumps_masked"):
         py[getattr(masking, name).__code__] = f"mask.{name}"
     py[json.dumps.__code__] = "json.encode"
     py[json.loads.__code__] = "json.decode"
@@ -118,19 +118,24 @@ async def test_a_whole_same_format_call(server: Server) -> None:
     # One parse of the request (engine) and one of the upstream reply (usage, the record's
     # conversation); same format, so the reply goes out as the upstream's JSON: no renders.
     assert _only(counts, "codec.") == {"codec.parse_request": 1, "codec.parse_response": 1}
-    # Masked once, as the record is built: the request headers; the request body, its
-    # conversation turns and the reply's turns (mask_json, one each); the reply body (one
-    # mask_body, whose JSON walk is the fourth mask_json). The buffer adds nothing. The fifth
-    # mask_json is the call log row's attempt list (a different record, masked as stored).
+    # Masked once, as the record is built: the request headers; the request body (serialised
+    # as it is masked: dumps_masked); its conversation turns and the reply's turns (mask_json,
+    # one each); the reply body (one mask_body, whose JSON pass is the third mask_json). The
+    # buffer adds nothing. The fourth mask_json is the call log row's attempt list (a
+    # different record, masked as stored).
     assert _only(counts, "mask.") == {
         "mask.mask_headers": 1,
-        "mask.mask_json": 5,
+        "mask.dumps_masked": 1,
+        "mask.mask_json": 4,
         "mask.mask_body": 1,
     }  # no mask_record: the buffer takes the records as built, masked
     # JSON: the client's body parsed once, the upstream's reply once, plus the reply body's
-    # masking pass; encoded: upstream body, reply, record request body, masked reply body.
+    # masking pass; encoded: the upstream body and the reply, then the masker's serialisation
+    # of each JSON document of the records (orjson, in C: it spares the Python walk of a
+    # document in which no masking rule can fire, and a reply body with nothing to mask is
+    # kept as it came instead of being encoded again).
     assert counts["json.decode"] == 3
-    assert counts["json.encode"] == 4
+    assert counts["json.encode"] == 8
 
 
 async def test_a_streamed_cross_format_call(server: Server) -> None:
