@@ -65,11 +65,11 @@ def list_logs(limit: int = 50, offset: int = 0, sort: str = "-timestamp") -> lis
         errors.append(FieldError("limit", "must be between 1 and 1000"))
     if offset < 0:
         errors.append(FieldError("offset", "must be >= 0"))
-    column = SORTABLE.get(sort.removeprefix("-"))
-    if column is None:
+    if sort not in SORT_KEYS:
         errors.append(FieldError("sort", f"one of: {', '.join(SORT_KEYS)}"))
     if errors:
         raise BadRequest("invalid paging", errors)
+    column = SORTABLE[sort.removeprefix("-")]
     first = column.desc() if sort.startswith("-") else column.asc()
     query = (
         CallLogRow.select()
