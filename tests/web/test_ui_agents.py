@@ -185,6 +185,14 @@ async def test_listener_dns_certificate_bypass_upstream_ca_diagnose_repair(
     assert text.startswith(ORIGINAL) and b"127.0.0.1 chatgpt.com # llmtap" in text
     assert ["resolvectl", "flush-caches"] in env.fake.calls()
 
+    # Route all: unmapped models of a divertable agent go through the router too.
+    await expect(codex.locator(".m-none")).to_contain_text("pass through")
+    await codex.locator(".ag-route-all").check()
+    await expect(codex.locator(".form-status")).to_contain_text("Every chat call goes through")
+    rows = {r["agent_id"]: r for r in bridge.app.api("GET", f"{B}/agents").json()}
+    assert rows["codex"]["route_all"] is True
+    await expect(card(ui, "zed").locator(".ag-route-all")).to_be_disabled()
+
     # Certificate: trust into the temp anchors dir (the fake update-ca-certificates).
     fingerprint = await ui.page.locator("#ag-fingerprint").inner_text()
     await expect(ui.page.locator("#ag-trusted")).to_have_text("no")

@@ -535,3 +535,36 @@ async def test_usage_chart_has_a_bar_per_call_group_and_the_log_sorts_and_opens_
     )
     await expect(page.locator("#detail")).to_contain_text("question for an")
     assert ui.page_errors == []
+
+
+async def test_a_combo_with_a_nested_combo_node(ui: UI) -> None:
+    from playwright.async_api import expect
+
+    page, server = ui.page, ui.server
+    inner = {
+        "name": "inner",
+        "nodes": [{"connectionId": server.connection_ids["an"], "model": "claude-sonnet-4"}],
+    }
+    assert (await server.api("POST", "/api/combos", json=inner)).status_code == 201
+    await open_router(ui)
+    await page.locator("#combo-new").click()
+    editor = page.locator("#combo-editor")
+    await editor.locator("#ce-name").fill("outer")
+    await editor.locator("#ce-strategy").select_option("round-robin")
+    await expect(editor.locator("#ce-explain")).to_contain_text("rotates the starting node")
+    node = editor.locator("tr.node-edit").nth(0)
+    await node.locator(".ne-kind").select_option("combo")
+    await expect(node.locator(".ne-conn")).to_be_hidden()
+    await node.locator(".ne-combo").select_option("inner")
+    await editor.locator("#ce-save").click()
+    await expect(page.locator("#combo-status")).to_have_text("Created outer.")
+    combos = {c["name"]: c for c in (await server.api("GET", "/api/combos")).json()["combos"]}
+    assert combos["outer"]["strategy"] == "round-robin"
+    assert [n["combo"] for n in combos["outer"]["nodes"]] == ["inner"]
+    outer = page.locator("#rt-combos .combo[data-name=outer]")
+    await expect(outer.locator(".combo-node .n-target")).to_have_text(["combo inner"])
+    await outer.locator(".c-plan").click()
+    await expect(outer.locator(".plan-step")).to_contain_text("an/claude-sonnet-4")
+    server.upstream.script(Reply.text("through two combos"))
+    assert await chat(server, "outer") == "through two combos"
+    await expect(outer.locator(".combo-node .n-requests")).to_have_text(["1"])

@@ -9,7 +9,7 @@ import { datalist, errorText, fmtStamp, placeholders, section, stat, statusLine,
 
 const B = "/api/tools/agent-bridge";
 const EFFORTS = [["", "as sent"], ["none", "none (remove)"], ["low", "low"], ["medium", "medium"], ["high", "high"], ["xhigh", "xhigh"]];
-const SECTIONS = ["ag-server", "ag-cert", "ag-agents", "ag-bypass", "ag-upstream", "ag-diagnose"];
+const SECTIONS = ["ag-server", "ag-agents", "ag-cert", "ag-bypass", "ag-upstream", "ag-diagnose"];
 
 const view = { root: null, targets: [], agents: [] };
 
@@ -58,7 +58,7 @@ async function loadServer(message) {
         stat("Port", s.port ? String(s.port) : "not bound", "", "ag-port"),
         stat("Intercepted", fmtInt(s.interceptedCount ?? 0), "", "ag-intercepted"),
         stat("Active connections", fmtInt(s.activeConnections ?? 0), "", "ag-active"),
-        stat("Started", s.lastStartedAt ? fmtStamp(s.lastStartedAt) : "never", "", "ag-started"),
+        stat("Started", s.lastStartedAt ? fmtStamp(s.lastStartedAt) : s.running ? "with llmtap" : "never", "", "ag-started"),
         stat("CA", s.certReady ? "ready" : "missing", s.certReady ? "ok" : "bad", "ag-ca-ready"),
       ),
       lastError ? h("div", { class: "error-box", id: "ag-last-error", text: `Last error: ${lastError}` }) : null,
@@ -170,6 +170,8 @@ function mappingEditor(a, rows, seen, status) {
     body.append(tr);
   };
   for (const m of rows) addRow(m);
+  const none = h("div", { class: "muted small m-none", text: a.route_all ? "No mappings: every chat call goes through the router with its model unchanged (route all)." : "No mappings: calls pass through to the real origin." });
+  none.hidden = rows.length > 0;
   const save = async () => {
     const mappings = [...body.querySelectorAll("tr.mapping")].map((tr) => tr.read()).filter((m) => m.source || m.target);
     const r = await api("PUT", `${B}/agents/${encodeURIComponent(a.agent_id)}/mappings`, { mappings });
@@ -181,10 +183,11 @@ function mappingEditor(a, rows, seen, status) {
     { class: "mapping-editor" },
     datalist(listId, ["*", ...seen.map((m) => m.model)]),
     h("table", { class: "grid mappings" }, h("thead", null, h("tr", null, ["Agent asks for", "", "Router serves", "Effort", ""].map((t) => h("th", { text: t })))), body),
+    none,
     h(
       "div",
       { class: "row-actions" },
-      h("button", { type: "button", class: "m-add", text: "+ mapping", onclick: () => addRow({}) }),
+      h("button", { type: "button", class: "m-add", text: "+ mapping", onclick: () => { none.hidden = true; addRow({}); } }),
       h("button", { type: "button", class: "primary m-save", text: "Save mappings", onclick: save }),
     ),
   );

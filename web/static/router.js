@@ -24,7 +24,7 @@ const SECTIONS = [
 
 // Shared with the section modules: the connections (names by id) and a way to refresh
 // everything that depends on them.
-export const routerState = { root: null, providers: [], tests: new Map(), confirming: null, editing: null };
+export const routerState = { root: null, providers: [], tests: new Map(), confirming: null, editing: null, healthTimer: null };
 
 function replaceSection(id, el) {
   replaceIn(routerState.root, id, el);
@@ -50,6 +50,13 @@ export async function loadRouterView(root) {
   // Providers first: the other sections name connections by their id.
   await loadProviders();
   await Promise.all([loadHealth(), loadRouting(root), loadAccess(root), loadUsage(root)]);
+  // Uptime and breakers move on their own: refresh health while the view is on screen.
+  clearInterval(routerState.healthTimer);
+  routerState.healthTimer = setInterval(() => {
+    const el = document.getElementById("rt-health");
+    if (!el) return clearInterval(routerState.healthTimer);
+    if (!el.closest("[hidden]")) loadHealth();
+  }, 3000);
 }
 
 // An endpoint this build lacks: its section goes.

@@ -192,6 +192,7 @@ function planView(plan) {
               { class: `plan-step ${s.skipReason ? "skip" : ""}` },
               h("span", { class: "mono", text: `${s.connection}/${s.model}` }),
               s.combo && s.combo !== plan.combo ? h("span", { class: "muted", text: ` via combo ${s.combo}` }) : null,
+              s.via === "fallback" ? h("span", { class: "muted", text: " (fallback chain)" }) : s.via === "alias" ? h("span", { class: "muted", text: " (via alias)" }) : null,
               " ",
               breakerBadge(s.breaker),
               s.skipReason ? h("span", { class: "skip-why", text: ` skipped now: ${SKIP_WHY[s.skipReason] ?? s.skipReason}` }) : null,
