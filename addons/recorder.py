@@ -39,7 +39,7 @@ HOP_BY_HOP = frozenset(
 @dataclass(slots=True)
 class _RequestPart:
     record: InterceptedRequest
-    kind: str | None
+    fmt: str | None
     req_json: Any
     host: str
     path: str
@@ -133,7 +133,7 @@ class Recorder:
         req_text, req_truncated = _body_text(req, cap)
         req_json = _json_or_none(req, req_text, req_truncated)
         content_type = req.headers.get("content-type", "")
-        kind = detect.api_kind(req.path, req_json)
+        fmt = detect.call_format(req.path, req_json)
         custom_kind = flow.metadata.get(meta.CUSTOM_KIND)
         detected = detect.detect_kind(
             req.pretty_host,
@@ -157,19 +157,19 @@ class Recorder:
             request_body=req_text,
             request_size=len(req.raw_content or b""),
             detected_kind=detected,
-            context_key=detect.context_key(kind, req_json) if detected == "llm" else None,
+            context_key=detect.context_key(fmt, req_json) if detected == "llm" else None,
             source_model=flow.metadata.get(meta.SOURCE_MODEL)
             or (req_json.get("model") if isinstance(req_json, dict) else None),
             mapped_model=flow.metadata.get(meta.MAPPED_MODEL),
             body_truncated=req_truncated or None,
         )
-        return _RequestPart(record, kind, req_json, req.pretty_host, req.path, cap)
+        return _RequestPart(record, fmt, req_json, req.pretty_host, req.path, cap)
 
     def _complete(
         self, flow: http.HTTPFlow, record: InterceptedRequest, part: _RequestPart
     ) -> None:
         req, resp = flow.request, flow.response
-        kind, cap = part.kind, part.cap
+        fmt, cap = part.fmt, part.cap
         t_recv = req.timestamp_start
         t_sent = _sent_time(flow)
         if resp is not None:
@@ -183,30 +183,30 @@ class Recorder:
             record.ttfb_ms = _ms(resp.timestamp_start - t_sent) if resp.timestamp_start else None
             record.upstream_latency_ms = _ms(t_end - t_sent)
             record.total_latency_ms = _ms(t_end - t_recv)
-            if record.detected_kind == "llm" and kind is not None:
-                record.llm = self._llm(flow, kind, part)
+            if record.detected_kind == "llm" and fmt is not None:
+                record.llm = self._llm(flow, fmt, part)
         if flow.error is not None:
             record.status = "error"
             record.error = flow.error.msg
             record.total_latency_ms = _ms(time.time() - t_recv)
         record.proxy_latency_ms = _ms(t_sent - t_recv)
 
-    def _llm(self, flow: http.HTTPFlow, kind: str, part: _RequestPart) -> Any:
+    def _llm(self, flow: http.HTTPFlow, fmt: str, part: _RequestPart) -> Any:
         resp = flow.response
         assert resp is not None
         streamed = "text/event-stream" in resp.headers.get("content-type", "")
         raw = resp.get_content(strict=False) or b""
         if streamed:
-            merged = merge.merge_stream(kind, raw)
+            merged = merge.merge_stream(fmt, raw)
         else:
             try:
-                merged = merge.parse_response(kind, json.loads(raw)) if raw else None
+                merged = merge.parse_response(fmt, json.loads(raw)) if raw else None
             except ValueError:
                 merged = None
         # A diverted call was answered by the router: the provider is the one it routed to.
         routed = resp.headers.get("x-omniroute-provider") if meta.DIVERT in flow.metadata else None
         return merge.llm_summary(
-            kind,
+            fmt,
             part.req_json,
             merged,
             provider=routed or detect.provider_for_host(part.host),
