@@ -176,7 +176,7 @@ class Router:
 
     def parse(self, inbound: Inbound) -> ir.Request:
         body = inbound.body
-        if inbound.format in ("gemini",) and inbound.path_model:
+        if inbound.path_model:  # Gemini's, from the URL path
             body = {**body, "model": inbound.path_model}
         req = get_codec(inbound.format).parse_request(body)
         if inbound.path_stream is not None:
@@ -317,19 +317,8 @@ class Router:
         parse_dropped: list[str],
     ) -> dict[str, Any]:
         if same:
-            body = dict(inbound.body)
-            if target == "gemini":
-                body.pop("model", None)
-            else:
-                body["model"] = step.model
-            if target == "openai-chat" and req.stream:
-                # The router needs usage to account the call (router.md case 5).
-                body["stream_options"] = {
-                    **(body.get("stream_options") or {}),
-                    "include_usage": True,
-                }
             req.dropped = []  # the client's body went as it was: nothing was dropped
-            return body
+            return codec_out.passthrough_body(inbound.body, step.model, stream=req.stream)
         req.model = step.model
         # What parsing already could not carry stays listed; each attempt adds its own.
         req.dropped = list(parse_dropped)
@@ -347,7 +336,7 @@ class Router:
     ) -> Reply:
         data = await call.read_json()
         await call.aclose()
-        _check_reply(data, codec_out.name, step)
+        _check_reply(data, codec_out, step)
         resp = codec_out.parse_response(data)
         if req.stream:  # asked to stream, upstream answered whole: stream it anyway
             renderer = codec_in.stream_renderer(req)
@@ -421,29 +410,14 @@ class Router:
         return h
 
     def _trailer(self, info: CallInfo) -> bytes:
-        if info.inbound.format not in _TRAILER_FORMATS:
+        if not get_codec(info.inbound.format).sse_comments:
             return b""
         return b"".join(
             sse_comment(f"{name.lower()}={value}") for name, value in _figures(info).items()
         )
 
 
-# SSE comment lines go only to formats whose official SDK is proven to skip them
-# (tests/web/test_v1_streams.py); google-genai fails on any line that is not ``data:``.
-_TRAILER_FORMATS = frozenset({"openai-chat", "anthropic", "responses"})
-
-# A 200 reply that has none of its format's top-level keys is a broken upstream (an HTML page
-# with a JSON content type, an empty object from a misbehaving proxy), not an empty answer.
-_REPLY_KEYS = {
-    "openai-chat": ("choices",),
-    "anthropic": ("content",),
-    "responses": ("output",),
-    "gemini": ("candidates", "promptFeedback"),
-    "cloudcode": ("response",),
-}
-
-
-def _check_reply(data: dict[str, Any], fmt: str, step: Step) -> None:
+def _check_reply(data: dict[str, Any], codec: Codec, step: Step) -> None:
     """Raise the :class:`UpstreamError` a 200 reply really is: an error object (some gateways
     answer 200 + ``{"error": ...}``) or not a reply of the format at all."""
     conn = step.connection
@@ -456,10 +430,10 @@ def _check_reply(data: dict[str, Any], fmt: str, step: Step) -> None:
                 error.get("code") if isinstance(error.get("code"), int) else None,
             )
         )
-    keys = _REPLY_KEYS.get(fmt, ())
-    if keys and not any(key in data for key in keys):
+    if not codec.is_reply(data):
         raise UpstreamError(
-            f"{conn.name} ({conn.provider}) returned a 200 reply that is not a {fmt} response",
+            f"{conn.name} ({conn.provider}) returned a 200 reply that is not a {codec.name} "
+            "response",
             kind="protocol",
             provider=conn.name,
         )

@@ -1,8 +1,9 @@
 """Wire-format codecs, one package per format, looked up by name.
 
 Every package has the same modules: ``request.py``, ``response.py`` and ``stream.py`` (parse
-and render side by side) and a small ``codec.py`` facade; shared pieces are in ``common.py``
-and SSE framing in ``sse.py``.
+and render side by side) and a small ``codec.py`` facade on :class:`codec.ModuleCodec` (the
+:class:`Codec` protocol is in ``codec.py`` here); shared pieces are in ``common.py`` and SSE
+framing in ``sse.py``.
 
 Words (one per concept, everywhere in the code):
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Literal, get_args
 
-from router.formats.common import Codec, StreamParser, StreamRenderer
+from router.formats.codec import Codec, StreamParser, StreamRenderer
 
 __all__ = [
     "FORMATS",

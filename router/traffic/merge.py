@@ -87,25 +87,10 @@ def render_response(
     except Exception:
         return None
     if response.incomplete:
-        _unfinished(fmt, rendered)
+        # A stream that never reached its end has no finish reason; the renderer filled in the
+        # normal one (a reply needs one), so the codec takes it out again.
+        codec.mark_unfinished(rendered)
     return rendered
-
-
-def _unfinished(fmt: str | None, rendered: dict[str, Any]) -> None:
-    """A stream that never reached its end has no finish reason; the renderers fill in the
-    normal one (a reply needs one), so take it out again rather than claim ``end_turn``."""
-    match fmt:
-        case "openai-chat":
-            for choice in rendered.get("choices") or []:
-                choice["finish_reason"] = None
-        case "anthropic":
-            rendered["stop_reason"] = None
-        case "responses":
-            rendered["status"] = "incomplete"
-        case "gemini" | "cloudcode":
-            inner = rendered.get("response", rendered) if fmt == "cloudcode" else rendered
-            for candidate in inner.get("candidates") or []:
-                candidate.pop("finishReason", None)
 
 
 # --------------------------------------------------------------------------- conversation
