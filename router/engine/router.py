@@ -51,18 +51,26 @@ class Router:
     def __init__(
         self,
         resolver: Resolver,
-        client: UpstreamSession,
+        client: UpstreamSession | None = None,
         *,
         price: PriceFn,
         guard: Guard | None = None,
         timeouts: Timeouts | None = None,
     ) -> None:
         self.resolver = resolver
+        # The one upstream session, opened and closed by its owner (the web app's cleanup_ctx).
         self.client = client
         self.price = price
         self.guard: Guard = guard or OpenGuard()
         self.timeouts = timeouts or Timeouts()
         self.observers: list[Observer] = []
+
+    @property
+    def session(self) -> UpstreamSession:
+        """The upstream session; calls before it opens (or after it closed) are a bug."""
+        if self.client is None:
+            raise RuntimeError("the router's upstream session is not open")
+        return self.client
 
     # ------------------------------------------------------------------ entry points
 
@@ -163,7 +171,7 @@ class Router:
         info.step, info.target_format = step, target
         info.t_sent = time.perf_counter()
         call = await open_call(
-            self.client,
+            self.session,
             step.connection,
             step.model,
             body,
