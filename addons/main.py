@@ -35,6 +35,7 @@ async def build_runtime(settings: Settings) -> Any:
     from router.catalog import Catalog
     from router.engine import Router, Timeouts
     from router.pricing import PricingTable
+    from router.providers import load_upstream_ca
     from router.routing.breaker import BreakerRegistry, ResilienceSettings
     from router.routing.guard import ResilienceGuard
     from router.routing.limits import ConcurrencyLimiter
@@ -52,6 +53,9 @@ async def build_runtime(settings: Settings) -> Any:
     from web.context import Services
     from web.runtime import RESTART_TO_APPLY, Runtime, log_call
 
+    if settings.upstream_ca is not None:
+        # Refused before anything opens (the session that uses it opens with the app).
+        load_upstream_ca(settings.upstream_ca)
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     store_db.open_database(settings.db_path)
     catalog = Catalog()
