@@ -534,6 +534,13 @@ async def test_usage_chart_has_a_bar_per_call_group_and_the_log_sorts_and_opens_
         re.compile("selected")
     )
     await expect(page.locator("#detail")).to_contain_text("question for an")
+    # A call the live buffer no longer holds: the log says so instead of opening nothing.
+    clear = await server.api("DELETE", "/api/tools/traffic-inspector/requests")
+    assert clear.status_code == 204, clear.text
+    await open_router(ui)
+    await page.locator(f"#call-log tr.call[data-id='{an_log['id']}']").click()
+    await expect(page.locator("#log-note")).to_contain_text("no longer in the live buffer")
+    await expect(page.locator("#router-view")).to_be_visible()
     assert ui.page_errors == []
 
 

@@ -11,7 +11,7 @@ const B = "/api/tools/agent-bridge";
 const EFFORTS = [["", "as sent"], ["none", "none (remove)"], ["low", "low"], ["medium", "medium"], ["high", "high"], ["xhigh", "xhigh"]];
 const SECTIONS = ["ag-server", "ag-agents", "ag-cert", "ag-bypass", "ag-upstream", "ag-diagnose"];
 
-const view = { root: null, targets: [], agents: [] };
+const view = { root: null, targets: [], agents: [], timer: null };
 
 export async function loadAgentsView(root) {
   view.root = root;
@@ -21,6 +21,22 @@ export async function loadAgentsView(root) {
   // Mapping targets: every model the router serves (provider/model, combos, aliases).
   view.targets = models.ok ? listOf(models.data?.models).map((m) => m.id) : [];
   await Promise.all([loadServer(), loadCert(), loadAgents(), loadBypass(), loadUpstream(), loadDiagnose(false)]);
+  // Intercepted calls and open connections move on their own: refresh the figures in place.
+  clearInterval(view.timer);
+  view.timer = setInterval(async () => {
+    const el = document.getElementById("ag-server");
+    if (!el) return clearInterval(view.timer);
+    if (el.closest("[hidden]")) return;
+    const res = await api("GET", `${B}/state`);
+    if (!res.ok) return;
+    setStat("ag-intercepted", fmtInt(res.data.interceptedCount ?? 0));
+    setStat("ag-active", fmtInt(res.data.activeConnections ?? 0));
+  }, 3000);
+}
+
+function setStat(id, text) {
+  const el = document.getElementById(id);
+  if (el && el.textContent !== text) el.textContent = text;
 }
 
 function replace(id, el) {

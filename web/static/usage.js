@@ -181,6 +181,7 @@ export async function loadCallLog() {
     h("button", { type: "button", class: "link", id: "log-refresh", text: "refresh", onclick: () => Promise.all([loadCallLog(), loadChart()]) }),
     h("span", { class: "muted small", text: "click a row to open the call in the Traffic view" }),
   );
+  const note = h("div", { class: "form-status bad", id: "log-note", "aria-live": "polite" });
   const sortKey = view.sort.replace(/^-/, "");
   const desc = view.sort.startsWith("-");
   const head = LOG_COLS.map(([c, t, key]) =>
@@ -198,7 +199,7 @@ export async function loadCallLog() {
     h("thead", null, h("tr", null, head)),
     h("tbody", null, logs.map(logRow)),
   );
-  const body = logs.length ? [table, pager] : [h("div", { class: "muted", text: "No router calls yet." }), pager];
+  const body = logs.length ? [table, pager, note] : [h("div", { class: "muted", text: "No router calls yet." }), pager];
   replace("rt-calls", section("rt-calls", "Router calls", body));
 }
 
@@ -220,8 +221,15 @@ function logRow(r) {
   );
 }
 
-// The Traffic view owns the record list: it listens for this and selects the call.
-function openInTraffic(id) {
+// The Traffic view owns the record list: it listens for this and selects the call. A call the
+// live buffer no longer holds (evicted, or from before a restart) is said so here instead.
+async function openInTraffic(id) {
+  const res = await api("GET", `/api/tools/traffic-inspector/requests/${encodeURIComponent(id)}`);
+  if (!res.ok) {
+    const note = document.getElementById("log-note");
+    if (note) note.textContent = res.status === 404 ? "That call is no longer in the live buffer (evicted or from before a restart): its row here is all that is kept." : errorText(res);
+    return;
+  }
   window.dispatchEvent(new CustomEvent("llmtap:open-call", { detail: { id } }));
 }
 
