@@ -363,6 +363,11 @@ async def test_build_a_combo_break_its_first_node_see_the_breaker_open_and_failo
             page.locator(f"#call-log tr.call[data-id='{log['id']}'] .c-model")
         ).to_contain_text("attempt 2")
         await screenshot(ui, "router", top="#rt-providers")
+        # Health lists the breaker; resetting it there closes it (the card follows).
+        health_row = page.locator(f"#h-breakers tr[data-id='{flaky_id}']")
+        await expect(health_row.locator(".b-state")).to_contain_text("open")
+        await page.locator("#h-reset").click()
+        await expect(first.locator(".n-breaker")).to_have_text("closed")
 
         # Edit: swap the order in the page; the plan follows.
         await card.locator(".c-edit").click()
@@ -458,6 +463,14 @@ async def test_a_new_key_is_shown_once_and_works(ui: UI) -> None:
     )
     await expect(page.locator("tr.setting[data-key=bridgePort] .s-pending")).to_be_visible()
     await expect(page.locator("#s-pending")).to_contain_text("bridgePort")
+    # Breaker thresholds live in the same table.
+    await page.locator("#s-failureThreshold").fill("2")
+    await page.locator("#s-save").click()
+    await expect(page.locator("#s-status")).to_have_text("Saved failureThreshold, in effect now.")
+    assert (await server.api("GET", "/api/resilience")).json()["failureThreshold"] == 2
+    await page.locator("#s-cooldownSeconds").fill("0")
+    await page.locator("#s-save").click()
+    await expect(page.locator("#s-status")).to_contain_text("Not saved")
     # Delete takes two clicks.
     await row.locator(".k-delete").click()
     await row.locator(".k-delete").click()

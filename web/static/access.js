@@ -111,7 +111,16 @@ const SETTINGS = [
   ["bridgePort", "int", "AgentBridge port", "Where the agent bridge listens for diverted agents (443 by default: agents connect to their usual HTTPS port)."],
 ];
 
+// The circuit breakers' thresholds (GET/PATCH /api/resilience), in the same table.
+const RESILIENCE = [
+  ["failureThreshold", "Breaker: failures to open", "Consecutive timeouts, connection errors, 408s or 5xx from one connection before its breaker opens and the router stops trying it."],
+  ["cooldownSeconds", "Breaker: first cooldown (s)", "How long an open breaker waits before letting one probe request through (half-open); each failed probe doubles it."],
+  ["maxCooldownSeconds", "Breaker: longest cooldown (s)", "The cap for the doubled cooldown."],
+  ["rateLimitDefaultCooldownSeconds", "429 cooldown without Retry-After (s)", "After a 429, the connection and model rest this long unless the upstream said how long."],
+];
+
 async function loadSettings(message) {
+  const resilience = await api("GET", "/api/resilience");
   const res = await api("GET", "/api/settings");
   if (res.status === 404) return document.getElementById("rt-settings")?.remove();
   if (!res.ok) return replace("rt-settings", section("rt-settings", "Settings", h("div", { class: "error-box", text: errorText(res) })));
@@ -134,6 +143,16 @@ async function loadSettings(message) {
       h("td", { class: "s-effect muted small", text: effect.replace(":proxyPort", String(current.proxyPort ?? "")) }),
     );
   });
+  const breakers = resilience.ok ? resilience.data : null;
+  const limits = new Map();
+  if (breakers) {
+    for (const [key, label, effect] of RESILIENCE) {
+      if (!(key in breakers)) continue;
+      const input = h("input", { type: "number", class: "s-input", id: `s-${key}`, value: String(breakers[key]), min: "0", step: "any", "aria-label": label });
+      limits.set(key, input);
+      rows.push(h("tr", { class: "setting", dataset: { key } }, h("td", { class: "s-label" }, h("label", { for: `s-${key}`, text: label })), h("td", { class: "s-value" }, input), h("td", { class: "s-effect muted small", text: effect })));
+    }
+  }
   replace(
     "rt-settings",
     section(
@@ -149,6 +168,13 @@ async function loadSettings(message) {
           for (const [key, [type, input]] of inputs) {
             const value = type === "bool" ? input.checked : Number(input.value);
             if (value !== current[key]) patch[key] = value;
+          }
+          const limitPatch = {};
+          for (const [key, input] of limits) if (Number(input.value) !== breakers[key]) limitPatch[key] = Number(input.value);
+          if (Object.keys(limitPatch).length) {
+            const r = await api("PATCH", "/api/resilience", limitPatch);
+            if (!r.ok) return status.show(false, `Not saved: ${errorText(r)}`);
+            if (!Object.keys(patch).length) return loadSettings({ ok: true, text: `Saved ${Object.keys(limitPatch).join(", ")}, in effect now.` });
           }
           if (!Object.keys(patch).length) return status.show(true, "Nothing changed.");
           const r = await api("PATCH", "/api/settings", patch);

@@ -125,7 +125,28 @@ async function loadHealth() {
     : h("div", { class: "muted", id: "h-breakers", text: "No breaker has seen a call yet: every connection is closed (healthy)." });
   replaceSection(
     "rt-health",
-    section("rt-health", "Health", summary, h("div", { class: "health-tables" }, h("div", null, h("h3", { text: "Listeners" }), listenerTable), h("div", null, h("h3", { text: "Circuit breakers" }), breakerBox))),
+    section(
+      "rt-health",
+      "Health",
+      summary,
+      h(
+        "div",
+        { class: "health-tables" },
+        h("div", null, h("h3", { text: "Listeners" }), listenerTable),
+        h(
+          "div",
+          null,
+          h("h3", { text: "Circuit breakers" }),
+          breakerBox,
+          breakers.length
+            ? h("button", { type: "button", id: "h-reset", class: "link", text: "reset every breaker and 429 cooldown", onclick: async () => {
+                const r = await api("POST", "/api/resilience/reset", {});
+                if (r.ok) await loadHealth();
+              } })
+            : null,
+        ),
+      ),
+    ),
   );
 }
 
