@@ -111,9 +111,9 @@ async def build_runtime(settings: Settings) -> Any:
         pricing,
         guard,
         state,
+        BridgeControl.from_settings(settings, catalog),
         _inspector=inspector,
         session_writer=session_writer,
-        bridge=BridgeControl.from_settings(settings, catalog),
     )
     calls = CallRecorder(inspector, lambda: rt.api_port or settings.port)
     router.observers.append(calls.observe)

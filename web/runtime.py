@@ -37,7 +37,8 @@ from router.usage import token_fields
 from web.context import Services
 
 if TYPE_CHECKING:
-    from router.store.writer import SessionRecordWriter
+    from router.bridge.control import BridgeControl
+    from router.store.writer import CallLogWriter, SessionRecordWriter
     from router.traffic.service import Inspector
 
 log = logging.getLogger("llmtap.runtime")
@@ -78,13 +79,13 @@ class Runtime:
     services: Services
     catalog: Catalog
     router: Router
-    writer: Any  # router.store.writer.CallLogWriter
+    writer: CallLogWriter
     pricing: PricingTable
     guard: ResilienceGuard
     state: PersistentState
+    bridge: BridgeControl
     _inspector: Inspector | None = None
     session_writer: SessionRecordWriter | None = None
-    bridge: Any = None  # router.bridge.control.BridgeControl
     custom_hosts: dict[str, Any] = field(default_factory=dict)  # by reload_custom_hosts
     capture: Any = None  # the capture-modes controller (addons), None without mitmproxy
     api_port: int = 0  # the bound API port once announced (settings.port may be 0)
