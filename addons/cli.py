@@ -40,7 +40,11 @@ def add_commands(
     prov = subparsers.add_parser("providers", help="provider connections")
     psub = prov.add_subparsers(dest="action", required=True)
     add = leaf(psub, "add", "add a provider connection")
-    add.add_argument("kind", choices=["openai", "anthropic", "gemini"], help="the wire format")
+    add.add_argument(
+        "kind",
+        choices=["openai", "anthropic", "gemini"],
+        help="the provider kind (its URLs, auth and default wire format)",
+    )
     add.add_argument(
         "url",
         help="base URL as the provider's docs or SDK give it, e.g. https://api.anthropic.com "

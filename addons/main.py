@@ -21,6 +21,111 @@ from router.settings import Settings
 log = logging.getLogger("llmtap")
 
 
+# --------------------------------------------------------------------------- the wiring
+
+
+async def build_runtime(settings: Settings) -> Any:
+    """The process's services, wired: store, catalog, pricing, guard, router, call log,
+    inspector, agent-bridge control (a :class:`web.runtime.Runtime`). The caller closes it
+    (``await runtime.close()``); the router's upstream session opens and closes with the web
+    app (``web.app.create_app``). ``llmtap up`` and the tests' servers start from here."""
+    from router import ir
+    from router.bridge.bypass import BypassMatcher
+    from router.bridge.control import BridgeControl
+    from router.catalog import Catalog
+    from router.engine import Router, Timeouts
+    from router.pricing import PricingTable
+    from router.providers import load_upstream_ca
+    from router.routing.breaker import BreakerRegistry, ResilienceSettings
+    from router.routing.guard import ResilienceGuard
+    from router.routing.limits import ConcurrencyLimiter
+    from router.routing.resolve import Resolver, StrategyOrderer
+    from router.routing.stats import NodeStats
+    from router.routing.strategies import StrategyContext
+    from router.store import config as store_config
+    from router.store import db as store_db
+    from router.store import keys as store_keys
+    from router.store.state import PersistentState
+    from router.store.writer import CallLogWriter, SessionRecordWriter
+    from router.traffic.buffer import LiveBuffer
+    from router.traffic.service import CallRecorder, Inspector
+    from router.usage import cost_usd
+    from web.context import Services
+    from web.runtime import RESTART_TO_APPLY, Runtime, log_call
+
+    if settings.upstream_ca is not None:
+        # Refused before anything opens (the session that uses it opens with the app).
+        load_upstream_ca(settings.upstream_ca)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    store_db.open_database(settings.db_path)
+    catalog = Catalog()
+    pricing = PricingTable(store_config.list_prices())
+
+    def price(model: str, usage: ir.Usage) -> float:
+        return cost_usd(usage, pricing.lookup(model))
+
+    def context_window(model: str) -> int | None:
+        found = pricing.lookup(model)
+        return found.context_window if found else None
+
+    resilience = ResilienceSettings.model_validate(store_config.get_resilience())
+    guard = ResilienceGuard(BreakerRegistry(resilience), ConcurrencyLimiter(), NodeStats())
+    state = PersistentState()
+    strategy_ctx = StrategyContext(
+        stats=guard.stats,
+        breakers=guard.breakers,
+        limiter=guard.limiter,
+        state=state,
+        price_of=pricing.lookup,
+    )
+    router = Router(
+        Resolver(catalog, StrategyOrderer(strategy_ctx, context_window)),
+        price=price,
+        guard=guard,
+        timeouts=Timeouts(
+            first_byte=settings.first_byte_timeout_s,
+            idle=settings.idle_timeout_s,
+            max_response_bytes=settings.max_response_mb << 20,
+        ),
+    )
+    writer = CallLogWriter()
+    router.observers.append(lambda info, phase: log_call(writer, info, phase))
+
+    def verify_key(key: str) -> str | None:
+        found = store_keys.verify(key)
+        return found.id if found is not None else None
+
+    services = Services(settings=settings, router=router, catalog=catalog, verify_key=verify_key)
+    # The inspector: live buffer, recording sessions, /v1 calls as records.
+    session_writer = SessionRecordWriter()
+    inspector = Inspector(
+        LiveBuffer(settings.buffer_size, settings.max_body_kb),
+        lambda sid, rid, data: session_writer.submit((sid, rid, data)),
+    )
+    rt = Runtime(
+        settings,
+        services,
+        catalog,
+        router,
+        writer,
+        pricing,
+        guard,
+        state,
+        BridgeControl.from_settings(settings, catalog),
+        _inspector=inspector,
+        session_writer=session_writer,
+    )
+    calls = CallRecorder(inspector, lambda: rt.api_port or settings.port)
+    router.observers.append(calls.observe)
+    rt.reload_catalog()
+    rt.reload_custom_hosts()
+    rt.bridge.custom_hosts = lambda: list(rt.custom_hosts)
+    rt.bridge.on_bypass = lambda patterns: setattr(rt, "bypass", BypassMatcher(patterns))
+    rt.management_token()
+    rt.started_with = {name: getattr(settings, name) for name in RESTART_TO_APPLY}
+    return rt
+
+
 # --------------------------------------------------------------------------- llmtap up
 
 # Work that only has to be done once the server is up waits this long after it is.
@@ -44,9 +149,9 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
     from router.providers.http import preload_trust
     from router.usage import warm_tokenizers
     from web.app import create_app
-    from web.runtime import Runtime, parse_provider_spec
+    from web.runtime import parse_provider_spec
 
-    runtime = await Runtime.start(settings)
+    runtime = await build_runtime(settings)
     try:
         for spec in provider_specs:
             created = runtime.ensure_provider(parse_provider_spec(spec))

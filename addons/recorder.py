@@ -40,7 +40,7 @@ HOP_BY_HOP = frozenset(
 @dataclass(slots=True)
 class _RequestPart:
     record: InterceptedRequest
-    kind: str | None
+    fmt: str | None
     req_json: Any
     parsed: ir.Request | None  # the request in the IR, parsed once (LLM calls only)
     host: str
@@ -171,14 +171,14 @@ class Recorder:
             # its bodies are neither decoded, parsed nor masked (capture does no work it does
             # not need). A custom host's bodies are kept: the user asked to see that host.
             req_text, req_truncated, req_json = None, False, None
-        kind = detect.api_kind(path, req_json) if detected == "llm" else None
+        fmt = detect.call_format(path, req_json) if detected == "llm" else None
         parsed: ir.Request | None = None
         if detected == "llm":
             # The one parse of the request: the context key now, the llm summary at the end.
             hint = req_json.get("model") if isinstance(req_json, dict) else None
             hint = hint if isinstance(hint, str) else merge.model_from_path(path)
             parsed = detect.parse_request(
-                kind or formats.format_for_body(req_json), req_json, model=hint
+                fmt or formats.format_for_body(req_json), req_json, model=hint
             )
         record = InterceptedRequest(
             id=flow.metadata.get(meta.ID) or uuid.uuid4().hex,
@@ -201,13 +201,13 @@ class Recorder:
             body_truncated=req_truncated or None,
         )
         keep = detected == "llm" or custom_kind is not None
-        return _RequestPart(record, kind, req_json, parsed, host, path, cap, keep)
+        return _RequestPart(record, fmt, req_json, parsed, host, path, cap, keep)
 
     def _complete(
         self, flow: http.HTTPFlow, record: InterceptedRequest, part: _RequestPart
     ) -> None:
         req, resp = flow.request, flow.response
-        kind, cap = part.kind, part.cap
+        fmt, cap = part.fmt, part.cap
         t_recv = req.timestamp_start
         t_sent = _sent_time(flow)
         if resp is not None:
@@ -226,33 +226,33 @@ class Recorder:
             record.ttfb_ms = _ms(resp.timestamp_start - t_sent) if resp.timestamp_start else None
             record.upstream_latency_ms = _ms(t_end - t_sent)
             record.total_latency_ms = _ms(t_end - t_recv)
-            if record.detected_kind == "llm" and kind is not None:
-                record.llm = self._llm(flow, kind, part)
+            if record.detected_kind == "llm" and fmt is not None:
+                record.llm = self._llm(flow, fmt, part)
         if flow.error is not None:
             record.status = "error"
             record.error = flow.error.msg
             record.total_latency_ms = _ms(time.time() - t_recv)
         record.proxy_latency_ms = _ms(t_sent - t_recv)
 
-    def _llm(self, flow: http.HTTPFlow, kind: str, part: _RequestPart) -> Any:
+    def _llm(self, flow: http.HTTPFlow, fmt: str, part: _RequestPart) -> Any:
         resp = flow.response
         assert resp is not None
         streamed = "text/event-stream" in resp.headers.get("content-type", "")
         raw = resp.get_content(strict=False) or b""
         if streamed:
-            merged = merge.merge_stream(kind, raw)
+            merged = merge.merge_stream(fmt, raw)
         else:
             try:
-                merged = merge.parse_response(kind, jsonfast.loads(raw)) if raw else None
+                merged = merge.parse_response(fmt, jsonfast.loads(raw)) if raw else None
             except ValueError:
                 merged = None
         # A diverted call was answered by the router: the provider is the one it routed to.
         routed = resp.headers.get("x-omniroute-provider") if meta.DIVERT in flow.metadata else None
         parsed = (
-            part.parsed if part.parsed is not None and part.parsed.source_format == kind else None
+            part.parsed if part.parsed is not None and part.parsed.source_format == fmt else None
         )
         return merge.llm_summary(
-            kind,
+            fmt,
             part.req_json,
             merged,
             provider=routed or detect.provider_for_host(part.host),

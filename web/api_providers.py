@@ -67,7 +67,7 @@ async def delete_provider(request: web.Request) -> web.Response:
 async def test_provider(request: web.Request) -> web.Response:
     """A real round trip: the upstream's model list. Sets ``testStatus``."""
     conn = store.get(request.match_info["id"])
-    client = services(request).router.client
+    client = services(request).router.session
     started = time.perf_counter()
     try:
         models = await list_models(client, conn)
@@ -91,7 +91,7 @@ async def provider_models(request: web.Request) -> web.Response:
     cached = store.get_cached_models(conn.id)
     if cached is None:
         try:
-            models = await list_models(services(request).router.client, conn)
+            models = await list_models(services(request).router.session, conn)
         except UpstreamError as exc:
             return web.json_response(
                 {

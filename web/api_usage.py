@@ -32,14 +32,16 @@ PAGING = (
     # SQLite's OFFSET is a signed 64-bit integer; no table here comes near 2**31 rows.
     Param("offset", {"type": "integer", "minimum": 0, "maximum": 2**31, "default": 0}),
 )
+SORT = Param("sort", {"type": "string", "enum": list(calllogs.SORT_KEYS), "default": "-timestamp"})
 
 
 @routes.get("/api/usage/call-logs")
-@doc("router calls, newest first", response=CallLogPage, query=PAGING)
+@doc("router calls, newest first (or by ?sort=column, -column)", response=CallLogPage,
+     query=(*PAGING, SORT))  # fmt: skip
 async def list_call_logs(request: web.Request) -> web.Response:
-    query = query_params(request, PAGING)
+    query = query_params(request, (*PAGING, SORT))
     limit, offset = query["limit"], query["offset"]
-    logs = calllogs.list_logs(limit, offset)
+    logs = calllogs.list_logs(limit, offset, query.get("sort") or "-timestamp")
     return reply(CallLogPage(logs=logs, total=calllogs.count(), limit=limit, offset=offset))
 
 
@@ -50,12 +52,15 @@ async def get_call_log(request: web.Request) -> web.Response:
 
 
 PERIOD = Param("period", {"type": "string", "enum": ["day", "week", "month"], "default": "week"})
+BUCKET = Param("bucket", {"type": "string", "enum": ["day", "hour"], "default": "day"})
 
 
 @routes.get("/api/usage/analytics")
-@doc("totals and per model/provider daily series", response=UsageAnalytics, query=(PERIOD,))
+@doc("totals and per model/provider/agent/combo series by day (or hour)",
+     response=UsageAnalytics, query=(PERIOD, BUCKET))  # fmt: skip
 async def analytics(request: web.Request) -> web.Response:
-    return reply(calllogs.analytics(request.query.get("period", "week")))
+    query = query_params(request, (PERIOD, BUCKET))
+    return reply(calllogs.analytics(query["period"], bucket=query["bucket"]))
 
 
 # --------------------------------------------------------------------------- pricing

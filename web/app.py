@@ -1,11 +1,19 @@
 """The aiohttp app factory: every route table, the typed AppKeys, the error and security
-middlewares. What the app serves (the Runtime) is opened and closed by the composition root
-(``llmtap up``), which outlives the app."""
+middlewares, and the lifetime of what the app owns (the router's upstream session).
+
+What the app serves (the Runtime) is built, wired and closed by the composition root
+(:func:`addons.main.build_runtime`), which outlives the app. Shutdown order: ``on_shutdown``
+closes every inspector WebSocket with 1001 (going away), aiohttp then waits for the open
+handlers, and only then does ``cleanup_ctx`` close the upstream session.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
+from router.providers import make_client
 from web import (
     api_bridge,
     api_combos,
@@ -30,6 +38,7 @@ def create_app(rt: Runtime) -> web.Application:
     )
     app[SERVICES] = rt.services
     app[RUNTIME] = rt
+    app.cleanup_ctx.append(upstream_session)
     v1.add_routes(app)
     app.router.add_routes(api_providers.routes)
     # Fixed paths before ``{id}`` ones, so ``/api/combos/metrics`` is never an id.
@@ -39,3 +48,21 @@ def create_app(rt: Runtime) -> web.Application:
     inspector.add_routes(app)
     api_bridge.add_routes(app)
     return app
+
+
+async def upstream_session(app: web.Application) -> AsyncIterator[None]:
+    """The router's one upstream ClientSession, open while the app runs. Closed in cleanup,
+    after the handlers (streams included) and the WebSocket clients are done with it."""
+    services = app[SERVICES]
+    settings = services.settings
+    router = services.router
+    previous = router.client
+    client = make_client(
+        upstream_ca=settings.upstream_ca, connect_timeout=settings.connect_timeout_s
+    )
+    router.client = client
+    try:
+        yield
+    finally:
+        router.client = previous
+        await client.close()

@@ -221,7 +221,7 @@ def _recorded_model(record: InterceptedRequest) -> str | None:
 def replay_inbound(record: InterceptedRequest, model: str | None) -> Inbound:
     """The router call that re-runs ``record`` in its own wire format (agent paths mapped to
     the router endpoint of that format), optionally against another model."""
-    kind = record.llm.api_kind if record.llm is not None else None
+    fmt = record.llm.format if record.llm is not None else None
     if record.body_truncated:
         raise BadRequest("the recorded request body was truncated; it cannot be replayed")
     try:
@@ -231,15 +231,15 @@ def replay_inbound(record: InterceptedRequest, model: str | None) -> Inbound:
     if not isinstance(body, dict):
         raise BadRequest("the recorded request has no JSON body to replay")
     path = record.path.partition("?")[0]
-    if kind in ROUTER_PATHS:
+    if fmt in ROUTER_PATHS:
         target = model or _recorded_model(record) or body.get("model")
         if isinstance(target, str) and target:
             body = {**body, "model": target}
-        return Inbound(format=kind, body=body, path=ROUTER_PATHS[kind])
-    if kind in ("gemini", "cloudcode"):
+        return Inbound(format=fmt, body=body, path=ROUTER_PATHS[fmt])
+    if fmt in ("gemini", "cloudcode"):
         stream = path.endswith(":streamGenerateContent")
         path_model = model_from_path(path)
-        if kind == "cloudcode":
+        if fmt == "cloudcode":
             # Cloud Code wraps a Gemini request: {model, project, request: {...}}
             inner = body.get("request")
             if not isinstance(inner, dict):
@@ -258,7 +258,7 @@ def replay_inbound(record: InterceptedRequest, model: str | None) -> Inbound:
             path_stream=stream,
         )
     raise BadRequest(
-        f"cannot replay a request of kind '{kind or 'unknown'}'",
+        f"cannot replay a request in format '{fmt or 'unknown'}'",
         [FieldError("id", "only openai-chat, anthropic, responses, gemini and cloudcode calls")],
     )
 

@@ -1,7 +1,8 @@
-"""The running process's services: settings, store, catalog, router, writers; start and close.
+"""The running process's services (settings, store, catalog, router, writers, inspector,
+agent-bridge control) and what they do for the API: reload, apply settings, announce, close.
 
-``llmtap up`` and the tests build exactly this, so a test server is the real thing minus
-mitmproxy. Everything that touches the data dir is opened here and closed in :meth:`close`.
+The composition root (:func:`addons.main.build_runtime`, behind ``llmtap up``) builds and wires
+it; the tests build it the same way, so a test server is the real thing minus mitmproxy.
 """
 
 from __future__ import annotations
@@ -14,18 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from router import ir
 from router.catalog import Catalog
-from router.engine import CallInfo, Router, Timeouts
+from router.engine import CallInfo, Router
 from router.errors import BadRequest, FieldError
 from router.pricing import PricingTable
-from router.providers import make_client, normalize_url
-from router.routing.breaker import BreakerRegistry, ResilienceSettings
+from router.providers import normalize_url
 from router.routing.guard import ResilienceGuard
-from router.routing.limits import ConcurrencyLimiter
-from router.routing.resolve import Resolver, StrategyOrderer
-from router.routing.stats import NodeStats
-from router.routing.strategies import StrategyContext
 from router.settings import Settings
 from router.store import combos as store_combos
 from router.store import config as store_config
@@ -38,11 +33,12 @@ from router.store.records import (
     ProviderConnectionCreate,
 )
 from router.store.state import PersistentState
-from router.usage import cost_usd, token_fields
+from router.usage import token_fields
 from web.context import Services
 
 if TYPE_CHECKING:
-    from router.store.writer import SessionRecordWriter
+    from router.bridge.control import BridgeControl
+    from router.store.writer import CallLogWriter, SessionRecordWriter
     from router.traffic.service import Inspector
 
 log = logging.getLogger("llmtap.runtime")
@@ -75,96 +71,26 @@ def parse_provider_spec(spec: str) -> ProviderConnectionCreate:
 
 @dataclass
 class Runtime:
+    """What the process shares, built and wired by the composition root
+    (:func:`addons.main.build_runtime`), which also closes it (:meth:`close`) when the process
+    ends. The web app owns only the router's upstream session (``web.app.create_app``)."""
+
     settings: Settings
     services: Services
     catalog: Catalog
     router: Router
-    writer: Any
+    writer: CallLogWriter
     pricing: PricingTable
     guard: ResilienceGuard
     state: PersistentState
-
-    @classmethod
-    async def start(cls, settings: Settings) -> Runtime:
-        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        store_db.open_database(settings.db_path)
-        from router.store import config as store_config
-        from router.store import keys as store_keys
-        from router.store.writer import CallLogWriter
-
-        catalog = Catalog()
-        pricing = PricingTable(store_config.list_prices())
-        client = make_client(
-            upstream_ca=settings.upstream_ca, connect_timeout=settings.connect_timeout_s
-        )
-
-        def price(model: str, usage: ir.Usage) -> float:
-            return cost_usd(usage, pricing.lookup(model))
-
-        resilience = ResilienceSettings.model_validate(store_config.get_resilience())
-        guard = ResilienceGuard(BreakerRegistry(resilience), ConcurrencyLimiter(), NodeStats())
-        state = PersistentState()
-
-        def context_window(model: str) -> int | None:
-            found = pricing.lookup(model)
-            return found.context_window if found else None
-
-        strategy_ctx = StrategyContext(
-            stats=guard.stats,
-            breakers=guard.breakers,
-            limiter=guard.limiter,
-            state=state,
-            price_of=pricing.lookup,
-        )
-        router = Router(
-            Resolver(catalog, StrategyOrderer(strategy_ctx, context_window)),
-            client,
-            price=price,
-            guard=guard,
-            timeouts=Timeouts(
-                first_byte=settings.first_byte_timeout_s,
-                idle=settings.idle_timeout_s,
-                max_response_bytes=settings.max_response_mb << 20,
-            ),
-        )
-        writer = CallLogWriter()
-        router.observers.append(lambda info, phase: _log_call(writer, info, phase))
-
-        def verify_key(key: str) -> str | None:
-            found = store_keys.verify(key)
-            return found.id if found is not None else None
-
-        services = Services(
-            settings=settings, router=router, catalog=catalog, verify_key=verify_key
-        )
-        rt = cls(settings, services, catalog, router, writer, pricing, guard, state)
-        # --- inspector: live buffer, recording sessions, /v1 calls as records --------------
-        from router.store.writer import SessionRecordWriter
-        from router.traffic.buffer import LiveBuffer
-        from router.traffic.service import Inspector
-
-        session_writer = SessionRecordWriter()
-        rt.session_writer = session_writer
-        rt._inspector = Inspector(
-            LiveBuffer(settings.buffer_size, settings.max_body_kb),
-            lambda sid, rid, data: session_writer.submit((sid, rid, data)),
-        )
-        from router.traffic.service import CallRecorder
-
-        calls = CallRecorder(rt._inspector, lambda: rt.api_port or settings.port)
-        router.observers.append(calls.observe)
-        # --- end inspector -------------------------------------------------------------------
-        rt.reload_catalog()
-        rt.reload_custom_hosts()
-        from router.bridge.bypass import BypassMatcher
-        from router.bridge.control import BridgeControl
-
-        rt.bridge = BridgeControl.from_settings(settings, catalog)
-        rt.bridge.custom_hosts = lambda: list(rt.custom_hosts)
-        rt.bridge.on_bypass = lambda patterns: setattr(rt, "bypass", BypassMatcher(patterns))
-        rt.management_token()
-        rt.started_with = {name: getattr(settings, name) for name in RESTART_TO_APPLY}
-        return rt
+    bridge: BridgeControl
+    _inspector: Inspector | None = None
+    session_writer: SessionRecordWriter | None = None
+    custom_hosts: dict[str, Any] = field(default_factory=dict)  # by reload_custom_hosts
+    capture: Any = None  # the capture-modes controller (addons), None without mitmproxy
+    api_port: int = 0  # the bound API port once announced (settings.port may be 0)
+    started_with: dict[str, Any] = field(default_factory=dict)  # RESTART_TO_APPLY at start
+    closed: bool = False
 
     # ------------------------------------------------------------------ catalog
 
@@ -254,37 +180,27 @@ class Runtime:
             pass
 
     async def close(self) -> None:
+        """Close what the process holds, once: queued call-log rows and session upserts land,
+        open sessions get ``ended_at``, then the store closes. The upstream session is the web
+        app's (closed by its cleanup)."""
+        if self.closed:
+            return
+        self.closed = True
         try:
             self._forget_server()
-            await self.router.client.close()
             self.writer.close()
-            # --- inspector: queued session upserts land, then open sessions get ended_at ---
             if self.session_writer is not None:
                 self.session_writer.close()
             if self._inspector is not None:
                 self._inspector.close()
-            # --- end inspector ---
             self.state.close()
         finally:
             store_db.close_database()
 
-    # ------------------------------------------------------------------ inspector
-    # (fields declared here, after the methods, so the constructor's positional order holds)
-
-    _inspector: Inspector | None = None
-    session_writer: SessionRecordWriter | None = None
-    custom_hosts: dict[str, Any] = field(default_factory=dict)  # by reload_custom_hosts
-    capture: Any = None  # the capture-modes controller (addons), None without mitmproxy
-    api_port: int = 0
-    started_with: dict[str, Any] = field(
-        default_factory=dict
-    )  # RESTART_TO_APPLY at start  # the bound API port once announced (settings.port may be 0)
-    bridge: Any = None  # router.bridge.control.BridgeControl, made by start()
-
     @property
     def inspector(self) -> Inspector:
         if self._inspector is None:
-            raise RuntimeError("the inspector is created by Runtime.start")
+            raise RuntimeError("the inspector is created by addons.main.build_runtime")
         return self._inspector
 
     # ------------------------------------------------------------------ management API
@@ -298,7 +214,8 @@ class Runtime:
         self.pricing.replace(overrides)
 
 
-def _log_call(writer: Any, info: CallInfo, phase: str) -> None:
+def log_call(writer: Any, info: CallInfo, phase: str) -> None:
+    """A router observer: a finished call becomes its call-log row."""
     if phase != "finish" or info.request is None:
         return
     writer.submit(call_log(info))

@@ -1,11 +1,11 @@
 """The router engine: one inbound call -> attempt plan -> upstream -> reply.
 
-:mod:`router.engine.router` walks the plan (attempts, failover, bookkeeping);
+:mod:`router.engine.call` says what a call is (inbound, what is known of it, the reply, the
+guard protocol); :mod:`router.engine.router` walks the plan (attempts, failover, bookkeeping);
 :mod:`router.engine.stream` carries a streamed reply and reports back through its hooks.
 """
 
-from router.engine.router import (
-    SSE_HEADERS,
+from router.engine.call import (
     CallInfo,
     Guard,
     Inbound,
@@ -14,11 +14,9 @@ from router.engine.router import (
     OpenGuard,
     PriceFn,
     Reply,
-    Router,
     Timeouts,
-    count_tokens,
-    model_list,
 )
+from router.engine.router import SSE_HEADERS, Router, count_tokens, model_list
 from router.engine.stream import StreamHooks, StreamOutcome, StreamPipe
 
 __all__ = [

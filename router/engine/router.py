@@ -5,7 +5,8 @@ client's own format passes bytes through (model replaced) while a parser taps th
 usage. Failover is allowed until the first byte reaches the client; after that, errors go
 in-band in the client's format. Observers (call log writer, inspector) see every call at start
 and finish; the engine itself never waits on storage. Streams are carried by
-:mod:`router.engine.stream`, which reports back through :class:`StreamHooks` only.
+:mod:`router.engine.stream`, which reports back through :class:`StreamHooks` only; what a call
+is (inbound, info, reply, guard protocol) is in :mod:`router.engine.call`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from collections.abc import AsyncIterator
+from typing import Any, cast
 
 from router import __version__, ir, jsonfast
+from router.engine.call import (
+    CallInfo,
+    Guard,
+    Inbound,
+    Lease,
+    Observer,
+    OpenGuard,
+    PriceFn,
+    Reply,
+    Timeouts,
+)
 from router.engine.stream import StreamOutcome, StreamPipe, error_from_event
 from router.errors import AllAttemptsFailed, Attempt, LlmtapError, UpstreamError
 from router.formats import Codec, get_codec
@@ -37,146 +47,36 @@ SSE_HEADERS = {
 }
 
 
-@dataclass(slots=True)
-class Inbound:
-    """One call as the web edge hands it over."""
-
-    format: str
-    body: dict[str, Any]
-    path: str
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    pinned: str | None = None  # /v1/providers/{provider}/...
-    path_model: str | None = None  # Gemini puts the model in the path
-    path_stream: bool | None = None  # ... and streaming too
-    api_key_id: str | None = None
-    agent: str | None = None
-    source: str = "router"
-    headers: dict[str, str] = field(default_factory=dict)  # the client's (masked when recorded)
-    query: str = ""  # the client's query string, for the record's path
-    # A diverted agent call's mapping (router/bridge/divert.py): the target model and an
-    # optional reasoning-effort override ("none" removes the effort).
-    model_override: str | None = None
-    effort_override: str | None = None
-
-
-@dataclass(slots=True)
-class CallInfo:
-    """Everything known about one routed call; observers read it at start and finish."""
-
-    inbound: Inbound
-    started_at: float = field(default_factory=time.time)
-    t0: float = field(default_factory=time.perf_counter)
-    request: ir.Request | None = None
-    requested_model: str = ""
-    parse_dropped: list[str] = field(default_factory=list)
-    step: Step | None = None
-    attempts: list[Attempt] = field(default_factory=list)
-    target_format: str | None = None
-    t_sent: float | None = None
-    t_headers: float | None = None
-    t_first_token: float | None = None
-    t_done: float | None = None
-    status: int | None = None
-    streamed: bool = False
-    response: ir.Response | None = None
-    response_bytes: bytes | None = None  # what the client got (JSON or SSE text)
-    usage: ir.Usage | None = None
-    cost_usd: float = 0.0
-    error: str | None = None
-    finished: bool = False
-
-    def ms(self, t: float | None) -> float | None:
-        return None if t is None else round((t - self.t0) * 1000, 2)
-
-    @property
-    def latency_ms(self) -> float | None:
-        return self.ms(self.t_done)
-
-    @property
-    def ttft_ms(self) -> float | None:
-        return self.ms(self.t_first_token)
-
-
-Observer = Callable[[CallInfo, str], None]  # phase: "start" | "finish"
-
-
-class Lease(Protocol):
-    def release(self) -> None: ...
-
-
-class Guard(Protocol):
-    """Resilience hooks: breakers, 429 cooldowns, concurrency limits, node stats."""
-
-    async def admit(self, step: Step, *, last: bool) -> tuple[Lease | None, str | None]: ...
-
-    def success(self, step: Step, latency_ms: float, ttft_ms: float | None) -> None: ...
-
-    def failure(self, step: Step, error: UpstreamError) -> None: ...
-
-    def retry_in(self, step: Step) -> float | None: ...
-
-
-class _NoLease:
-    def release(self) -> None:
-        return None
-
-
-class OpenGuard:
-    """No breakers, no limits: every step is admitted."""
-
-    async def admit(self, step: Step, *, last: bool) -> tuple[Lease | None, str | None]:
-        return _NoLease(), None
-
-    def success(self, step: Step, latency_ms: float, ttft_ms: float | None) -> None:
-        return None
-
-    def failure(self, step: Step, error: UpstreamError) -> None:
-        return None
-
-    def retry_in(self, step: Step) -> float | None:
-        return None
-
-
-PriceFn = Callable[[str, ir.Usage], float]
-
-
-@dataclass(slots=True)
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes | None = None
-    stream: AsyncIterator[bytes] | None = None
-
-
-@dataclass(slots=True)
-class Timeouts:
-    first_byte: float = 120.0
-    idle: float = 120.0
-    max_response_bytes: int = 32 << 20  # a whole upstream reply larger than this is a 502
-
-
 class Router:
     def __init__(
         self,
         resolver: Resolver,
-        client: UpstreamSession,
+        client: UpstreamSession | None = None,
         *,
         price: PriceFn,
         guard: Guard | None = None,
         timeouts: Timeouts | None = None,
     ) -> None:
         self.resolver = resolver
+        # The one upstream session, opened and closed by its owner (the web app's cleanup_ctx).
         self.client = client
         self.price = price
         self.guard: Guard = guard or OpenGuard()
         self.timeouts = timeouts or Timeouts()
         self.observers: list[Observer] = []
 
+    @property
+    def session(self) -> UpstreamSession:
+        """The upstream session; calls before it opens (or after it closed) are a bug."""
+        if self.client is None:
+            raise RuntimeError("the router's upstream session is not open")
+        return self.client
+
     # ------------------------------------------------------------------ entry points
 
     def parse(self, inbound: Inbound) -> ir.Request:
         body = inbound.body
-        if inbound.format in ("gemini",) and inbound.path_model:
+        if inbound.path_model:  # Gemini's, from the URL path
             body = {**body, "model": inbound.path_model}
         req = get_codec(inbound.format).parse_request(body)
         if inbound.path_stream is not None:
@@ -271,7 +171,7 @@ class Router:
         info.step, info.target_format = step, target
         info.t_sent = time.perf_counter()
         call = await open_call(
-            self.client,
+            self.session,
             step.connection,
             step.model,
             body,
@@ -317,19 +217,8 @@ class Router:
         parse_dropped: list[str],
     ) -> dict[str, Any]:
         if same:
-            body = dict(inbound.body)
-            if target == "gemini":
-                body.pop("model", None)
-            else:
-                body["model"] = step.model
-            if target == "openai-chat" and req.stream:
-                # The router needs usage to account the call (router.md case 5).
-                body["stream_options"] = {
-                    **(body.get("stream_options") or {}),
-                    "include_usage": True,
-                }
             req.dropped = []  # the client's body went as it was: nothing was dropped
-            return body
+            return codec_out.passthrough_body(inbound.body, step.model, stream=req.stream)
         req.model = step.model
         # What parsing already could not carry stays listed; each attempt adds its own.
         req.dropped = list(parse_dropped)
@@ -347,7 +236,7 @@ class Router:
     ) -> Reply:
         data = await call.read_json()
         await call.aclose()
-        _check_reply(data, codec_out.name, step)
+        _check_reply(data, codec_out, step)
         resp = codec_out.parse_response(data)
         if req.stream:  # asked to stream, upstream answered whole: stream it anyway
             renderer = codec_in.stream_renderer(req)
@@ -421,29 +310,14 @@ class Router:
         return h
 
     def _trailer(self, info: CallInfo) -> bytes:
-        if info.inbound.format not in _TRAILER_FORMATS:
+        if not get_codec(info.inbound.format).sse_comments:
             return b""
         return b"".join(
             sse_comment(f"{name.lower()}={value}") for name, value in _figures(info).items()
         )
 
 
-# SSE comment lines go only to formats whose official SDK is proven to skip them
-# (tests/web/test_v1_streams.py); google-genai fails on any line that is not ``data:``.
-_TRAILER_FORMATS = frozenset({"openai-chat", "anthropic", "responses"})
-
-# A 200 reply that has none of its format's top-level keys is a broken upstream (an HTML page
-# with a JSON content type, an empty object from a misbehaving proxy), not an empty answer.
-_REPLY_KEYS = {
-    "openai-chat": ("choices",),
-    "anthropic": ("content",),
-    "responses": ("output",),
-    "gemini": ("candidates", "promptFeedback"),
-    "cloudcode": ("response",),
-}
-
-
-def _check_reply(data: dict[str, Any], fmt: str, step: Step) -> None:
+def _check_reply(data: dict[str, Any], codec: Codec, step: Step) -> None:
     """Raise the :class:`UpstreamError` a 200 reply really is: an error object (some gateways
     answer 200 + ``{"error": ...}``) or not a reply of the format at all."""
     conn = step.connection
@@ -456,10 +330,10 @@ def _check_reply(data: dict[str, Any], fmt: str, step: Step) -> None:
                 error.get("code") if isinstance(error.get("code"), int) else None,
             )
         )
-    keys = _REPLY_KEYS.get(fmt, ())
-    if keys and not any(key in data for key in keys):
+    if not codec.is_reply(data):
         raise UpstreamError(
-            f"{conn.name} ({conn.provider}) returned a 200 reply that is not a {fmt} response",
+            f"{conn.name} ({conn.provider}) returned a 200 reply that is not a {codec.name} "
+            "response",
             kind="protocol",
             provider=conn.name,
         )

@@ -1,20 +1,35 @@
 """Wire-format codecs, one package per format, looked up by name.
 
 Every package has the same modules: ``request.py``, ``response.py`` and ``stream.py`` (parse
-and render side by side) and a small ``codec.py`` facade; shared pieces are in ``common.py``
-and SSE framing in ``sse.py``.
+and render side by side) and a small ``codec.py`` facade on :class:`codec.ModuleCodec` (the
+:class:`Codec` protocol is in ``codec.py`` here); shared pieces are in ``common.py`` and SSE
+framing in ``sse.py``.
+
+Words (one per concept, everywhere in the code):
+
+- **format**: the wire format of a request or reply body, one of :data:`FORMATS` (type
+  :data:`Format`); each has one codec. In code: ``format`` on objects, ``fmt`` for a local or a
+  parameter; ``source_format``/``target_format`` on a call (JSON ``sourceFormat``/
+  ``targetFormat``). The inspector's record keeps the spec's JSON name ``llm.apiKind`` for it.
+- **provider kind** (``openai``, ``anthropic``, ``gemini``): the upstream API family of a
+  connection (its URLs, auth, error mapping); each kind speaks a default format
+  (``Provider.format``), an ``openai`` connection may also speak ``responses``. JSON
+  ``provider``.
+- Other ``kind``s are other concepts: a record's ``detectedKind`` (llm/app/unknown), a custom
+  host's kind, an upstream error's kind (its failure class), a stream delta's kind.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, Literal, get_args
 
-from router.formats.common import Codec, StreamParser, StreamRenderer
+from router.formats.codec import Codec, StreamParser, StreamRenderer
 
 __all__ = [
     "FORMATS",
     "Codec",
+    "Format",
     "StreamParser",
     "StreamRenderer",
     "format_for_body",
@@ -22,7 +37,8 @@ __all__ = [
     "get_codec",
 ]
 
-FORMATS = ("openai-chat", "anthropic", "responses", "gemini", "cloudcode")
+Format = Literal["openai-chat", "anthropic", "responses", "gemini", "cloudcode"]
+FORMATS: tuple[Format, ...] = get_args(Format)
 
 # format id -> (module, attribute); imported on first use so a codec costs nothing until used.
 _WHERE = {

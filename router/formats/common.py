@@ -1,76 +1,22 @@
-"""What every codec shares: the Codec protocol, request-field validation, and the helpers both
-OpenAI formats (Chat Completions and Responses) use.
+"""What every codec shares: request-field validation, small helpers, and the pieces both OpenAI
+formats (Chat Completions and Responses) use. The Codec protocol and the facades' base are in
+:mod:`router.formats.codec`.
 
 SSE framing lives beside this module in :mod:`router.formats.sse`.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Callable
-from typing import Any, Protocol, cast
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any, cast
 
 from router import ir
 from router.errors import BadRequest, FieldError
 
 OPENAI_FORMATS = ("openai-chat", "responses")
-
-
-# --------------------------------------------------------------------------- the protocol
-
-
-class StreamParser(Protocol):
-    """Upstream stream bytes -> IR events, incremental; any chunk boundary is fine."""
-
-    def feed(self, chunk: bytes) -> list[ir.StreamEvent]: ...
-
-    def close(self) -> list[ir.StreamEvent]:
-        """End of input. A stream that ended without its terminal event yields an
-        :class:`ir.ErrorEvent` here (a cut stream is an error, never a silent success)."""
-        ...
-
-
-class StreamRenderer(Protocol):
-    """IR events -> the client's stream bytes. Stateful per response."""
-
-    def render(self, event: ir.StreamEvent) -> bytes: ...
-
-    def finish(self) -> bytes:
-        """Bytes still owed at the end (e.g. ``data: [DONE]``) if the events did not end it."""
-        ...
-
-
-class Codec(Protocol):
-    name: str
-
-    def parse_request(self, body: dict[str, Any]) -> ir.Request:
-        """Validate and parse; raise :class:`BadRequest` with field details on bad input."""
-        ...
-
-    def render_request(self, req: ir.Request) -> dict[str, Any]:
-        """Fields with no equivalent in this format are appended to ``req.dropped``."""
-        ...
-
-    def parse_response(self, body: dict[str, Any]) -> ir.Response: ...
-
-    def render_response(self, resp: ir.Response, req: ir.Request) -> dict[str, Any]: ...
-
-    def stream_parser(self) -> StreamParser: ...
-
-    def stream_renderer(self, req: ir.Request) -> StreamRenderer: ...
-
-    def error_event(self, message: str, error_type: str = "api_error") -> bytes:
-        """An in-band error in this format's stream framing (router.md case 8)."""
-        ...
-
-    def detect_path(self, path: str, body: Any) -> bool:
-        """Is a call to ``path`` (no query, no trailing slash) in this format? ``body`` (the
-        parsed JSON, or None) decides only where one path serves two formats."""
-        ...
-
-    def detect_body(self, body: Any) -> bool:
-        """Is ``body`` in this format, for a call whose path says nothing?"""
-        ...
 
 
 # --------------------------------------------------------------------------- validation
@@ -205,11 +151,38 @@ def function_tool(spec: dict[str, Any], path: str, skip: tuple[str, ...] = ()) -
     )
 
 
-def parse_tool_choice(
-    body: dict[str, Any], req: ir.Request, named: Callable[[dict[str, Any]], str | None]
-) -> None:
-    """``tool_choice`` of either OpenAI format; ``named`` gives the function a choice object
-    names, or None for shapes with no IR slot (allowed_tools and friends: kept in extra)."""
+# Chat nests a function under ``function`` (in tools and in tool_choice); Responses keeps it
+# flat. ``nested`` below says which.
+
+
+def parse_tooling(body: dict[str, Any], req: ir.Request, *, nested: bool) -> None:
+    """``tools``, ``tool_choice`` and ``parallel_tool_calls`` of either OpenAI format."""
+    _parse_tools(body, req, nested=nested)
+    _parse_tool_choice(body, req, nested=nested)
+    req.parallel_tool_calls = field(body, "parallel_tool_calls", bool, "a boolean")
+
+
+def _parse_tools(body: dict[str, Any], req: ir.Request, *, nested: bool) -> None:
+    other: list[Any] = []
+    for k, raw in enumerate(field(body, "tools", list, "an array") or []):
+        tpath = f"tools[{k}]"
+        tool = as_object(raw, tpath)
+        # Chat's type defaults to function; Responses names every tool's type.
+        if tool.get("type", "function" if nested else None) != "function":
+            other.append(tool)  # built-in and custom tools ride along for same-format renders
+            continue
+        if nested:
+            function = field(tool, "function", dict, "an object", tpath, required=True)
+            req.tools.append(function_tool(function, f"{tpath}.function"))
+        else:
+            req.tools.append(function_tool(tool, tpath, skip=("type",)))
+    if other:
+        req.extra["tools"] = other
+
+
+def _parse_tool_choice(body: dict[str, Any], req: ir.Request, *, nested: bool) -> None:
+    """A choice object naming a function becomes the IR's; other shapes have no IR slot
+    (allowed_tools and friends: kept in extra)."""
     choice = body.get("tool_choice")
     if choice is None:
         return
@@ -220,11 +193,45 @@ def parse_tool_choice(
         return
     if not isinstance(choice, dict):
         raise bad("tool_choice", "expected a string or an object")
-    name = named(choice)
-    if name is not None:
+    spec, path = (
+        (choice.get("function"), "tool_choice.function") if nested else (choice, "tool_choice")
+    )
+    if choice.get("type") == "function" and isinstance(spec, dict):
+        name = field(spec, "name", str, "a string", path, required=True)
         req.tool_choice = ir.ToolChoice("tool", name)
     else:
         req.extra["tool_choice"] = choice
+
+
+def content_parts(content: Any, path: str) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """Each part of an OpenAI message ``content`` as (type, part, path); a string is one
+    ``text`` part."""
+    if isinstance(content, str):
+        yield "text", {"type": "text", "text": content}, path
+        return
+    if not isinstance(content, list):
+        raise bad(f"{path}.content", "expected a string or an array of content parts")
+    for j, raw in enumerate(content):
+        ppath = f"{path}.content[{j}]"
+        part = as_object(raw, ppath)
+        yield field(part, "type", str, "a string", ppath, required=True), part, ppath
+
+
+def render_tool_choice(choice: ir.ToolChoice, *, nested: bool) -> str | dict[str, Any]:
+    if choice.mode != "tool":
+        return choice.mode
+    name = {"name": choice.name or ""}
+    return {"type": "function", "function": name} if nested else {"type": "function", **name}
+
+
+def parse_user_and_extra(body: dict[str, Any], req: ir.Request, known: frozenset[str]) -> None:
+    """``user`` and ``metadata`` of either OpenAI format; every field not in ``known`` rides
+    along in ``extra``."""
+    req.user = field(body, "user", str, "a string")
+    req.metadata = field(body, "metadata", dict, "an object")
+    for key, value in body.items():
+        if key not in known:
+            req.extra[key] = value
 
 
 def tool_extra(tool: ir.Tool, req: ir.Request) -> dict[str, Any]:
@@ -286,3 +293,58 @@ def merge_extra(req: ir.Request, body: dict[str, Any], same: bool) -> None:
             body[key] = {**value, **body[key]}
         elif key not in body:
             body[key] = value
+
+
+class OpenAIStreamRenderer(ABC):
+    """What both OpenAI stream renderers share: the reply's id, model and creation time once
+    started, the stop reason and usage the message deltas carry, and the order of a render
+    (the first event starts the reply unless it is an error; message deltas are only held;
+    every other event is the format's, in :meth:`_event`)."""
+
+    def __init__(self, req: ir.Request) -> None:
+        self._req = req
+        self._id = ""
+        self._model = req.model
+        self._created = 0
+        self._started = False
+        self._done = False
+        self._stop: ir.StopReason | None = None
+        self._usage: ir.Usage | None = None
+
+    def render(self, event: ir.StreamEvent) -> bytes:
+        if self._done:
+            return b""
+        out = b""
+        if not self._started and not isinstance(event, ir.ErrorEvent):
+            out += self._start(event if isinstance(event, ir.MessageStart) else None)
+        if isinstance(event, ir.MessageDelta):
+            if event.stop_reason is not None:
+                self._stop = event.stop_reason
+            if event.usage is not None:
+                if self._usage is None:
+                    self._usage = ir.Usage(estimated=event.usage.estimated)
+                self._usage.merge(event.usage)
+            return out
+        return out + self._event(event)
+
+    def finish(self) -> bytes:
+        return b"" if self._done else self._end()
+
+    def _begin(self, event: ir.MessageStart | None, reply_id: str) -> None:
+        """Mark the reply started under ``reply_id``, with the upstream's model and time."""
+        self._started = True
+        self._id = reply_id
+        self._model = (event.model if event else "") or self._req.model
+        self._created = (event.created if event else None) or int(time.time())
+
+    @abstractmethod
+    def _start(self, event: ir.MessageStart | None) -> bytes:
+        """The reply's opening bytes (calls :meth:`_begin`)."""
+
+    @abstractmethod
+    def _event(self, event: ir.StreamEvent) -> bytes:
+        """The bytes of any event but a message delta."""
+
+    @abstractmethod
+    def _end(self) -> bytes:
+        """The bytes still owed when the events did not end the reply."""

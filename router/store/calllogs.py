@@ -43,18 +43,37 @@ def insert_many(logs: Iterable[CallLog]) -> int:
     return len(rows)
 
 
-def list_logs(limit: int = 50, offset: int = 0) -> list[CallLog]:
-    """Newest first."""
+# The columns a call log can be sorted by (wire name -> column); "-" in front means descending.
+SORTABLE: dict[str, Any] = {
+    "timestamp": CallLogRow.timestamp,
+    "model": CallLogRow.requested_model,
+    "provider": CallLogRow.provider,
+    "status": CallLogRow.status,
+    "tokensIn": CallLogRow.tokens_in,
+    "tokensOut": CallLogRow.tokens_out,
+    "costUsd": CallLogRow.cost_usd,
+    "latencyMs": CallLogRow.latency_ms,
+}
+SORT_KEYS = tuple(p + k for k in SORTABLE for p in ("", "-"))
+
+
+def list_logs(limit: int = 50, offset: int = 0, sort: str = "-timestamp") -> list[CallLog]:
+    """Newest first, or by ``sort`` (a key of SORTABLE, "-" for descending), newest first
+    among equals so paging is stable."""
     errors = []
     if not 1 <= limit <= 1000:
         errors.append(FieldError("limit", "must be between 1 and 1000"))
     if offset < 0:
         errors.append(FieldError("offset", "must be >= 0"))
+    if sort not in SORT_KEYS:
+        errors.append(FieldError("sort", f"one of: {', '.join(SORT_KEYS)}"))
     if errors:
         raise BadRequest("invalid paging", errors)
+    column = SORTABLE[sort.removeprefix("-")]
+    first = column.desc() if sort.startswith("-") else column.asc()
     query = (
         CallLogRow.select()
-        .order_by(CallLogRow.timestamp.desc(), CallLogRow.id.desc())
+        .order_by(first, CallLogRow.timestamp.desc(), CallLogRow.id.desc())
         .limit(limit)
         .offset(offset)
     )
@@ -103,46 +122,83 @@ def _bucket(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def analytics(period: str = "week", now: datetime | None = None) -> UsageAnalytics:
-    """Totals since ``now - period``, per model and per provider, and both as daily series."""
+Bucket = Literal["day", "hour"]
+# The length of the ISO timestamp prefix that names a bucket ("2026-11-29", "2026-11-29T08").
+_BUCKET_CHARS: dict[str, int] = {"day": 10, "hour": 13}
+# A call without an agent came straight to /v1 (a client of the router, not a captured agent).
+DIRECT = "direct"
+
+
+def analytics(
+    period: str = "week", now: datetime | None = None, bucket: str = "day"
+) -> UsageAnalytics:
+    """Totals since ``now - period``, per model, provider, agent and combo, and each as a
+    series of ``bucket``-long points (UTC days, or UTC hours for a one-day chart)."""
+    errors = []
     if period not in PERIODS:
-        raise BadRequest("invalid period", [FieldError("period", f"one of: {', '.join(PERIODS)}")])
+        errors.append(FieldError("period", f"one of: {', '.join(PERIODS)}"))
+    if bucket not in _BUCKET_CHARS:
+        errors.append(FieldError("bucket", f"one of: {', '.join(_BUCKET_CHARS)}"))
+    if errors:
+        raise BadRequest("invalid analytics query", errors)
     since = (now or utcnow()) - PERIODS[period]
     recent = CallLogRow.timestamp >= since
     # Rows that never resolved a model/provider (e.g. 404 model_not_found) still count.
     model_key = fn.COALESCE(CallLogRow.model, CallLogRow.requested_model)
     provider_key = fn.COALESCE(CallLogRow.provider, "unknown")
+    agent_key = fn.COALESCE(CallLogRow.agent, DIRECT)
+    combo_key = CallLogRow.combo
     day = fn.SUBSTR(CallLogRow.timestamp, 1, 10).coerce(False)  # text, not a datetime
+    start = fn.SUBSTR(CallLogRow.timestamp, 1, _BUCKET_CHARS[bucket]).coerce(False)
 
     (totals,) = _dicts(CallLogRow.select(*_aggregates()).where(recent))
 
-    def grouped(key: Any) -> dict[str, UsageBucket]:
+    def grouped(key: Any, where: Any = None) -> dict[str, UsageBucket]:
         query = (
             CallLogRow.select(key.alias("key"), *_aggregates())
-            .where(recent)
+            .where(recent if where is None else recent & where)
             .group_by(key)
             .order_by(key)
         )
         return {r["key"]: UsageBucket.model_validate(_bucket(r)) for r in _dicts(query)}
 
-    def series(key: Any) -> list[UsagePoint]:
+    def series(key: Any, where: Any = None) -> list[UsagePoint]:
         query = (
-            CallLogRow.select(day.alias("day"), key.alias("key"), *_aggregates())
-            .where(recent)
-            .group_by(day, key)
-            .order_by(day, key)
+            CallLogRow.select(
+                start.alias("start"), day.alias("day"), key.alias("key"), *_aggregates()
+            )
+            .where(recent if where is None else recent & where)
+            .group_by(start, day, key)
+            .order_by(start, key)
         )
         return [
-            UsagePoint.model_validate({**_bucket(r), "day": r["day"], "key": r["key"]})
+            UsagePoint.model_validate(
+                {
+                    **_bucket(r),
+                    "day": r["day"],
+                    "bucket": _bucket_start(r["start"]),
+                    "key": r["key"],
+                }
+            )
             for r in _dicts(query)
         ]
 
+    in_combo = CallLogRow.combo.is_null(False)
     return UsageAnalytics(
         period=period,  # checked against PERIODS above
         since=since,
         totals=UsageBucket.model_validate(_bucket(totals)),
         by_model=grouped(model_key),
         by_provider=grouped(provider_key),
+        by_agent=grouped(agent_key),
+        by_combo=grouped(combo_key, in_combo),
         model_series=series(model_key),
         provider_series=series(provider_key),
+        agent_series=series(agent_key),
+        combo_series=series(combo_key, in_combo),
     )
+
+
+def _bucket_start(prefix: str) -> str:
+    """An ISO 8601 start of the bucket: the day as is, an hour as "YYYY-MM-DDTHH:00Z"."""
+    return prefix if len(prefix) == 10 else f"{prefix[:10]}T{prefix[11:13]}:00Z"

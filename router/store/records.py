@@ -235,9 +235,11 @@ class UsageBucket(Record):
 
 
 class UsagePoint(UsageBucket):
-    """One day of one model or provider (``key``); ``day`` is the UTC date, YYYY-MM-DD."""
+    """One bucket of one model, provider, agent or combo (``key``): ``day`` is the UTC date,
+    YYYY-MM-DD; ``bucket`` the bucket's start (the day, or "YYYY-MM-DDTHH:00Z" by the hour)."""
 
     day: str
+    bucket: str = ""
     key: str
 
 
@@ -249,6 +251,11 @@ class UsageAnalytics(Record):
     by_provider: dict[str, UsageBucket] = Field(default_factory=dict, alias="byProvider")
     model_series: list[UsagePoint] = Field(default_factory=list, alias="modelSeries")
     provider_series: list[UsagePoint] = Field(default_factory=list, alias="providerSeries")
+    # "direct" for calls that came to /v1 without an agent; combos only for calls a combo served.
+    by_agent: dict[str, UsageBucket] = Field(default_factory=dict, alias="byAgent")
+    by_combo: dict[str, UsageBucket] = Field(default_factory=dict, alias="byCombo")
+    agent_series: list[UsagePoint] = Field(default_factory=list, alias="agentSeries")
+    combo_series: list[UsagePoint] = Field(default_factory=list, alias="comboSeries")
 
 
 # --------------------------------------------------------------------------- inspector / bridge

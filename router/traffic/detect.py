@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Collection
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from router import formats, ir
+from router.formats import Format
 from router.netaddr import normalize_host
 from router.traffic.record import DetectedKind
-
-ApiKind = Literal["openai-chat", "anthropic", "responses", "gemini", "cloudcode"]
 
 # host -> provider id; the order of inspector.md's list.
 LLM_HOST_PROVIDERS: dict[str, str] = {
@@ -117,43 +116,43 @@ def provider_for_host(
     return agent_for_host(name) if agent_for_host is not None else None
 
 
-def api_kind(path: str, body: Any = None) -> ApiKind | None:
+def call_format(path: str, body: Any = None) -> Format | None:
     """The wire format of a call, as the codecs detect it: from the path first (the body
     decides only where one path serves two formats); from the body when the path is not an
     LLM path; None for an LLM path with no codec (embeddings, legacy completions, Kiro, ...)."""
-    kind = formats.format_for_path(path, body)
-    if kind is None and not is_llm_path(path):
-        kind = formats.format_for_body(body)
-    return cast(ApiKind | None, kind)
+    fmt = formats.format_for_path(path, body)
+    if fmt is None and not is_llm_path(path):
+        fmt = formats.format_for_body(body)
+    return cast(Format | None, fmt)
 
 
 # --------------------------------------------------------------------------- context key
 
 
-def parse_request(kind: str | None, body: Any, *, model: str | None = None) -> ir.Request | None:
-    """The IR of a captured request body in format ``kind``, or None when its codec does not
+def parse_request(fmt: str | None, body: Any, *, model: str | None = None) -> ir.Request | None:
+    """The IR of a captured request body in format ``fmt``, or None when its codec does not
     understand it. ``model`` fills in a model the body lacks (Gemini carries it in the URL
     path)."""
-    if kind not in formats.FORMATS or not isinstance(body, dict):
+    if fmt not in formats.FORMATS or not isinstance(body, dict):
         return None
     if "model" not in body:
         body = {**body, "model": model or ""}
     try:
-        return formats.get_codec(kind).parse_request(body)
+        return formats.get_codec(fmt).parse_request(body)
     except Exception:  # untrusted body: a codec that rejects it means "not understood"
         return None
 
 
-def system_prompt(kind: str | None, body: Any) -> str | None:
-    """The system prompt of a request body, as its codec reads it into the IR (``kind`` None:
+def system_prompt(fmt: str | None, body: Any) -> str | None:
+    """The system prompt of a request body, as its codec reads it into the IR (``fmt`` None:
     the codecs guess from the body)."""
-    req = parse_request(kind or formats.format_for_body(body), body)
+    req = parse_request(fmt or formats.format_for_body(body), body)
     return (req.system_text() or None) if req is not None else None
 
 
-def context_key(kind: str | None, body: Any) -> str | None:
+def context_key(fmt: str | None, body: Any) -> str | None:
     """First 12 hex characters of the SHA-256 of the system prompt; None when there is none."""
-    return request_key(parse_request(kind or formats.format_for_body(body), body))
+    return request_key(parse_request(fmt or formats.format_for_body(body), body))
 
 
 def request_key(req: ir.Request | None) -> str | None:

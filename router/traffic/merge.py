@@ -35,19 +35,19 @@ class Conversation(TypedDict):
     contextKey: str | None
 
 
-def _codec(api_kind: str | None) -> Codec | None:
-    if api_kind is None:
+def _codec(fmt: str | None) -> Codec | None:
+    if fmt is None:
         return None
     try:
-        return get_codec(api_kind)
+        return get_codec(fmt)
     except (KeyError, ImportError):
         return None
 
 
-def merge_stream(api_kind: str | None, raw: bytes) -> ir.Response | None:
+def merge_stream(fmt: str | None, raw: bytes) -> ir.Response | None:
     """A captured stream as the equivalent non-streamed response; None when the format has no
     codec or nothing was understood. A cut or errored stream yields what arrived."""
-    codec = _codec(api_kind)
+    codec = _codec(fmt)
     if codec is None or not raw:
         return None
     acc = ir.StreamAccumulator()
@@ -56,16 +56,16 @@ def merge_stream(api_kind: str | None, raw: bytes) -> ir.Response | None:
         acc.feed_all(parser.feed(raw))
         acc.feed_all(parser.close())
     except Exception as exc:  # untrusted bytes: a codec error must not escape into capture
-        log.debug("stream merge failed for %s: %s", api_kind, type(exc).__name__)
+        log.debug("stream merge failed for %s: %s", fmt, type(exc).__name__)
     response = acc.result()
     if not acc.started and not response.content and response.usage is None:
         return None
     return response
 
 
-def parse_response(api_kind: str | None, body: Any) -> ir.Response | None:
+def parse_response(fmt: str | None, body: Any) -> ir.Response | None:
     """The IR of a captured non-streamed response body, or None."""
-    codec = _codec(api_kind)
+    codec = _codec(fmt)
     if codec is None or not isinstance(body, dict):
         return None
     try:
@@ -75,37 +75,22 @@ def parse_response(api_kind: str | None, body: Any) -> ir.Response | None:
 
 
 def render_response(
-    api_kind: str | None, response: ir.Response, request: ir.Request | None
+    fmt: str | None, response: ir.Response, request: ir.Request | None
 ) -> dict[str, Any] | None:
     """A (merged) response rendered back into the call's own wire format."""
-    codec = _codec(api_kind)
+    codec = _codec(fmt)
     if codec is None:
         return None
-    req = request or ir.Request(model=response.model, source_format=api_kind or "")
+    req = request or ir.Request(model=response.model, source_format=fmt or "")
     try:
         rendered = codec.render_response(response, req)
     except Exception:
         return None
     if response.incomplete:
-        _unfinished(api_kind, rendered)
+        # A stream that never reached its end has no finish reason; the renderer filled in the
+        # normal one (a reply needs one), so the codec takes it out again.
+        codec.mark_unfinished(rendered)
     return rendered
-
-
-def _unfinished(api_kind: str | None, rendered: dict[str, Any]) -> None:
-    """A stream that never reached its end has no finish reason; the renderers fill in the
-    normal one (a reply needs one), so take it out again rather than claim ``end_turn``."""
-    match api_kind:
-        case "openai-chat":
-            for choice in rendered.get("choices") or []:
-                choice["finish_reason"] = None
-        case "anthropic":
-            rendered["stop_reason"] = None
-        case "responses":
-            rendered["status"] = "incomplete"
-        case "gemini" | "cloudcode":
-            inner = rendered.get("response", rendered) if api_kind == "cloudcode" else rendered
-            for candidate in inner.get("candidates") or []:
-                candidate.pop("finishReason", None)
 
 
 # --------------------------------------------------------------------------- conversation
@@ -175,7 +160,7 @@ def model_from_path(path: str) -> str | None:
 
 
 def llm_summary(
-    api_kind: str | None,
+    fmt: str | None,
     request_body: Any,
     response: ir.Response | None,
     *,
@@ -192,7 +177,7 @@ def llm_summary(
     already parsed (a caller that parsed it for the context key), so it is not parsed again."""
     body_model = request_body.get("model") if isinstance(request_body, dict) else None
     hint = body_model if isinstance(body_model, str) else model_from_path(path)
-    req = request if request is not None else parse_request(api_kind, request_body, model=hint)
+    req = request if request is not None else parse_request(fmt, request_body, model=hint)
     model = (response.model if response is not None else "") or hint or (req.model if req else "")
 
     # The router's rule (router.usage): the same reply gets the same figures in both places.
@@ -208,7 +193,7 @@ def llm_summary(
 
     # A stream's merged form, in the call's own format (the UI shows it beside the SSE text).
     # A whole reply is already the response body: no second copy of it.
-    rendered = render_response(api_kind, response, req) if response and streamed else None
+    rendered = render_response(fmt, response, req) if response and streamed else None
     convo: Conversation = {
         "request": request_turns(req) if req is not None else [],
         "response": response_turns(response),
@@ -218,7 +203,7 @@ def llm_summary(
     return mask_llm(
         LlmInfo(
             provider=provider,
-            api_kind=api_kind,
+            format=fmt,
             model=model or None,
             streamed=streamed,
             **token_fields(usage),

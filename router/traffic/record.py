@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr
 from pydantic.alias_generators import to_camel
 
 from router.errors import BadRequest, FieldError
@@ -67,7 +67,12 @@ class LlmInfo(_Wire):
     contextKey}`` (see :mod:`router.traffic.merge`). Tokens follow ``ir.Usage`` semantics."""
 
     provider: str | None = None
-    api_kind: str | None = None
+    # The call's wire format (router.formats); ``apiKind`` is the inspector spec's JSON name.
+    format: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("apiKind", "api_kind", "format"),
+        serialization_alias="apiKind",
+    )
     model: str | None = None
     streamed: bool = False
     tokens_in: int = 0

@@ -303,7 +303,7 @@ def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> 
         "contextKey": request_key(req),
     }
     llm = LlmInfo(
-        api_kind=inbound.format,
+        format=inbound.format,
         model=mask_text(hint or (req.model if req is not None else "")) or None,
         streamed=info.streamed,
         conversation=mask_json(convo),

@@ -3,6 +3,9 @@ the fixtures every browser test of the UI shares (``browser_context``, ``ui``)."
 
 from __future__ import annotations
 
+import asyncio
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +49,28 @@ class UI:
 
         await self.page.goto(self.server.url + "/")
         await expect(self.page.locator("#conn")).to_have_class("conn conn-live")
+
+
+# docs/screenshots/<view>.png come from the tests that drive each view; a plain test run writes
+# them to a temp dir instead (so it never dirties the tree): scripts/screenshot sets this.
+SCREENSHOTS_ENV = "LLMTAP_SCREENSHOTS_DIR"
+
+
+async def screenshot(
+    ui: UI, name: str, selector: str | None = None, top: str | None = None
+) -> Path:
+    """Write ``<name>.png`` of the element ``selector``, or of the window with the element
+    ``top`` scrolled to its top, into $LLMTAP_SCREENSHOTS_DIR (a temp dir when unset)."""
+    folder = Path(os.environ.get(SCREENSHOTS_ENV) or tempfile.mkdtemp(prefix="llmtap-shots-"))
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    if top:
+        await ui.page.locator(top).evaluate("el => el.scrollIntoView({block: 'start'})")
+    await ui.page.mouse.move(0, 0)
+    target = ui.page.locator(selector) if selector else ui.page
+    out = folder / f"{name}.png"
+    png = await target.screenshot(path=str(out))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return out
 
 
 @pytest.fixture

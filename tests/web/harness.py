@@ -1,5 +1,6 @@
-"""A real llmtap server for tests: the same Runtime and app as ``llmtap up`` (minus mitmproxy),
-served by the real WebApp addon on 127.0.0.1:0, with providers added through /api/providers."""
+"""A real llmtap server for tests: the same Runtime (``addons.main.build_runtime``) and app as
+``llmtap up`` (minus mitmproxy), served by the real WebApp addon on 127.0.0.1:0, with providers
+added through /api/providers."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from addons.main import build_runtime
 from addons.webapp import WebApp
 from router.settings import build
 from tests.fakes.upstream import FakeUpstream
@@ -61,7 +63,7 @@ class Server:
 async def start_server(
     data_dir: Path, upstream: FakeUpstream, *, lanes: list[str] | None = None, **settings: Any
 ) -> tuple[Server, WebApp]:
-    runtime = await Runtime.start(build(cli={"data_dir": data_dir, "port": 0, **settings}, env={}))
+    runtime = await build_runtime(build(cli={"data_dir": data_dir, "port": 0, **settings}, env={}))
     webapp = WebApp(create_app(runtime), "127.0.0.1", 0)
     await webapp.running()
     assert webapp.bound_port is not None

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from addons.main import build_runtime
 from addons.webapp import WebApp
 from router.settings import load as load_settings
 from router.store import calllogs
 from tests.fakes.upstream import FakeUpstream, Reply
 from tests.web.harness import LANES, Server, start_server
 from web.app import create_app
-from web.runtime import Runtime
 
 GETS = [
     "/api/providers", "/api/keys", "/api/combos", "/api/combos/metrics", "/api/models",
@@ -73,7 +73,7 @@ async def test_state_survives_restart(fake_upstream: FakeUpstream, tmp_path: Pat
         await server.runtime.close()
 
     # A new process: settings built the way `llmtap up` builds them (stored layer included).
-    runtime = await Runtime.start(load_settings({"data_dir": data_dir, "port": 0}, env={}))
+    runtime = await build_runtime(load_settings({"data_dir": data_dir, "port": 0}, env={}))
     app = WebApp(create_app(runtime), "127.0.0.1", 0)
     await app.running()
     again = Server(

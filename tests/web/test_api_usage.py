@@ -44,6 +44,8 @@ async def test_call_logs_paging_and_one(server: Server) -> None:
         ({"limit": 0}, "limit"),
         ({"limit": 5000}, "limit"),
         ({"offset": -1}, "offset"),
+        ({"sort": "id"}, "sort"),
+        ({"sort": "--costUsd"}, "sort"),
     ],
 )
 async def test_call_logs_bad_paging(server: Server, params: dict[str, Any], field: str) -> None:
@@ -64,6 +66,24 @@ async def test_analytics(server: Server) -> None:
     assert_error(
         await server.api("GET", "/api/usage/analytics", params={"period": "year"}), 400, "period"
     )
+    hourly = (
+        await server.api("GET", "/api/usage/analytics", params={"period": "day", "bucket": "hour"})
+    ).json()
+    assert {p["bucket"][13:] for p in hourly["modelSeries"]} == {":00Z"}
+    assert hourly["byAgent"]["direct"]["requests"] == 2 and hourly["byCombo"] == {}
+    assert_error(
+        await server.api("GET", "/api/usage/analytics", params={"bucket": "minute"}), 400, "bucket"
+    )
+
+
+async def test_call_logs_sorted_by_a_column(server: Server) -> None:
+    small = await chat(server, server.model("oa"), (5, 1, 0, 0, 0))
+    large = await chat(server, server.model("oa"), (500, 1, 0, 0, 0))
+    assert server.runtime.writer.flush(timeout=10)
+    for sort, first in (("-tokensIn", large), ("tokensIn", small), ("costUsd", small)):
+        page = await server.api("GET", "/api/usage/call-logs", params={"sort": sort, "limit": 1})
+        assert page.status_code == 200, page.text
+        assert page.json()["logs"][0]["id"] == first, sort
 
 
 async def test_pricing_table_and_override_changes_cost(server: Server) -> None:

@@ -3,6 +3,7 @@ shutdown, and no cost at all without clients."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -160,8 +161,12 @@ async def test_shutdown_closes_every_socket(fake_upstream: FakeUpstream, tmp_pat
             session.ws_connect(server.url + P + "/ws") as ws,
         ):
             assert (await recv(ws))["type"] == "snapshot"
-            await webapp.done()
+            # Shut down while the client reads, as a browser does: it answers the close frame
+            # at once (a client that reads only after the server is gone sees its own reply
+            # fail, and aiohttp reports that as 1006 whatever the server sent).
+            stopping = asyncio.create_task(webapp.done())
             msg = await ws.receive(timeout=30)
+            await stopping
             assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
             assert ws.close_code == WSCloseCode.GOING_AWAY
         assert hub.client_count == 0 and hub.closed

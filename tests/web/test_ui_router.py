@@ -1,5 +1,7 @@
 """The Router view in a real headless Chromium against a real llmtap with the fake upstream:
-health, providers added/tested/disabled/deleted through the page, combos, the call log."""
+health, providers added/tested/edited/disabled/deleted through the page, combos built in the
+page with live breakers and the dry-run plan, aliases, chains, keys, settings, usage charts and
+the call log."""
 
 from __future__ import annotations
 
@@ -9,9 +11,20 @@ import re
 import openai
 
 from router import __version__
-from tests.fakes.upstream import Reply
-from tests.web.browser import UI
+from tests.fakes.upstream import FakeUpstream, Reply
+from tests.web.browser import UI, screenshot
 from tests.web.harness import Server
+
+
+async def chat(server: Server, model: str, text: str = "hi") -> str:
+    client = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+    try:
+        done = await client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": text}]
+        )
+    finally:
+        await client.close()
+    return done.choices[0].message.content or ""
 
 
 async def open_router(ui: UI) -> None:
@@ -172,9 +185,13 @@ async def test_combos_render_connection_model_weight_and_priority(ui: UI) -> Non
     await open_router(ui)
     combo = ui.page.locator("#rt-combos .combo[data-name=fast]")
     await expect(combo.locator(".badge")).to_have_text("weighted")
-    await expect(combo.locator(".combo-node")).to_have_text(
-        ["oa · gpt-4o-mini × 3 · priority 0", "an · claude-sonnet-4 × 1 · priority 1"]
+    await expect(combo.locator(".combo-node .n-target")).to_have_text(
+        ["an · claude-sonnet-4", "oa · gpt-4o-mini"]
     )
+    await expect(combo.locator(".combo-node .n-weight")).to_have_text(["1", "3"])
+    await expect(combo.locator(".combo-node .n-priority")).to_have_text(["1", "0"])
+    await expect(combo.locator(".combo-node .n-breaker")).to_have_text(["closed", "closed"])
+    await expect(combo).to_contain_text("first node drawn at random by weight")
     await expect(ui.page.locator("#rt-combos")).not_to_contain_text("connectionId")
 
 
@@ -206,3 +223,368 @@ async def test_call_log_pages(ui: UI) -> None:
     await expect(ui.page.locator("#log-next")).to_be_disabled()
     await ui.page.locator("#log-prev").click()
     await expect(ui.page.locator("#call-log tr.call")).to_have_count(25)
+
+
+async def test_edit_a_provider_url_key_models_priority_enabled(ui: UI) -> None:
+    from playwright.async_api import expect
+
+    page, server = ui.page, ui.server
+    conn_id = server.connection_ids["oa"]
+    (before,) = [c for c in await connections(server) if c["id"] == conn_id]
+    await open_router(ui)
+    row = page.locator(f"#rt-providers tr[data-id='{conn_id}']")
+    await row.locator(".p-edit").click()
+    new_key = "sk-edited-in-the-ui-9876543210zz"
+    await expect(row.locator(".e-key")).to_have_attribute(
+        "placeholder", re.compile(str(before["keyPreview"]))
+    )
+    await expect(row.locator(".e-key")).to_have_value("")  # the key itself never comes back
+    await row.locator(".e-url").fill(server.upstream.url + "/v1/chat/completions")
+    await row.locator(".e-key").fill(new_key)
+    await row.locator(".e-models").fill("gpt-4o-mini, fake-large")
+    await row.locator(".e-priority").fill("3")
+    await row.locator(".e-enabled").uncheck()
+    await row.locator(".e-save").click()
+    await expect(page.locator("#p-new-status")).to_have_text(
+        "Saved oa: url, key replaced, models, priority, isActive."
+    )
+    (after,) = [c for c in await connections(server) if c["id"] == conn_id]
+    assert after["url"] == server.upstream.url + "/v1"  # normalised like on create
+    assert after["models"] == ["gpt-4o-mini", "fake-large"]
+    assert after["priority"] == 3 and after["isActive"] is False
+    assert after["keyPreview"] != before["keyPreview"] and new_key.endswith(
+        after["keyPreview"].lstrip("…")
+    )
+    await expect(row.locator(".p-key")).to_have_text(str(after["keyPreview"]))
+    await expect(row.locator(".p-active")).to_have_text("disabled")
+    await expect(page.locator("#router-view")).not_to_contain_text(new_key)
+
+    # The new key is the one sent upstream; enabled again from the edit row.
+    await row.locator(".p-edit").click()
+    await row.locator(".e-enabled").check()
+    await row.locator(".e-save").click()
+    await expect(row.locator(".p-active")).to_have_text("enabled")
+    server.upstream.script(Reply.text("with the new key"))
+    assert await chat(server, "oa/gpt-4o-mini") == "with the new key"
+    assert server.upstream.requests[-1].headers["authorization"] == f"Bearer {new_key}"
+
+    # A refused edit names the field and changes nothing.
+    await row.locator(".p-edit").click()
+    await row.locator(".e-url").fill("ftp://nowhere")
+    await row.locator(".e-save").click()
+    await expect(row.locator(".e-status")).to_contain_text("url")
+    (still,) = [c for c in await connections(server) if c["id"] == conn_id]
+    assert still["url"] == after["url"]
+    assert ui.page_errors == []
+
+
+async def test_build_a_combo_break_its_first_node_see_the_breaker_open_and_failover(
+    ui: UI,
+) -> None:
+    from playwright.async_api import expect
+
+    page, server = ui.page, ui.server
+    async with FakeUpstream() as broken:
+        broken.default_reply = Reply.error(500, "upstream is down")
+        resp = await server.api(
+            "POST",
+            "/api/providers",
+            json={"provider": "openai", "name": "flaky", "url": broken.url + "/v1"},
+        )
+        assert resp.status_code == 201, resp.text
+        flaky_id = resp.json()["id"]
+        # One breaker-worthy failure opens it (the default is 5).
+        resp = await server.api("PATCH", "/api/resilience", json={"failureThreshold": 1})
+        assert resp.status_code == 200, resp.text
+
+        await open_router(ui)
+        await page.locator("#combo-new").click()
+        editor = page.locator("#combo-editor")
+        await editor.locator("#ce-name").fill("sturdy")
+        await editor.locator("#ce-strategy").select_option("priority")
+        await expect(editor.locator("#ce-explain")).to_have_text(
+            "by priority (lowest first), then list order"
+        )
+        nodes = editor.locator("tr.node-edit")
+        await nodes.nth(0).locator(".ne-conn").select_option(flaky_id)
+        await nodes.nth(0).locator(".ne-model").fill("gpt-4o-mini")
+        await nodes.nth(0).locator(".ne-priority").fill("0")
+        await editor.locator("#ce-add-node").click()
+        await nodes.nth(1).locator(".ne-conn").select_option(server.connection_ids["an"])
+        await nodes.nth(1).locator(".ne-model").fill("claude-sonnet-4")
+        await nodes.nth(1).locator(".ne-priority").fill("1")
+        await editor.locator("#ce-save").click()
+        await expect(page.locator("#combo-status")).to_have_text("Created sturdy.")
+        (combo,) = [
+            c
+            for c in (await server.api("GET", "/api/combos")).json()["combos"]
+            if c["name"] == "sturdy"
+        ]
+        assert combo["strategy"] == "priority"
+        assert [(n["connectionId"], n["model"], n["priority"]) for n in combo["nodes"]] == [
+            (flaky_id, "gpt-4o-mini", 0),
+            (server.connection_ids["an"], "claude-sonnet-4", 1),
+        ]
+        card = page.locator("#rt-combos .combo[data-name=sturdy]")
+
+        # The dry run: flaky first, then an.
+        await card.locator(".c-plan").click()
+        await expect(card.locator(".plan-step")).to_have_count(2)
+        await expect(card.locator(".plan-step").nth(0)).to_contain_text("flaky/gpt-4o-mini")
+        await expect(card.locator(".plan-step").nth(1)).to_contain_text("an/claude-sonnet-4")
+
+        # A real call: flaky answers 500, the router fails over to an.
+        server.upstream.script(Reply.text("served by the second node"))
+        assert await chat(server, "sturdy") == "served by the second node"
+        assert len(broken.requests) == 1
+
+        # The page follows on its own (live metrics): breaker open with the time to its probe.
+        first = card.locator(".combo-node").nth(0)
+        await expect(first.locator(".n-breaker")).to_have_text(
+            re.compile(r"^open · probe in \d+ s$")
+        )
+        await expect(first.locator(".n-failures")).to_have_text("1")
+        await expect(card.locator(".combo-node").nth(1).locator(".n-requests")).to_have_text("1")
+        await expect(card.locator(".combo-node").nth(1).locator(".n-breaker")).to_have_text(
+            "closed"
+        )
+        # The next request would not try flaky while its breaker is open.
+        await card.locator(".c-plan").click()
+        await expect(card.locator(".plan-step")).to_have_count(1)
+        await expect(card.locator(".plan-step")).to_contain_text("an/claude-sonnet-4")
+        await expect(card.locator(".plan-skipped")).to_contain_text(
+            "flaky/gpt-4o-mini: breaker open"
+        )
+        # Health lists the same breaker (on the next load of the page).
+        await page.locator("#log-refresh").click()
+        (log,) = [r for r in await server.call_logs() if r["requestedModel"] == "sturdy"]
+        assert log["attempt"] == 2 and log["connectionId"] == server.connection_ids["an"]
+        await expect(
+            page.locator(f"#call-log tr.call[data-id='{log['id']}'] .c-model")
+        ).to_contain_text("attempt 2")
+        await screenshot(ui, "router", top="#rt-providers")
+        # Health lists the breaker; resetting it there closes it (the card follows).
+        health_row = page.locator(f"#h-breakers tr[data-id='{flaky_id}']")
+        await expect(health_row.locator(".b-state")).to_contain_text("open")
+        await page.locator("#h-reset").click()
+        await expect(first.locator(".n-breaker")).to_have_text("closed")
+
+        # Edit: swap the order in the page; the plan follows.
+        await card.locator(".c-edit").click()
+        await nodes.nth(0).locator(".ne-priority").fill("5")
+        await editor.locator("#ce-save").click()
+        await expect(page.locator("#combo-status")).to_have_text("Saved sturdy.")
+        await card.locator(".c-plan").click()
+        await expect(card.locator(".plan-step").nth(0)).to_contain_text("an/claude-sonnet-4")
+        # Delete asks first.
+        await card.locator(".c-delete").click()
+        await card.locator(".c-confirm-delete").click()
+        await expect(page.locator("#combo-status")).to_have_text("Deleted sturdy.")
+        assert (await server.api("GET", "/api/combos")).json()["combos"] == []
+    assert ui.page_errors == []
+
+
+async def test_aliases_and_fallback_chains(ui: UI) -> None:
+    from playwright.async_api import expect
+
+    page, server = ui.page, ui.server
+    await open_router(ui)
+    await page.locator("#al-alias").fill("smart")
+    await page.locator("#al-target").fill("an/claude-sonnet-4")
+    await page.locator("#al-add").click()
+    await expect(page.locator("#al-status")).to_have_text("smart → an/claude-sonnet-4.")
+    await expect(page.locator("#rt-aliases tr.alias[data-alias=smart]")).to_contain_text(
+        "an/claude-sonnet-4"
+    )
+    server.upstream.script(Reply.text("via the alias"))
+    assert await chat(server, "smart") == "via the alias"
+    assert server.upstream.requests[-1].json["model"] == "claude-sonnet-4"
+    # A bad target is refused with the field named.
+    await page.locator("#al-alias").fill("nowhere")
+    await page.locator("#al-target").fill("nope/model")
+    await page.locator("#al-add").click()
+    await expect(page.locator("#al-status")).to_contain_text("target must be")
+    await page.locator("#rt-aliases tr.alias[data-alias=smart] .al-delete").click()
+    await expect(page.locator("#al-status")).to_have_text("Deleted alias smart.")
+
+    await page.locator("#fc-model").fill("gpt-4o-mini")
+    await page.locator("#fc-chain").fill("oa, an/claude-sonnet-4")
+    await page.locator("#fc-add").click()
+    await expect(page.locator("#fc-status")).to_have_text("Saved the chain of gpt-4o-mini.")
+    await expect(page.locator("#rt-chains tr.chain")).to_contain_text("oa → an/claude-sonnet-4")
+    chains = (await server.api("GET", "/api/fallback/chains")).json()["chains"]
+    assert [(link["provider"], link["priority"]) for link in chains[0]["chain"]] == [
+        ("oa", 0),
+        ("an/claude-sonnet-4", 1),
+    ]
+    await page.locator("#rt-chains tr.chain .fc-delete").click()
+    await expect(page.locator("#rt-chains")).to_contain_text("No fallback chains.")
+
+
+async def test_a_new_key_is_shown_once_and_works(ui: UI) -> None:
+    from playwright.async_api import expect
+
+    page, server = ui.page, ui.server
+    await open_router(ui)
+    await page.locator("#k-label").fill("ci runner")
+    await page.locator("#k-add").click()
+    full = await page.locator("#k-full").input_value()
+    (key,) = (await server.api("GET", "/api/keys")).json()["keys"]
+    assert key["label"] == "ci runner" and full.endswith(key["keyPreview"].lstrip("…"))
+    assert len(full) > len(key["keyPreview"]) + 8
+    row = page.locator(f"#rt-keys tr.key[data-id='{key['id']}']")
+    await expect(row.locator(".k-preview")).to_have_text(key["keyPreview"])
+    await page.locator("#k-copy").click()
+    await expect(page.locator("#k-copied")).not_to_be_empty()
+
+    # Turn requireApiKey on in Settings: /v1 now needs the key.
+    await page.locator("#s-requireApiKey").check()
+    await page.locator("#s-save").click()
+    await expect(page.locator("#s-status")).to_have_text("Saved requireApiKey, in effect now.")
+    assert (await server.api("GET", "/api/settings")).json()["requireApiKey"] is True
+    body = {"model": server.model("oa"), "messages": [{"role": "user", "content": "x"}]}
+    assert (await server.api("POST", "/v1/chat/completions", json=body)).status_code == 401
+    ok = await server.api(
+        "POST", "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {full}"}
+    )
+    assert ok.status_code == 200, ok.text
+
+    # Shown once: after a reload the page knows only the preview.
+    await page.reload()
+    await open_router(ui)
+    await expect(page.locator("#rt-keys tr.key")).to_have_count(1)
+    await expect(page.locator("#k-full")).to_have_count(0)
+    await expect(page.locator("#router-view")).not_to_contain_text(full)
+    # A setting that needs a restart says so.
+    await page.locator("#s-bridgePort").fill("8443")
+    await page.locator("#s-save").click()
+    await expect(page.locator("#s-status")).to_have_text(
+        "Saved bridgePort; bridgePort after a restart."
+    )
+    await expect(page.locator("tr.setting[data-key=bridgePort] .s-pending")).to_be_visible()
+    await expect(page.locator("#s-pending")).to_contain_text("bridgePort")
+    # Breaker thresholds live in the same table.
+    await page.locator("#s-failureThreshold").fill("2")
+    await page.locator("#s-save").click()
+    await expect(page.locator("#s-status")).to_have_text("Saved failureThreshold, in effect now.")
+    assert (await server.api("GET", "/api/resilience")).json()["failureThreshold"] == 2
+    await page.locator("#s-cooldownSeconds").fill("0")
+    await page.locator("#s-save").click()
+    await expect(page.locator("#s-status")).to_contain_text("Not saved")
+    # Delete takes two clicks.
+    await row.locator(".k-delete").click()
+    await row.locator(".k-delete").click()
+    await expect(page.locator("#k-status")).to_contain_text("Deleted ci runner")
+    assert (await server.api("GET", "/api/keys")).json()["keys"] == []
+
+
+async def test_usage_chart_has_a_bar_per_call_group_and_the_log_sorts_and_opens_calls(
+    ui: UI,
+) -> None:
+    from playwright.async_api import expect
+
+    page, server = ui.page, ui.server
+    before = {r["id"] for r in await server.call_logs()}
+    for lane, usage in (
+        ("oa", (10, 5, 0, 0, 0)),
+        ("an", (200, 40, 0, 0, 0)),
+        ("oa", (1, 1, 0, 0, 0)),
+    ):
+        server.upstream.script(Reply.text(f"from {lane}", usage=usage))
+        await chat(server, server.model(lane), f"question for {lane}")
+    logs = await server.new_call_logs(before)
+    for _ in range(100):
+        if len(logs) >= 3:
+            break
+        await asyncio.sleep(0.05)
+        logs = await server.new_call_logs(before)
+    assert len(logs) == 3
+    await open_router(ui)
+    usage = page.locator("#rt-usage")
+    await expect(usage.locator("#u-requests")).to_have_text("3")
+    await expect(usage.locator("#u-tokens")).to_have_text("211 / 46")
+    # Per model, tokens: one bar segment per model in the current hour, heights by tokens.
+    segs = usage.locator("rect.seg")
+    await expect(segs).to_have_count(2)
+    values = {
+        await s.get_attribute("data-key"): float(await s.get_attribute("data-value") or 0)
+        for s in await segs.all()
+    }
+    assert values == {"claude-sonnet-4": 240, "gpt-4o-mini": 17}
+    await expect(usage.locator("#u-legend .legend-item")).to_have_count(2)
+    # Per provider and per agent ("direct": these calls came straight to /v1).
+    await page.locator("#u-group").select_option("provider")
+    await expect(usage.locator("rect.seg")).to_have_count(2)
+    await page.locator("#u-group").select_option("agent")
+    await expect(usage.locator("rect.seg")).to_have_count(1)
+    await expect(usage.locator("rect.seg")).to_have_attribute("data-key", "direct")
+    await page.locator("#u-metric").select_option("requests")
+    await expect(usage.locator("rect.seg")).to_have_attribute("data-value", "3")
+    await page.locator("#u-group").select_option("combo")
+    await expect(usage.locator("#u-chart")).to_contain_text("served by a combo")
+    await page.locator("#u-group").select_option("model")
+    await page.locator("#u-period").select_option("week")
+    await expect(usage.locator("rect.seg")).to_have_count(2)
+    await screenshot(ui, "usage", "#rt-usage")
+
+    # The call log sorts by a column (server-side, across pages).
+    table = page.locator("#call-log")
+    await table.locator("th[data-sort=tokensIn]").click()
+    await expect(table.locator("th[data-sort=tokensIn]")).to_have_attribute(
+        "aria-sort", "descending"
+    )
+    await expect(table.locator("tr.call .c-tokens")).to_have_text(["200 / 40", "10 / 5", "1 / 1"])
+    await table.locator("th[data-sort=tokensIn]").click()
+    await expect(table.locator("tr.call .c-tokens")).to_have_text(["1 / 1", "10 / 5", "200 / 40"])
+    await expect(table.locator("tr.call .c-status").first).to_have_text("200")
+
+    # A row opens the call in the Traffic view (the call-log id is the record's id).
+    (an_log,) = [r for r in logs if r["tokensIn"] == 200]
+    await table.locator(f"tr.call[data-id='{an_log['id']}']").click()
+    await expect(page.locator("#traffic-view")).to_be_visible()
+    await expect(page.locator("#detail")).to_be_visible()
+    await expect(page.locator(f"#flow-body tr.flow[data-id='{an_log['id']}']")).to_have_class(
+        re.compile("selected")
+    )
+    await expect(page.locator("#detail")).to_contain_text("question for an")
+    # A call the live buffer no longer holds: the log says so instead of opening nothing.
+    clear = await server.api("DELETE", "/api/tools/traffic-inspector/requests")
+    assert clear.status_code == 204, clear.text
+    await open_router(ui)
+    await page.locator(f"#call-log tr.call[data-id='{an_log['id']}']").click()
+    await expect(page.locator("#log-note")).to_contain_text("no longer in the live buffer")
+    await expect(page.locator("#router-view")).to_be_visible()
+    assert ui.page_errors == []
+
+
+async def test_a_combo_with_a_nested_combo_node(ui: UI) -> None:
+    from playwright.async_api import expect
+
+    page, server = ui.page, ui.server
+    inner = {
+        "name": "inner",
+        "nodes": [{"connectionId": server.connection_ids["an"], "model": "claude-sonnet-4"}],
+    }
+    assert (await server.api("POST", "/api/combos", json=inner)).status_code == 201
+    await open_router(ui)
+    await page.locator("#combo-new").click()
+    editor = page.locator("#combo-editor")
+    await editor.locator("#ce-name").fill("outer")
+    await editor.locator("#ce-strategy").select_option("round-robin")
+    await expect(editor.locator("#ce-explain")).to_contain_text("rotates the starting node")
+    node = editor.locator("tr.node-edit").nth(0)
+    await node.locator(".ne-kind").select_option("combo")
+    await expect(node.locator(".ne-conn")).to_be_hidden()
+    await node.locator(".ne-combo").select_option("inner")
+    await editor.locator("#ce-save").click()
+    await expect(page.locator("#combo-status")).to_have_text("Created outer.")
+    combos = {c["name"]: c for c in (await server.api("GET", "/api/combos")).json()["combos"]}
+    assert combos["outer"]["strategy"] == "round-robin"
+    assert [n["combo"] for n in combos["outer"]["nodes"]] == ["inner"]
+    outer = page.locator("#rt-combos .combo[data-name=outer]")
+    await expect(outer.locator(".combo-node .n-target")).to_have_text(["combo inner"])
+    await outer.locator(".c-plan").click()
+    await expect(outer.locator(".plan-step")).to_contain_text("an/claude-sonnet-4")
+    server.upstream.script(Reply.text("through two combos"))
+    assert await chat(server, "outer") == "through two combos"
+    await expect(outer.locator(".combo-node .n-requests")).to_have_text(["1"])

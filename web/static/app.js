@@ -22,6 +22,7 @@ import {
   timingTab,
 } from "./detail.js";
 import { api, listOf } from "./http.js";
+import { loadAgentsView } from "./agents.js";
 import { loadRouterView } from "./router.js";
 
 const API = "/api/tools/traffic-inspector";
@@ -724,7 +725,9 @@ function showView(name) {
   for (const btn of document.querySelectorAll(".view-tab")) btn.classList.toggle("active", btn.dataset.view === name);
   $("traffic-view").hidden = name !== "traffic";
   $("router-view").hidden = name !== "router";
+  $("agents-view").hidden = name !== "agents";
   if (name === "router") loadRouterView($("router-view"));
+  if (name === "agents") loadAgentsView($("agents-view"));
 }
 
 // --------------------------------------------------------------------------- wiring
@@ -744,6 +747,13 @@ function wire() {
   }
   for (const btn of document.querySelectorAll(".view-tab")) btn.addEventListener("click", () => showView(btn.dataset.view));
   $("router-tab").hidden = false;
+  $("agents-tab").hidden = false;
+  // The Router view's call log opens a call here (the call-log id is the record's id).
+  window.addEventListener("llmtap:open-call", (ev) => {
+    showView("traffic");
+    state.detailOpen = true;
+    select(ev.detail.id, { scroll: true });
+  });
   $("detail-close").addEventListener("click", () => {
     state.detailOpen = false;
     renderDetail(true);

@@ -1,48 +1,62 @@
-// The Router view: health, provider connections (add, test, enable/disable, delete), combos
-// and the router's call log. Everything goes through the management API (/api/...); a
-// section whose endpoint this build lacks (404) is left out.
+// The Router view: health, provider connections (add, test, edit, enable/disable, delete),
+// then the routing, access and usage sections of their own modules. Everything goes through
+// the management API (/api/...); a section whose endpoint this build lacks (404) is left out.
 
-import { clear, fmtBytes, fmtCost, fmtDur, fmtInt, h, setText } from "./dom.js";
+import { clear, fmtBytes, fmtDur, fmtInt, h, setText } from "./dom.js";
 import { api, listOf } from "./http.js";
+import { breakerBadge, errorText, fmtSeconds, placeholders, replaceSection as replaceIn, section, stat } from "./page.js";
+import { loadAccess } from "./access.js";
+import { loadRouting } from "./routing.js";
+import { loadUsage } from "./usage.js";
 
 const KINDS = ["openai", "anthropic", "gemini"];
-const LOG_PAGE = 25;
+const SECTIONS = [
+  ["rt-health", "Health"],
+  ["rt-providers", "Providers"],
+  ["rt-combos", "Combos"],
+  ["rt-aliases", "Aliases"],
+  ["rt-chains", "Fallback chains"],
+  ["rt-keys", "API keys"],
+  ["rt-settings", "Settings"],
+  ["rt-usage", "Usage"],
+  ["rt-calls", "Router calls"],
+];
 
-const view = { root: null, providers: [], logOffset: 0, tests: new Map(), confirming: null };
-
-function errorText(res) {
-  const details = res.data?.error?.details;
-  if (Array.isArray(details) && details.length) {
-    return `${res.message}: ${details.map((d) => `${d.field} ${d.message}`).join("; ")}`;
-  }
-  return res.message || `HTTP ${res.status}`;
-}
-
-function section(id, title, ...content) {
-  return h("section", { class: "router-section", id }, h("h2", { text: title }), content);
-}
+// Shared with the section modules: the connections (names by id) and a way to refresh
+// everything that depends on them.
+export const routerState = { root: null, providers: [], tests: new Map(), confirming: null, editing: null, healthTimer: null };
 
 function replaceSection(id, el) {
-  const old = document.getElementById(id);
-  if (old) old.replaceWith(el);
-  else view.root.append(el);
+  replaceIn(routerState.root, id, el);
 }
 
-function connName(id) {
-  const conn = view.providers.find((c) => c.id === id);
+export function connName(id) {
+  const conn = routerState.providers.find((c) => c.id === id);
   return conn ? conn.name : id;
 }
 
 export async function loadRouterView(root) {
-  view.root = root;
+  routerState.root = root;
   clear(root);
+  root.append(
+    h(
+      "nav",
+      { class: "router-nav", "aria-label": "Router sections" },
+      SECTIONS.map(([id, title]) => h("a", { href: `#${id}`, text: title, onclick: (ev) => { ev.preventDefault(); document.getElementById(id)?.scrollIntoView({ block: "start" }); } })),
+    ),
+  );
   // Fixed order, filled as each answer arrives; health on top as the one-glance "is it up".
-  for (const id of ["rt-health", "rt-providers", "rt-combos", "rt-calls"]) {
-    root.append(h("section", { class: "router-section", id }, h("div", { class: "muted", text: "loading…" })));
-  }
+  placeholders(root, SECTIONS.map(([id]) => id));
   // Providers first: the other sections name connections by their id.
   await loadProviders();
-  await Promise.all([loadHealth(), loadCombos(), loadCallLog()]);
+  await Promise.all([loadHealth(), loadRouting(root), loadAccess(root), loadUsage(root)]);
+  // Uptime and breakers move on their own: refresh health while the view is on screen.
+  clearInterval(routerState.healthTimer);
+  routerState.healthTimer = setInterval(() => {
+    const el = document.getElementById("rt-health");
+    if (!el) return clearInterval(routerState.healthTimer);
+    if (!el.closest("[hidden]")) loadHealth();
+  }, 3000);
 }
 
 // An endpoint this build lacks: its section goes.
@@ -51,25 +65,6 @@ function absent(id) {
 }
 
 // --------------------------------------------------------------------------- health
-
-function fmtUptime(seconds) {
-  if (!Number.isFinite(seconds)) return "";
-  const s = Math.floor(seconds);
-  const d = Math.floor(s / 86400);
-  const hh = Math.floor((s % 86400) / 3600);
-  const mm = Math.floor((s % 3600) / 60);
-  const parts = d ? [`${d}d`, `${hh}h`, `${mm}m`] : hh ? [`${hh}h`, `${mm}m`] : mm ? [`${mm}m`, `${s % 60}s`] : [`${s % 60}s`];
-  return parts.join(" ");
-}
-
-function breakerText(b) {
-  if (b.state === "open") {
-    const retry = Number.isFinite(b.retryInSeconds) ? ` · probe in ${Math.ceil(b.retryInSeconds)} s` : "";
-    return `open${retry}`;
-  }
-  if (b.state === "half_open" || b.state === "half-open") return "half-open";
-  return String(b.state ?? "");
-}
 
 async function loadHealth() {
   const res = await api("GET", "/api/monitoring/health");
@@ -81,7 +76,7 @@ async function loadHealth() {
     { class: "health-summary" },
     stat("Status", d.status, d.status === "ok" ? "ok" : "bad", "h-status"),
     stat("Version", d.version, "", "h-version"),
-    stat("Uptime", fmtUptime(d.uptimeSeconds), "", "h-uptime"),
+    stat("Uptime", fmtSeconds(d.uptimeSeconds), "", "h-uptime"),
     stat("Memory (RSS)", fmtBytes(d.memory?.rssBytes), "", "h-memory"),
     stat("Call-log writes pending", fmtInt(d.callLogsPending ?? 0), "", "h-pending"),
     stat("dropped", fmtInt(d.callLogsDropped ?? 0), (d.callLogsDropped ?? 0) > 0 ? "bad" : "", "h-dropped"),
@@ -117,9 +112,9 @@ async function loadHealth() {
           breakers.map(([id, b]) =>
             h(
               "tr",
-              null,
+              { dataset: { id } },
               h("td", { text: connName(id) }),
-              h("td", null, h("span", { class: `state ${b.state === "closed" ? "ok" : b.state === "open" ? "bad" : "warn"}`, text: breakerText(b) })),
+              h("td", { class: "b-state" }, breakerBadge(b)),
               h("td", { text: fmtInt(b.consecutiveFailures ?? 0) }),
               h("td", { text: fmtInt(b.trips ?? 0) }),
               h("td", { text: b.rateLimited ? "yes" : Object.keys(b.rateLimitedModels ?? {}).join(", ") || "no" }),
@@ -130,12 +125,29 @@ async function loadHealth() {
     : h("div", { class: "muted", id: "h-breakers", text: "No breaker has seen a call yet: every connection is closed (healthy)." });
   replaceSection(
     "rt-health",
-    section("rt-health", "Health", summary, h("div", { class: "health-tables" }, h("div", null, h("h3", { text: "Listeners" }), listenerTable), h("div", null, h("h3", { text: "Circuit breakers" }), breakerBox))),
+    section(
+      "rt-health",
+      "Health",
+      summary,
+      h(
+        "div",
+        { class: "health-tables" },
+        h("div", null, h("h3", { text: "Listeners" }), listenerTable),
+        h(
+          "div",
+          null,
+          h("h3", { text: "Circuit breakers" }),
+          breakerBox,
+          breakers.length
+            ? h("button", { type: "button", id: "h-reset", class: "link", text: "reset every breaker and 429 cooldown", onclick: async () => {
+                const r = await api("POST", "/api/resilience/reset", {});
+                if (r.ok) await loadHealth();
+              } })
+            : null,
+        ),
+      ),
+    ),
   );
-}
-
-function stat(label, value, cls, id) {
-  return h("div", { class: "stat" }, h("div", { class: "stat-label", text: label }), h("div", { class: `stat-value ${cls}`, id, text: value ?? "" }));
 }
 
 // --------------------------------------------------------------------------- providers
@@ -147,12 +159,12 @@ async function loadProviders(message) {
     replaceSection("rt-providers", section("rt-providers", "Providers", h("div", { class: "error-box", text: errorText(res) })));
     return;
   }
-  view.providers = listOf(res.data, "connections");
+  routerState.providers = listOf(res.data, "connections");
   replaceSection("rt-providers", section("rt-providers", "Providers", providerTable(), addForm(message)));
 }
 
 function providerTable() {
-  if (!view.providers.length) return h("div", { class: "muted", text: "No provider connection yet: add one below." });
+  if (!routerState.providers.length) return h("div", { class: "muted", text: "No provider connection yet: add one below." });
   return h(
     "div",
     { class: "table-wrap" },
@@ -165,36 +177,37 @@ function providerTable() {
         ["c-name", "c-kind", "c-url", "c-key", "c-models", "c-state", "c-test", "c-actions"].map((c) => h("col", { class: c })),
       ),
       h("thead", null, h("tr", null, ["Name", "Kind", "Base URL", "Key", "Models", "State", "Last test", ""].map((t) => h("th", { text: t })))),
-      h("tbody", null, view.providers.map(providerRow)),
+      h("tbody", null, routerState.providers.map((c) => (routerState.editing === c.id ? editRow(c) : providerRow(c)))),
     ),
   );
 }
 
 function providerRow(c) {
   const models = c.models ?? [];
-  const test = view.tests.get(c.id);
+  const test = routerState.tests.get(c.id);
   const testCell = h("td", { class: "p-test" });
   if (test?.running) testCell.append(h("span", { class: "muted", text: "testing…" }));
   else if (test?.ok) testCell.append(h("span", { class: "state ok", text: `ok · ${fmtDur(test.latencyMs)} · ${fmtInt(test.models ?? 0)} models` }));
   else if (test) testCell.append(h("span", { class: "state bad", title: test.error ?? "", text: `error · ${fmtDur(test.latencyMs)}: ${test.error ?? ""}` }));
   else testCell.append(h("span", { class: `state ${c.testStatus === "active" ? "ok" : c.testStatus === "error" ? "bad" : "off"}`, text: c.testStatus === "active" ? "ok" : c.testStatus ?? "unknown" }));
 
-  const confirming = view.confirming === c.id;
+  const confirming = routerState.confirming === c.id;
   const actions = confirming
     ? [
         h("span", { class: "confirm-text", text: `Delete ${c.name}?` }),
         h("button", { type: "button", class: "danger p-confirm-delete", text: "Delete", onclick: () => removeProvider(c) }),
-        h("button", { type: "button", class: "p-cancel", text: "Cancel", onclick: () => { view.confirming = null; rerenderProviders(); } }),
+        h("button", { type: "button", class: "p-cancel", text: "Cancel", onclick: () => { routerState.confirming = null; rerenderProviders(); } }),
       ]
     : [
         h("button", { type: "button", class: "p-test-btn", text: "Test", disabled: !!test?.running, onclick: () => testProvider(c) }),
         h("button", { type: "button", class: "p-toggle", text: c.isActive ? "Disable" : "Enable", onclick: () => toggleProvider(c) }),
-        h("button", { type: "button", class: "link danger p-delete", text: "delete", onclick: () => { view.confirming = c.id; rerenderProviders(); } }),
+        h("button", { type: "button", class: "link p-edit", text: "edit", onclick: () => { routerState.editing = c.id; rerenderProviders(); } }),
+        h("button", { type: "button", class: "link danger p-delete", text: "delete", onclick: () => { routerState.confirming = c.id; rerenderProviders(); } }),
       ];
   return h(
     "tr",
     { class: c.isActive ? "" : "inactive", dataset: { id: c.id, name: c.name } },
-    h("td", { class: "p-name", text: c.name, title: c.id }),
+    h("td", { class: "p-name", title: `${c.id} · priority ${c.priority ?? 0}` }, c.name, c.priority ? h("span", { class: "muted small", text: ` p${c.priority}` }) : null),
     h("td", { class: "p-kind", text: c.provider }),
     h("td", { class: "p-url mono", text: c.url, title: c.url }),
     h("td", { class: "p-key mono", text: c.keyPreview ?? "(no key)" }),
@@ -202,6 +215,61 @@ function providerRow(c) {
     h("td", { class: "p-active" }, h("span", { class: `state ${c.isActive ? "ok" : "off"}`, text: c.isActive ? "enabled" : "disabled" })),
     testCell,
     h("td", { class: "p-actions" }, actions),
+  );
+}
+
+// Edit in place: URL, key (replaced, never shown: only its preview), models, priority, enabled.
+// Only the fields that changed are sent.
+function editRow(c) {
+  const url = h("input", { class: "e-url", type: "text", value: c.url, "aria-label": "URL" });
+  const name = h("input", { class: "e-name", type: "text", value: c.name, "aria-label": "Name", maxlength: "64" });
+  const key = h("input", { class: "e-key", type: "password", placeholder: c.keyPreview ? `key ${c.keyPreview}: type to replace` : "no key: type one to set it", "aria-label": "Replace API key", autocomplete: "off" });
+  const models = h("input", { class: "e-models", type: "text", value: (c.models ?? []).join(", "), placeholder: "models, comma-separated (empty: any)", "aria-label": "Models" });
+  const priority = h("input", { class: "e-priority", type: "number", step: "1", value: String(c.priority ?? 0), "aria-label": "Priority", title: "lower is tried first among connections that serve a bare model name" });
+  const enabled = h("input", { class: "e-enabled", type: "checkbox", checked: !!c.isActive, "aria-label": "Enabled" });
+  const status = h("span", { class: "form-status bad e-status", "aria-live": "polite" });
+  const save = async () => {
+    const patch = {};
+    if (url.value.trim() !== c.url) patch.url = url.value.trim();
+    if (name.value.trim() !== c.name) patch.name = name.value.trim();
+    if (key.value) patch.apiKey = key.value;
+    const list = models.value.split(",").map((m) => m.trim()).filter(Boolean);
+    if (list.join(",") !== (c.models ?? []).join(",")) patch.models = list;
+    const prio = Number(priority.value);
+    if (prio !== (c.priority ?? 0)) patch.priority = prio;
+    if (enabled.checked !== !!c.isActive) patch.isActive = enabled.checked;
+    if (!Object.keys(patch).length) {
+      routerState.editing = null;
+      return rerenderProviders();
+    }
+    const res = await api("PATCH", `/api/providers/${encodeURIComponent(c.id)}`, patch);
+    if (!res.ok) return setText(status, `Not saved: ${errorText(res)}`);
+    routerState.editing = null;
+    const changed = Object.keys(patch).map((k) => (k === "apiKey" ? "key replaced" : k)).join(", ");
+    await loadProviders({ ok: true, text: `Saved ${res.data.name}: ${changed}.` });
+  };
+  const field = (label, input) => h("label", { class: "edit-field" }, h("span", { class: "muted small", text: label }), input);
+  return h(
+    "tr",
+    { class: "editing", dataset: { id: c.id, name: c.name } },
+    h(
+      "td",
+      { colspan: "8" },
+      h(
+        "form",
+        { class: "edit-form", onsubmit: (ev) => { ev.preventDefault(); save(); } },
+        h("span", { class: "form-title", text: `Edit ${c.name} (${c.provider})` }),
+        field("Name", name),
+        field("Base URL", url),
+        field("API key", key),
+        field("Models", models),
+        field("Priority", priority),
+        h("label", { class: "edit-field check" }, enabled, h("span", { text: "enabled" })),
+        h("button", { type: "submit", class: "primary e-save", text: "Save" }),
+        h("button", { type: "button", class: "e-cancel", text: "Cancel", onclick: () => { routerState.editing = null; rerenderProviders(); } }),
+        status,
+      ),
+    ),
   );
 }
 
@@ -256,10 +324,10 @@ function addForm(message) {
 }
 
 async function testProvider(c) {
-  view.tests.set(c.id, { running: true });
+  routerState.tests.set(c.id, { running: true });
   rerenderProviders();
   const res = await api("POST", `/api/providers/${encodeURIComponent(c.id)}/test`, {});
-  view.tests.set(c.id, res.ok ? res.data : { ok: false, error: errorText(res) });
+  routerState.tests.set(c.id, res.ok ? res.data : { ok: false, error: errorText(res) });
   await loadProviders();
 }
 
@@ -269,122 +337,9 @@ async function toggleProvider(c) {
 }
 
 async function removeProvider(c) {
-  view.confirming = null;
+  routerState.confirming = null;
   const res = await api("DELETE", `/api/providers/${encodeURIComponent(c.id)}`);
-  view.tests.delete(c.id);
+  routerState.tests.delete(c.id);
   await loadProviders(res.ok ? { ok: true, text: `Deleted ${c.name}.` } : { ok: false, text: errorText(res) });
 }
 
-// --------------------------------------------------------------------------- combos
-
-function nodeText(n) {
-  if (n.combo) return `combo ${n.combo}`;
-  const conn = n.connectionId ? connName(n.connectionId) : "any connection";
-  return `${conn} · ${n.model ?? "(requested model)"}`;
-}
-
-async function loadCombos() {
-  const res = await api("GET", "/api/combos");
-  if (res.status === 404) return absent("rt-combos");
-  if (!res.ok) return replaceSection("rt-combos", section("rt-combos", "Combos", h("div", { class: "error-box", text: errorText(res) })));
-  const combos = listOf(res.data, "combos");
-  const body = combos.length
-    ? h(
-        "div",
-        { class: "combos" },
-        combos.map((c) =>
-          h(
-            "div",
-            { class: "combo", dataset: { name: c.name } },
-            h("div", { class: "combo-head" }, h("span", { class: "combo-name", text: c.name }), h("span", { class: "badge", text: c.strategy }), c.model ? h("span", { class: "muted", text: `serves ${c.model}` }) : null),
-            h(
-              "ol",
-              { class: "combo-nodes" },
-              [...(c.nodes ?? [])]
-                .sort((a, b) => (a.priority ?? 0) - (b.priority ?? 0))
-                .map((n) =>
-                  h(
-                    "li",
-                    { class: "combo-node" },
-                    h("span", { class: "node-target", text: nodeText(n) }),
-                    h("span", { class: "node-weight", text: ` × ${n.weight ?? 1}` }),
-                    h("span", { class: "muted", text: ` · priority ${n.priority ?? 0}` }),
-                  ),
-                ),
-            ),
-          ),
-        ),
-      )
-    : h("div", { class: "muted", text: "No combos. Create them with `llmtap combos` or POST /api/combos." });
-  replaceSection("rt-combos", section("rt-combos", "Combos", body));
-}
-
-// --------------------------------------------------------------------------- call log
-
-const LOG_COLS = [
-  ["c-time", "Time"],
-  ["c-model", "Model"],
-  ["c-provider", "Provider"],
-  ["c-status", "Status"],
-  ["c-tokens", "Tokens in / out"],
-  ["c-cost", "Cost"],
-  ["c-latency", "Latency"],
-];
-
-function fmtStamp(iso) {
-  const d = new Date(iso);
-  if (!Number.isFinite(d.getTime())) return "";
-  const p = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-}
-
-async function loadCallLog() {
-  const res = await api("GET", `/api/usage/call-logs?limit=${LOG_PAGE}&offset=${view.logOffset}`);
-  if (res.status === 404) return absent("rt-calls");
-  if (!res.ok) return replaceSection("rt-calls", section("rt-calls", "Router calls", h("div", { class: "error-box", text: errorText(res) })));
-  const logs = listOf(res.data, "logs");
-  const total = res.data?.total ?? logs.length;
-  const first = total ? view.logOffset + 1 : 0;
-  const last = view.logOffset + logs.length;
-  const pager = h(
-    "div",
-    { class: "pager" },
-    h("button", { type: "button", id: "log-prev", text: "‹ Newer", disabled: view.logOffset === 0, onclick: () => pageLog(-LOG_PAGE) }),
-    h("span", { id: "log-range", text: `${fmtInt(first)}–${fmtInt(last)} of ${fmtInt(total)}` }),
-    h("button", { type: "button", id: "log-next", text: "Older ›", disabled: last >= total, onclick: () => pageLog(LOG_PAGE) }),
-    h("button", { type: "button", class: "link", id: "log-refresh", text: "refresh", onclick: () => loadCallLog() }),
-  );
-  const table = h(
-    "table",
-    { class: "grid fixed calls", id: "call-log" },
-    h("colgroup", null, LOG_COLS.map(([c]) => h("col", { class: c }))),
-    h("thead", null, h("tr", null, LOG_COLS.map(([c, t]) => h("th", { class: c, text: t })))),
-    h(
-      "tbody",
-      null,
-      logs.map((r) => {
-        const model = r.model && r.model !== r.requestedModel ? `${r.requestedModel} → ${r.model}` : r.requestedModel;
-        const provider = r.connectionId ? connName(r.connectionId) : r.provider ?? "";
-        const ok = r.status >= 200 && r.status < 400;
-        return h(
-          "tr",
-          { class: "call", dataset: { id: r.id } },
-          h("td", { class: "c-time", text: fmtStamp(r.timestamp) }),
-          h("td", { class: "c-model", text: model, title: `${model}${r.combo ? ` (combo ${r.combo})` : ""}` }),
-          h("td", { class: "c-provider", text: provider, title: r.provider ?? "" }),
-          h("td", { class: "c-status" }, h("span", { class: `state ${ok ? "ok" : "bad"}`, title: r.error ?? "", text: String(r.status) })),
-          h("td", { class: "c-tokens", text: `${fmtInt(r.tokensIn ?? 0)} / ${fmtInt(r.tokensOut ?? 0)}${r.usageEstimated ? " ~" : ""}` }),
-          h("td", { class: "c-cost", text: fmtCost(r.costUsd) }),
-          h("td", { class: "c-latency", text: fmtDur(r.latencyMs) }),
-        );
-      }),
-    ),
-  );
-  const body = logs.length ? [table, pager] : [h("div", { class: "muted", text: "No router calls yet." }), pager];
-  replaceSection("rt-calls", section("rt-calls", "Router calls", body));
-}
-
-function pageLog(delta) {
-  view.logOffset = Math.max(0, view.logOffset + delta);
-  loadCallLog();
-}

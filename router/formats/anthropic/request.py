@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from router import ir
@@ -43,6 +44,15 @@ def _at(
 
 def _bad(field: str, message: str) -> BadRequest:
     return BadRequest(f"{field}: {message}", [FieldError(field, message)])
+
+
+def _objects(value: list[Any], prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each item of an array of objects with its path (``messages.3``)."""
+    for i, item in enumerate(value):
+        path = f"{prefix}.{i}"
+        if not isinstance(item, dict):
+            raise _bad(path, "expected an object")
+        yield path, item
 
 
 def _parse_text_blocks(value: Any, path: str) -> list[ir.TextBlock]:
@@ -138,10 +148,7 @@ def _parse_block(item: Any, path: str, dropped: list[str]) -> ir.Block | None:
 
 def _parse_messages(value: list[Any], dropped: list[str]) -> list[ir.Message]:
     out: list[ir.Message] = []
-    for i, item in enumerate(value):
-        path = f"messages.{i}"
-        if not isinstance(item, dict):
-            raise _bad(path, "expected an object")
+    for path, item in _objects(value, "messages"):
         role = _at(item, "role", str, "a string", path)
         if role == "system":
             # Claude Code 2.1.x sends system entries between the turns (beside the top-level
@@ -167,10 +174,7 @@ def _parse_messages(value: list[Any], dropped: list[str]) -> list[ir.Message]:
 
 def _parse_tools(value: list[Any]) -> list[ir.Tool]:
     tools: list[ir.Tool] = []
-    for i, item in enumerate(value):
-        path = f"tools.{i}"
-        if not isinstance(item, dict):
-            raise _bad(path, "expected an object")
+    for path, item in _objects(value, "tools"):
         name = _at(item, "name", str, "a string", path)
         kind = item.get("type")
         if kind in (None, "custom"):

@@ -175,3 +175,8 @@ def render_response(resp: ir.Response, req: ir.Request) -> dict[str, Any]:
         }
     )
     return body
+
+
+def mark_unfinished(rendered: dict[str, Any]) -> None:
+    """A reply rendered from a stream that never ended: no stop reason."""
+    rendered["stop_reason"] = None

@@ -1,22 +1,24 @@
-"""The Gemini and Cloud Code codecs: the facades the router calls, one method per direction.
-They differ only in the Cloud Code envelope around bodies and stream chunks."""
+"""The Gemini and Cloud Code codecs: the facades the router calls. They differ only in the
+Cloud Code envelope around bodies and stream chunks, which every direction passes on."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from router import ir
-from router.formats.common import Codec
+from router.formats.codec import Codec, ModuleCodec, StreamParser, StreamRenderer
 from router.formats.gemini import CLOUDCODE, NAME, request, response, stream
 
 _ACTIONS = (":generateContent", ":streamGenerateContent")
 _FIELDS = frozenset({"contents", "systemInstruction", "system_instruction"})
 
 
-class GeminiCodec:
+class GeminiCodec(ModuleCodec):
     """The Gemini ``generateContent`` format."""
 
     name = NAME
+    reply_keys: tuple[str, ...] = ("candidates", "promptFeedback")
+    sse_comments = False  # google-genai fails on any stream line that is not ``data:``
     envelope = False
 
     def detect_path(self, path: str, body: Any) -> bool:
@@ -41,14 +43,20 @@ class GeminiCodec:
     def render_response(self, resp: ir.Response, req: ir.Request) -> dict[str, Any]:
         return response.render_response(resp, req, envelope=self.envelope)
 
-    def stream_parser(self) -> stream.StreamParser:
+    def stream_parser(self) -> StreamParser:
         return stream.StreamParser(envelope=self.envelope)
 
-    def stream_renderer(self, req: ir.Request) -> stream.StreamRenderer:
+    def stream_renderer(self, req: ir.Request) -> StreamRenderer:
         return stream.StreamRenderer(req, envelope=self.envelope)
 
-    def error_event(self, message: str, error_type: str = "api_error") -> bytes:
-        return stream.error_event(message, error_type)
+    def mark_unfinished(self, rendered: dict[str, Any]) -> None:
+        response.mark_unfinished(rendered, envelope=self.envelope)
+
+    def passthrough_body(self, body: dict[str, Any], model: str, *, stream: bool) -> dict[str, Any]:
+        if self.envelope:  # the envelope names the model
+            return super().passthrough_body(body, model, stream=stream)
+        # Gemini names the model in the URL path, never in the body.
+        return {k: v for k, v in body.items() if k != "model"}
 
 
 class CloudCodeCodec(GeminiCodec):
@@ -56,8 +64,9 @@ class CloudCodeCodec(GeminiCodec):
     responses and stream chunks inside ``{"response": ...}``."""
 
     name = CLOUDCODE
+    reply_keys = ("response",)
     envelope = True
 
 
-CODEC: Codec = GeminiCodec()
-CLOUDCODE_CODEC: Codec = CloudCodeCodec()
+CODEC: Codec = GeminiCodec(request, response, stream)
+CLOUDCODE_CODEC: Codec = CloudCodeCodec(request, response, stream)

@@ -25,20 +25,6 @@ from router.formats.gemini.parts import (
 _SKIP_SIGNATURE = "skip_thought_signature_validator"
 # Codec-private hints in Request.extra (only when a Gemini body deviates from the defaults).
 _HINTS = "_gemini"
-_EFFORT_LEVEL: dict[str, str] = {
-    "none": "minimal",
-    "minimal": "minimal",
-    "low": "low",
-    "medium": "medium",
-    "high": "high",
-    "xhigh": "high",
-}
-_LEVEL_EFFORT: dict[str, ir.Effort] = {
-    "minimal": "minimal",
-    "low": "low",
-    "medium": "medium",
-    "high": "high",
-}
 
 
 # --------------------------------------------------------------------------- request parsing
@@ -331,8 +317,8 @@ class _RequestParser:
                 thinking, "thinkingLevel", str, "a string", f"{p}thinkingConfig."
             )
             think_rest = rest_of(thinking, ("thinkingBudget", "thinkingLevel"))
-            if level is not None and level.lower() in _LEVEL_EFFORT:
-                req.reasoning_effort = _LEVEL_EFFORT[level.lower()]
+            if level is not None and level.lower() in ir.LEVEL_EFFORT:
+                req.reasoning_effort = ir.LEVEL_EFFORT[level.lower()]
             elif req.thinking_budget is not None and req.thinking_budget > 0:
                 # As Anthropic's budget does: formats that take an effort get one.
                 req.reasoning_effort = ir.effort_for_budget(req.thinking_budget)
@@ -489,7 +475,7 @@ def _render_generation_config(req: ir.Request, hints: dict[str, Any], same: bool
         thinking["thinkingBudget"] = req.thinking_budget
     if req.reasoning_effort is not None and req.thinking_budget is None:
         if same or "gemini-3" in req.model:
-            thinking["thinkingLevel"] = _EFFORT_LEVEL[req.reasoning_effort]
+            thinking["thinkingLevel"] = ir.EFFORT_LEVEL[req.reasoning_effort]
         else:
             thinking["thinkingBudget"] = ir.budget_for_effort(req.reasoning_effort)  # pre-3 models
     if not same and thinking and (req.thinking_budget or 0) > 0:

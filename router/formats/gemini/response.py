@@ -311,3 +311,10 @@ def render_response(
         body["responseId"] = resp.id
     body.update(extra)
     return body
+
+
+def mark_unfinished(rendered: dict[str, Any], *, envelope: bool = False) -> None:
+    """A reply rendered from a stream that never ended: no candidate claims a finish reason."""
+    inner = rendered.get("response", rendered) if envelope else rendered
+    for candidate in inner.get("candidates") or []:
+        candidate.pop("finishReason", None)

@@ -9,17 +9,19 @@ from router.formats.common import (
     add_dropped,
     as_object,
     bad,
+    content_parts,
     field,
-    function_tool,
     image_from_url,
     image_url,
     merge_extra,
     parse_effort,
     parse_stop,
-    parse_tool_choice,
+    parse_tooling,
+    parse_user_and_extra,
     render_effort,
     render_metadata,
     render_sampling,
+    render_tool_choice,
     require,
     tool_extra,
 )
@@ -61,9 +63,7 @@ def parse_request(body: dict[str, Any]) -> ir.Request:
         raise bad("messages", "must contain at least one message")
     for i, raw in enumerate(messages):
         _parse_message(req, raw, f"messages[{i}]")
-    _parse_tools(body, req)
-    _parse_tool_choice(body, req)
-    req.parallel_tool_calls = field(body, "parallel_tool_calls", bool, "a boolean")
+    parse_tooling(body, req, nested=True)
     max_tokens = field(body, "max_completion_tokens", int, "an integer")
     if max_tokens is None:
         max_tokens = field(body, "max_tokens", int, "an integer")
@@ -80,26 +80,15 @@ def parse_request(body: dict[str, Any]) -> ir.Request:
     rest = {k: v for k, v in options.items() if k != "include_usage"}
     if rest:
         req.extra["stream_options"] = rest
-    req.user = field(body, "user", str, "a string")
-    req.metadata = field(body, "metadata", dict, "an object")
-    for key, value in body.items():
-        if key not in _CHAT_FIELDS:
-            req.extra[key] = value
+    parse_user_and_extra(body, req, _CHAT_FIELDS)
     return req
 
 
 def _content_blocks(
     content: Any, path: str, req: ir.Request, *, images: bool
 ) -> list[ir.TextBlock | ir.ImageBlock]:
-    if isinstance(content, str):
-        return [ir.TextBlock(content)]
-    if not isinstance(content, list):
-        raise bad(f"{path}.content", "expected a string or an array of content parts")
     out: list[ir.TextBlock | ir.ImageBlock] = []
-    for j, raw in enumerate(content):
-        ppath = f"{path}.content[{j}]"
-        part = as_object(raw, ppath)
-        ptype = field(part, "type", str, "a string", ppath, required=True)
+    for ptype, part, ppath in content_parts(content, path):
         if ptype == "text":
             text = field(part, "text", str, "a string", ppath, required=True)
             cache = part.get("cache_control")
@@ -195,32 +184,6 @@ def _parse_assistant(
     return ir.Message("assistant", blocks, name=name)
 
 
-def _parse_tools(body: dict[str, Any], req: ir.Request) -> None:
-    other: list[Any] = []
-    for k, raw in enumerate(field(body, "tools", list, "an array") or []):
-        tpath = f"tools[{k}]"
-        tool = as_object(raw, tpath)
-        if tool.get("type", "function") != "function":
-            other.append(tool)  # custom tools ride along for a same-format render
-            continue
-        function = field(tool, "function", dict, "an object", tpath, required=True)
-        req.tools.append(function_tool(function, f"{tpath}.function"))
-    if other:
-        req.extra["tools"] = other
-
-
-def _named_function(choice: dict[str, Any]) -> str | None:
-    function = choice.get("function")
-    if choice.get("type") != "function" or not isinstance(function, dict):
-        return None
-    name: str = field(function, "name", str, "a string", "tool_choice.function", required=True)
-    return name
-
-
-def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
-    parse_tool_choice(body, req, _named_function)
-
-
 # --------------------------------------------------------------------------- request rendering
 
 
@@ -257,7 +220,7 @@ def render_request(req: ir.Request) -> dict[str, Any]:
         ]
         # The API rejects tool_choice / parallel_tool_calls when no tools are given.
         if req.tool_choice is not None:
-            body["tool_choice"] = _render_tool_choice(req.tool_choice)
+            body["tool_choice"] = render_tool_choice(req.tool_choice, nested=True)
         if req.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = req.parallel_tool_calls
     if req.max_tokens is not None:
@@ -375,9 +338,3 @@ def _render_assistant(msg: ir.Message, req: ir.Request) -> dict[str, Any]:
     if msg.name:
         out["name"] = msg.name
     return out
-
-
-def _render_tool_choice(choice: ir.ToolChoice) -> str | dict[str, Any]:
-    if choice.mode == "tool":
-        return {"type": "function", "function": {"name": choice.name or ""}}
-    return choice.mode

@@ -151,3 +151,9 @@ def render_response(resp: ir.Response, req: ir.Request) -> dict[str, Any]:
     if resp.usage is not None:
         out["usage"] = render_usage(resp.usage)
     return out
+
+
+def mark_unfinished(rendered: dict[str, Any]) -> None:
+    """A reply rendered from a stream that never ended: no choice claims a finish reason."""
+    for choice in rendered.get("choices") or []:
+        choice["finish_reason"] = None

@@ -3,11 +3,10 @@ client."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from router import ir, jsonfast
-from router.formats.common import as_str, new_id, obj
+from router.formats.common import OpenAIStreamRenderer, as_str, new_id, obj
 from router.formats.openai_chat import NAME
 from router.formats.openai_chat.response import (
     error_body,
@@ -182,27 +181,16 @@ class StreamParser:
         return out
 
 
-class StreamRenderer:
+class StreamRenderer(OpenAIStreamRenderer):
     """IR events -> chat.completion.chunk SSE. Tool calls get their own 0-based index that
     counts only tools; the usage chunk is sent only when the client asked for it."""
 
     def __init__(self, req: ir.Request) -> None:
-        self._req = req
-        self._id = ""
-        self._model = req.model
-        self._created = 0
-        self._started = False
-        self._done = False
+        super().__init__(req)
         self._tools: dict[int, int] = {}
-        self._stop: ir.StopReason | None = None
-        self._usage: ir.Usage | None = None
 
-    def render(self, event: ir.StreamEvent) -> bytes:
-        if self._done:
-            return b""
+    def _event(self, event: ir.StreamEvent) -> bytes:
         out = b""
-        if not self._started and not isinstance(event, ir.ErrorEvent):
-            out += self._start(event if isinstance(event, ir.MessageStart) else None)
         match event:
             case ir.BlockStart(block=ir.ToolUseBlock() as block):
                 tool_index = len(self._tools)
@@ -223,13 +211,6 @@ class StreamRenderer:
                     self._tools[event.index] = len(self._tools)
                 call = {"index": self._tools[event.index], "function": {"arguments": event.text}}
                 out += self._chunk({"tool_calls": [call]})
-            case ir.MessageDelta():
-                if event.stop_reason is not None:
-                    self._stop = event.stop_reason
-                if event.usage is not None:
-                    if self._usage is None:
-                        self._usage = ir.Usage(estimated=event.usage.estimated)
-                    self._usage.merge(event.usage)
             case ir.MessageStop():
                 out += self._chunk({}, render_stop_reason(self._stop, bool(self._tools)))
                 if self._req.include_usage:
@@ -239,21 +220,14 @@ class StreamRenderer:
             case ir.ErrorEvent():
                 out += error_event(event.message, event.error_type)
                 self._done = True
-            case _:
-                pass
         return out
 
-    def finish(self) -> bytes:
-        if self._done:
-            return b""
+    def _end(self) -> bytes:
         self._done = True
         return DONE
 
     def _start(self, event: ir.MessageStart | None) -> bytes:
-        self._started = True
-        self._id = (event.id if event else "") or new_id("chatcmpl-")
-        self._model = (event.model if event else "") or self._req.model
-        self._created = (event.created if event else None) or int(time.time())
+        self._begin(event, (event.id if event else "") or new_id("chatcmpl-"))
         return self._chunk({"role": "assistant", "content": ""})
 
     def _base(self) -> dict[str, Any]:

@@ -1,16 +1,17 @@
-"""The Responses codec: the facade the router calls, one method per direction."""
+"""The Responses codec: the facade the router calls (its format's name, reply keys and
+detection; every direction is forwarded by :class:`ModuleCodec`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from router import ir
-from router.formats.common import Codec
+from router.formats.codec import Codec, ModuleCodec
 from router.formats.responses import NAME, request, response, stream
 
 
-class ResponsesCodec:
+class ResponsesCodec(ModuleCodec):
     name = NAME
+    reply_keys = ("output",)
 
     def detect_path(self, path: str, body: Any) -> bool:
         """A call to this format's endpoint (``path`` without query or trailing slash); also
@@ -23,26 +24,5 @@ class ResponsesCodec:
         """A body of this format, for a call whose path says nothing."""
         return isinstance(body, dict) and "input" in body and "messages" not in body
 
-    def parse_request(self, body: dict[str, Any]) -> ir.Request:
-        return request.parse_request(body)
 
-    def render_request(self, req: ir.Request) -> dict[str, Any]:
-        return request.render_request(req)
-
-    def parse_response(self, body: dict[str, Any]) -> ir.Response:
-        return response.parse_response(body)
-
-    def render_response(self, resp: ir.Response, req: ir.Request) -> dict[str, Any]:
-        return response.render_response(resp, req)
-
-    def stream_parser(self) -> stream.StreamParser:
-        return stream.StreamParser()
-
-    def stream_renderer(self, req: ir.Request) -> stream.StreamRenderer:
-        return stream.StreamRenderer(req)
-
-    def error_event(self, message: str, error_type: str = "api_error") -> bytes:
-        return stream.error_event(message, error_type)
-
-
-CODEC: Codec = ResponsesCodec()
+CODEC: Codec = ResponsesCodec(request, response, stream)

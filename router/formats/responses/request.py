@@ -9,17 +9,19 @@ from router.formats.common import (
     add_dropped,
     as_object,
     bad,
+    content_parts,
     field,
-    function_tool,
     image_from_url,
     image_url,
     merge_extra,
     new_id,
     parse_effort,
-    parse_tool_choice,
+    parse_tooling,
+    parse_user_and_extra,
     render_effort,
     render_metadata,
     render_sampling,
+    render_tool_choice,
     require,
     tool_extra,
 )
@@ -100,9 +102,7 @@ def parse_request(body: dict[str, Any]) -> ir.Request:
     else:
         for i, raw in enumerate(raw_input):
             _parse_item(req, raw, f"input[{i}]")
-    _parse_tools(body, req)
-    _parse_tool_choice(body, req)
-    req.parallel_tool_calls = field(body, "parallel_tool_calls", bool, "a boolean")
+    parse_tooling(body, req, nested=False)
     req.max_tokens = field(body, "max_output_tokens", int, "an integer")
     req.temperature = field(body, "temperature", (int, float), "a number")
     req.top_p = field(body, "top_p", (int, float), "a number")
@@ -120,24 +120,13 @@ def parse_request(body: dict[str, Any]) -> ir.Request:
         req.extra["text"] = rest
     req.stream = bool(field(body, "stream", bool, "a boolean"))
     req.include_usage = req.stream  # response.completed always carries usage
-    req.user = field(body, "user", str, "a string")
-    req.metadata = field(body, "metadata", dict, "an object")
-    for key, value in body.items():
-        if key not in _FIELDS:
-            req.extra[key] = value
+    parse_user_and_extra(body, req, _FIELDS)
     return req
 
 
 def _parts(content: Any, path: str, req: ir.Request) -> list[ir.TextBlock | ir.ImageBlock]:
-    if isinstance(content, str):
-        return [ir.TextBlock(content)]
-    if not isinstance(content, list):
-        raise bad(f"{path}.content", "expected a string or an array of content parts")
     out: list[ir.TextBlock | ir.ImageBlock] = []
-    for j, raw in enumerate(content):
-        ppath = f"{path}.content[{j}]"
-        part = as_object(raw, ppath)
-        ptype = field(part, "type", str, "a string", ppath, required=True)
+    for ptype, part, ppath in content_parts(content, path):
         if ptype in ("input_text", "output_text", "text"):
             out.append(ir.TextBlock(field(part, "text", str, "a string", ppath, required=True)))
         elif ptype == "refusal":
@@ -210,30 +199,6 @@ def _parse_item(req: ir.Request, raw: Any, path: str) -> None:
             add_dropped(req, f"{path}.{kind}")
 
 
-def _parse_tools(body: dict[str, Any], req: ir.Request) -> None:
-    other: list[Any] = []
-    for k, raw in enumerate(field(body, "tools", list, "an array") or []):
-        tpath = f"tools[{k}]"
-        tool = as_object(raw, tpath)
-        if tool.get("type") != "function":
-            other.append(tool)  # built-in and custom tools ride along for same-format renders
-            continue
-        req.tools.append(function_tool(tool, tpath, skip=("type",)))
-    if other:
-        req.extra["tools"] = other
-
-
-def _named_function(choice: dict[str, Any]) -> str | None:
-    if choice.get("type") != "function":
-        return None
-    name: str = field(choice, "name", str, "a string", "tool_choice", required=True)
-    return name
-
-
-def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
-    parse_tool_choice(body, req, _named_function)
-
-
 # --------------------------------------------------------------------------- request rendering
 
 
@@ -248,7 +213,7 @@ def render_request(req: ir.Request) -> dict[str, Any]:
     if req.tools:
         body["tools"] = render_tools(req)
         if req.tool_choice is not None:
-            body["tool_choice"] = render_tool_choice(req.tool_choice)
+            body["tool_choice"] = render_tool_choice(req.tool_choice, nested=False)
     if req.parallel_tool_calls is not None:
         body["parallel_tool_calls"] = req.parallel_tool_calls
     if req.max_tokens is not None:
@@ -282,12 +247,6 @@ def render_tools(req: ir.Request) -> list[dict[str, Any]]:
         out.update(extra)
         tools.append(out)
     return tools
-
-
-def render_tool_choice(choice: ir.ToolChoice) -> str | dict[str, Any]:
-    if choice.mode == "tool":
-        return {"type": "function", "name": choice.name or ""}
-    return choice.mode
 
 
 def _input_parts(blocks: list[ir.TextBlock | ir.ImageBlock]) -> str | list[dict[str, Any]]:

@@ -7,11 +7,10 @@ import time
 from typing import Any
 
 from router import ir
-from router.formats.common import as_int, new_id, obj
+from router.formats.common import as_int, new_id, obj, render_tool_choice
 from router.formats.responses import NAME
 from router.formats.responses.request import (
     format_from_ir,
-    render_tool_choice,
     render_tools,
     thinking_from_item,
     tool_use_from_item,
@@ -161,7 +160,9 @@ def response_object(
         "reasoning": reasoning,
         "temperature": req.temperature,
         "text": {"format": text_format},
-        "tool_choice": render_tool_choice(req.tool_choice) if req.tool_choice else "auto",
+        "tool_choice": render_tool_choice(req.tool_choice, nested=False)
+        if req.tool_choice
+        else "auto",
         "tools": [{**t, "strict": t.get("strict")} for t in _render_tools_quiet(req)],
         "top_p": req.top_p,
         "truncation": "disabled",
@@ -231,3 +232,8 @@ def render_response(resp: ir.Response, req: ir.Request) -> dict[str, Any]:
         usage=resp.usage,
         incomplete=incomplete,
     )
+
+
+def mark_unfinished(rendered: dict[str, Any]) -> None:
+    """A reply rendered from a stream that never ended is an incomplete response."""
+    rendered["status"] = "incomplete"

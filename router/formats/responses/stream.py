@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from router import ir, jsonfast
-from router.formats.common import as_int, new_id, obj
+from router.formats.common import OpenAIStreamRenderer, as_int, new_id, obj
 from router.formats.responses import NAME
 from router.formats.responses.request import summary_text
 from router.formats.responses.response import (
@@ -114,14 +114,19 @@ class StreamParser:
             case "response.output_text.done" | "response.refusal.done":
                 key = (output_index, as_int(data.get("content_index")))
                 text = data.get("text", data.get("refusal"))
-                self._catch_up(key, "text", text, out, ir.TextBlock())
+                self._delta(key, "text", text, out, ir.TextBlock(), catch_up=True)
             case "response.function_call_arguments.delta":
                 self._delta(
                     (output_index, 0), "input_json", data.get("delta"), out, ir.ToolUseBlock()
                 )
             case "response.function_call_arguments.done":
-                self._catch_up(
-                    (output_index, 0), "input_json", data.get("arguments"), out, ir.ToolUseBlock()
+                self._delta(
+                    (output_index, 0),
+                    "input_json",
+                    data.get("arguments"),
+                    out,
+                    ir.ToolUseBlock(),
+                    catch_up=True,
                 )
             case "response.reasoning_summary_part.added":
                 index = self._blocks.get((output_index, 0))
@@ -179,25 +184,19 @@ class StreamParser:
         text: Any,
         out: list[ir.StreamEvent],
         block: ir.Block,
+        *,
+        catch_up: bool = False,
     ) -> None:
+        """With ``catch_up``: a ``.done`` event, which carries the whole value, counts only
+        for a part that got no deltas."""
+        index = self._blocks.get(key)
+        if catch_up and index is not None and index in self._seen_delta:
+            return
         if not isinstance(text, str) or not text:
             return
         index = self._start(key, block, out)
         self._seen_delta.add(index)
         out.append(ir.BlockDelta(index, kind, text))
-
-    def _catch_up(
-        self,
-        key: tuple[int, int],
-        kind: Any,
-        text: Any,
-        out: list[ir.StreamEvent],
-        block: ir.Block,
-    ) -> None:
-        """A ``.done`` event for a part that got no deltas carries the whole value."""
-        index = self._blocks.get(key)
-        if index is None or index not in self._seen_delta:
-            self._delta(key, kind, text, out, block)
 
     def _item_done(
         self, output_index: int, item: dict[str, Any], out: list[ir.StreamEvent]
@@ -209,7 +208,9 @@ class StreamParser:
                 id=str(item.get("call_id") or ""), name=str(item.get("name") or "")
             )
             self._start((output_index, 0), block, out)
-            self._catch_up((output_index, 0), "input_json", item.get("arguments"), out, block)
+            self._delta(
+                (output_index, 0), "input_json", item.get("arguments"), out, block, catch_up=True
+            )
         elif kind == "reasoning":
             index = self._start((output_index, 0), ir.ThinkingBlock(origin=NAME), out)
             if index not in self._seen_delta:
@@ -249,29 +250,18 @@ class _Item:
         self.started_summary = False
 
 
-class StreamRenderer:
+class StreamRenderer(OpenAIStreamRenderer):
     """IR events -> the typed event sequence ``client.responses.create(stream=True)`` reads."""
 
     def __init__(self, req: ir.Request) -> None:
-        self._req = req
+        super().__init__(req)
         self._seq = 0
-        self._id = ""
-        self._model = req.model
-        self._created = 0
-        self._started = False
-        self._done = False
         self._items: dict[int, _Item] = {}  # IR block index -> item
         self._output: list[tuple[int, dict[str, Any]]] = []  # finished items by output index
         self._next_output = 0
-        self._stop: ir.StopReason | None = None
-        self._usage: ir.Usage | None = None
 
-    def render(self, event: ir.StreamEvent) -> bytes:
-        if self._done:
-            return b""
+    def _event(self, event: ir.StreamEvent) -> bytes:
         out = b""
-        if not self._started and not isinstance(event, ir.ErrorEvent):
-            out += self._start(event if isinstance(event, ir.MessageStart) else None)
         match event:
             case ir.BlockStart():
                 out += self._block_start(event.index, event.block)
@@ -279,13 +269,6 @@ class StreamRenderer:
                 out += self._block_delta(event)
             case ir.BlockStop():
                 out += self._block_stop(event.index)
-            case ir.MessageDelta():
-                if event.stop_reason is not None:
-                    self._stop = event.stop_reason
-                if event.usage is not None:
-                    if self._usage is None:
-                        self._usage = ir.Usage(estimated=event.usage.estimated)
-                    self._usage.merge(event.usage)
             case ir.MessageStop():
                 for index in sorted(self._items):
                     out += self._block_stop(index)
@@ -297,13 +280,9 @@ class StreamRenderer:
                 self._done = True
             case ir.ErrorEvent():
                 out += self._failed(event.message, event.error_type)
-            case _:
-                pass
         return out
 
-    def finish(self) -> bytes:
-        if self._done:
-            return b""
+    def _end(self) -> bytes:
         return self._failed("upstream stream ended before the response completed", "api_error")
 
     def _failed(self, message: str, error_type: str) -> bytes:
@@ -313,11 +292,8 @@ class StreamRenderer:
         return out + self._emit("response.failed", {"response": resp})
 
     def _start(self, event: ir.MessageStart | None) -> bytes:
-        self._started = True
         given = event.id if event else ""
-        self._id = given if given.startswith("resp_") else new_id("resp_")
-        self._model = (event.model if event else "") or self._req.model
-        self._created = (event.created if event else None) or int(time.time())
+        self._begin(event, given if given.startswith("resp_") else new_id("resp_"))
         resp = self._response("in_progress")
         return self._emit("response.created", {"response": resp}) + self._emit(
             "response.in_progress", {"response": resp}

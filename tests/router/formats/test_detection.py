@@ -1,5 +1,5 @@
 """Format detection is the codecs' own: each codec claims its paths and bodies, and the
-inspector (``detect.api_kind``), the ``/v1`` chat handler and the agent catalog ask them."""
+inspector (``detect.call_format``), the ``/v1`` chat handler and the agent catalog ask them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from router.bridge.agents import ChatPath, default_catalog
 from router.formats import FORMATS, format_for_body, format_for_path, get_codec
-from router.traffic.detect import api_kind
+from router.traffic.detect import call_format
 
 PATHS: list[tuple[str, Any, str | None]] = [
     ("/v1/chat/completions", {"messages": []}, "openai-chat"),
@@ -57,14 +57,14 @@ def test_each_codec_recognises_its_own_bodies(body: Any, fmt: str | None) -> Non
 @pytest.mark.parametrize(("path", "body", "fmt"), PATHS)
 def test_the_inspector_asks_the_codecs(path: str, body: Any, fmt: str | None) -> None:
     expected = fmt if fmt is not None or path != "/proxy" else format_for_body(body)
-    assert api_kind(path, body) == expected
+    assert call_format(path, body) == expected
 
 
 @pytest.mark.parametrize(("body", "fmt"), BODIES)
 def test_an_unknown_path_is_decided_by_the_codecs_body_detection(
     body: Any, fmt: str | None
 ) -> None:
-    assert api_kind("/some/proxy/path", body) == fmt
+    assert call_format("/some/proxy/path", body) == fmt
 
 
 def test_the_agent_catalog_takes_codec_formats_from_the_codecs() -> None:

@@ -91,3 +91,43 @@ def test_analytics(db_path: Path) -> None:
     assert calllogs.analytics("month", now=NOW).totals.requests == 5
     with pytest.raises(BadRequest):
         calllogs.analytics("year")
+
+
+def test_analytics_per_agent_and_combo_by_the_hour(db_path: Path) -> None:
+    calllogs.insert_many(
+        [
+            _log(1, agent="codex", combo="fast"),
+            _log(2, agent="codex"),
+            _log(90, combo="fast", costUsd=0.25),  # an hour and a half ago: the 10:00 bucket
+        ]
+    )
+    day = calllogs.analytics("day", now=NOW, bucket="hour")
+    assert day.by_agent["codex"].requests == 2
+    assert day.by_agent[calllogs.DIRECT].requests == 1  # no agent: a client of /v1
+    assert set(day.by_combo) == {"fast"} and day.by_combo["fast"].requests == 2
+    assert [(p.bucket, p.key, p.requests) for p in day.combo_series] == [
+        ("2025-06-10T10:00Z", "fast", 1),
+        ("2025-06-10T11:00Z", "fast", 1),
+    ]
+    assert {(p.bucket, p.key) for p in day.agent_series} == {
+        ("2025-06-10T10:00Z", calllogs.DIRECT),
+        ("2025-06-10T11:00Z", "codex"),
+    }
+    assert all(p.day == "2025-06-10" for p in day.model_series)
+    by_day = calllogs.analytics("week", now=NOW)
+    assert [(p.bucket, p.requests) for p in by_day.combo_series] == [("2025-06-10", 2)]
+    with pytest.raises(BadRequest):
+        calllogs.analytics("day", bucket="minute")
+
+
+def test_list_logs_sorted_by_a_column_newest_first_among_equals(db_path: Path) -> None:
+    calllogs.insert_many(
+        [_log(1, costUsd=0.5), _log(2, costUsd=0.01), _log(3, costUsd=0.5), _log(4, status=502)]
+    )
+    assert [log.id for log in calllogs.list_logs(sort="-costUsd")] == [
+        "log-1", "log-3", "log-2", "log-4",
+    ]  # fmt: skip
+    assert [log.id for log in calllogs.list_logs(sort="status", limit=1)] == ["log-1"]
+    assert [log.id for log in calllogs.list_logs(sort="-status", limit=1)] == ["log-4"]
+    with pytest.raises(BadRequest):
+        calllogs.list_logs(sort="id; DROP TABLE")

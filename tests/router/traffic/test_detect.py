@@ -8,7 +8,7 @@ import pytest
 
 from router.traffic.detect import (
     KNOWN_LLM_HOSTS,
-    api_kind,
+    call_format,
     context_key,
     detect_kind,
     is_llm_host,
@@ -87,26 +87,26 @@ def test_provider_for_host() -> None:
     assert provider_for_host("unknown.example") is None
 
 
-def test_api_kind_path_first_then_body() -> None:
-    assert api_kind("/v1/chat/completions", {"messages": []}) == "openai-chat"
-    assert api_kind("/v1/chat/completions", {"input": "hi", "model": "m"}) == "responses"
-    assert api_kind("/v1/chat/completions", {"input": "hi", "messages": []}) == "openai-chat"
-    assert api_kind("/v1/messages?beta=true") == "anthropic"
-    assert api_kind("/v1/messages/count_tokens") == "anthropic"
-    assert api_kind("/backend-api/codex/responses") == "responses"
-    assert api_kind("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse") == "gemini"
-    assert api_kind("/v1internal:generateContent") == "cloudcode"
+def test_call_format_path_first_then_body() -> None:
+    assert call_format("/v1/chat/completions", {"messages": []}) == "openai-chat"
+    assert call_format("/v1/chat/completions", {"input": "hi", "model": "m"}) == "responses"
+    assert call_format("/v1/chat/completions", {"input": "hi", "messages": []}) == "openai-chat"
+    assert call_format("/v1/messages?beta=true") == "anthropic"
+    assert call_format("/v1/messages/count_tokens") == "anthropic"
+    assert call_format("/backend-api/codex/responses") == "responses"
+    assert call_format("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse") == "gemini"
+    assert call_format("/v1internal:generateContent") == "cloudcode"
     # The path wins over a body that looks like another format.
-    assert api_kind("/v1/messages", {"contents": []}) == "anthropic"
+    assert call_format("/v1/messages", {"contents": []}) == "anthropic"
     # An LLM path without a codec, and an unknown path decided by the body.
-    assert api_kind("/v1/embeddings", {"model": "m", "input": "x"}) is None
-    assert api_kind("/generateAssistantResponse") is None
-    assert api_kind("/proxy", {"request": {"contents": []}, "model": "m"}) == "cloudcode"
-    assert api_kind("/proxy", {"contents": []}) == "gemini"
-    assert api_kind("/proxy", {"input": []}) == "responses"
-    assert api_kind("/proxy", {"messages": [], "system": "s"}) == "anthropic"
-    assert api_kind("/proxy", {"messages": [{"role": "user", "content": "hi"}]}) == "openai-chat"
-    assert api_kind("/proxy", "not a dict") is None
+    assert call_format("/v1/embeddings", {"model": "m", "input": "x"}) is None
+    assert call_format("/generateAssistantResponse") is None
+    assert call_format("/proxy", {"request": {"contents": []}, "model": "m"}) == "cloudcode"
+    assert call_format("/proxy", {"contents": []}) == "gemini"
+    assert call_format("/proxy", {"input": []}) == "responses"
+    assert call_format("/proxy", {"messages": [], "system": "s"}) == "anthropic"
+    assert call_format("/proxy", {"messages": [{"role": "user", "content": "hi"}]}) == "openai-chat"
+    assert call_format("/proxy", "not a dict") is None
 
 
 USER = {"role": "user", "content": "x"}

@@ -45,7 +45,7 @@ def every_kind() -> dict[str, InterceptedRequest]:
             context_key="0123456789ab",
             llm=LlmInfo(
                 provider="anthropic",
-                api_kind="anthropic",
+                format="anthropic",
                 model="claude-sonnet-4-5",
                 tokens_in=10,
                 tokens_out=2,

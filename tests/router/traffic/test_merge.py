@@ -647,7 +647,7 @@ def test_llm_summary_streamed_with_cost_and_masking() -> None:
         "anthropic", request, merged, provider="anthropic", streamed=True, cost_fn=cost_fn
     )
     assert info.model == "claude-sonnet-4-5-20250929"
-    assert info.streamed and info.provider == "anthropic" and info.api_kind == "anthropic"
+    assert info.streamed and info.provider == "anthropic" and info.format == "anthropic"
     assert (info.tokens_in, info.tokens_out, info.cache_read_tokens, info.cache_write_tokens) == (
         135,
         64,

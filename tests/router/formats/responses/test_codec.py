@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import openai
-from aiohttp import web
 
-from router import ir
 from router.formats.responses.codec import CODEC
+from tests.router.formats.codec_server import serve_codec
 from tests.router.formats.responses.samples import (
     anthropic_response,
 )
@@ -17,21 +16,7 @@ from tests.router.formats.responses.samples import (
 async def test_openai_sdk_reads_rendered_response_and_stream(aiohttp_server: Any) -> None:
     resp = anthropic_response()
 
-    async def handler(request: web.Request) -> web.StreamResponse:
-        req = CODEC.parse_request(await request.json())
-        if not req.stream:
-            return web.json_response(CODEC.render_response(resp, req))
-        stream = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await stream.prepare(request)
-        renderer = CODEC.stream_renderer(req)
-        for event in ir.response_events(resp):
-            await stream.write(renderer.render(event))
-        await stream.write(renderer.finish())
-        return stream
-
-    app = web.Application()
-    app.router.add_post("/v1/responses", handler)
-    server = await aiohttp_server(app)
+    server = await serve_codec(aiohttp_server, CODEC, "/v1/responses", resp)
     client = openai.AsyncOpenAI(api_key="test", base_url=str(server.make_url("/v1")))
 
     result = await client.responses.create(model="m", input="hi")
