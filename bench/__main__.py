@@ -25,6 +25,7 @@ from bench.profile import Profile
 from bench.report import render_headline
 
 DOC = armlib.ROOT / "docs" / "benchmarks.md"
+ANALYSIS = armlib.ROOT / "bench" / "analysis.md"
 
 TARGETS = [
     ("Added latency at c=1", "p50 ≤ 1.5x and p99 ≤ 2x the pass-through floor's", "E1"),
@@ -184,6 +185,10 @@ def render(ctx: ex.Ctx, started: float, load: tuple[tuple[float, ...], tuple[flo
         lines.append("")
         for kind, prof in ctx.profiles.items():
             lines += _render_profile(kind, prof)
+    if ANALYSIS.exists():
+        # Written by hand (dated, with its commit): what the profiles say is left per missed
+        # target, and whether it is llmtap's code or aiohttp/mitmproxy internals.
+        lines += [ANALYSIS.read_text().rstrip(), ""]
     if ctx.driver_limited:
         lines += ["## Driver-limited runs", ""]
         lines.append(
