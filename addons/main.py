@@ -176,7 +176,7 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
             # the first call that counts.
             loop = asyncio.get_running_loop()
             loop.call_later(AFTER_START_S, _freeze_startup_objects)
-            loop.call_later(AFTER_START_S, preload_trust, runtime.router.client)
+            loop.call_later(AFTER_START_S, lambda: preload_trust(runtime.router.client))
             loop.call_later(
                 AFTER_START_S,
                 lambda: warming.append(loop.run_in_executor(None, warm_tokenizers)),

@@ -118,9 +118,9 @@ class _Roots:
 _ROOTS: weakref.WeakKeyDictionary[aiohttp.ClientSession, _Roots] = weakref.WeakKeyDictionary()
 
 
-def preload_trust(client: aiohttp.ClientSession) -> None:
+def preload_trust(client: aiohttp.ClientSession | None) -> None:
     """Start loading the session's system roots now (in a worker thread), if not yet done."""
-    roots = _ROOTS.get(client)
+    roots = _ROOTS.get(client) if client is not None else None
     if roots is not None:
         roots.ensure()
 
