@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,6 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
 
         opts = options.Options()
         master = Master(opts, event_loop=asyncio.get_running_loop())
-        warming: list[asyncio.Future[None]] = []  # referenced while it runs
         master.addons.add(*mitm.addons())
 
         async def started(host: str, port: int) -> None:
@@ -177,10 +177,10 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
             loop = asyncio.get_running_loop()
             loop.call_later(AFTER_START_S, _freeze_startup_objects)
             loop.call_later(AFTER_START_S, lambda: preload_trust(runtime.router.client))
-            loop.call_later(
-                AFTER_START_S,
-                lambda: warming.append(loop.run_in_executor(None, warm_tokenizers)),
-            )
+            # A daemon thread, not the default executor: Ctrl-C right after start must not
+            # wait for the vocabularies (asyncio.run joins the executor's threads at exit).
+            warm = threading.Thread(target=warm_tokenizers, name="llmtap-tokenizers", daemon=True)
+            loop.call_later(AFTER_START_S, warm.start)
             base = f"http://{host}:{port}"
             print(f"llmtap {__version__} is up", flush=True)
             print(f"  UI            {base}/", flush=True)
