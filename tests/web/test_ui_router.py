@@ -293,8 +293,10 @@ async def test_build_a_combo_break_its_first_node_see_the_breaker_open_and_failo
         )
         assert resp.status_code == 201, resp.text
         flaky_id = resp.json()["id"]
-        # One breaker-worthy failure opens it (the default is 5).
-        resp = await server.api("PATCH", "/api/resilience", json={"failureThreshold": 1})
+        # One breaker-worthy failure opens it (the default is 5), for longer than a slow
+        # machine takes to run this test (so it is still open, not half-open, when looked at).
+        limits = {"failureThreshold": 1, "cooldownSeconds": 600, "maxCooldownSeconds": 600}
+        resp = await server.api("PATCH", "/api/resilience", json=limits)
         assert resp.status_code == 200, resp.text
 
         await open_router(ui)
