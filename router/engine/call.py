@@ -50,6 +50,10 @@ class CallInfo:
     step: Step | None = None
     attempts: list[Attempt] = field(default_factory=list)
     target_format: str | None = None
+    # The last attempt's body and forwarded client headers as sent upstream (the inspector
+    # records them, masked, beside the client's request).
+    upstream_body: dict[str, Any] | None = None
+    upstream_extra_headers: dict[str, str] | None = None
     t_sent: float | None = None
     t_headers: float | None = None
     t_first_token: float | None = None

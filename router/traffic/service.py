@@ -14,13 +14,20 @@ from typing import Any
 from router import jsonfast
 from router.engine import CallInfo
 from router.errors import NotFound
+from router.providers import build_headers, get_provider
 from router.store import sessions as store_sessions
 from router.store.records import Session
 from router.traffic.buffer import LiveBuffer, Subscriber
 from router.traffic.detect import request_key
 from router.traffic.masking import mask_body, mask_headers, mask_json, mask_text, masked_copy
 from router.traffic.merge import model_from_path, render_response, request_turns, response_turns
-from router.traffic.record import InterceptedRequest, LlmInfo, RecordFilter, Status
+from router.traffic.record import (
+    InterceptedRequest,
+    LlmInfo,
+    RecordFilter,
+    Status,
+    UpstreamRequest,
+)
 from router.usage import token_fields
 
 log = logging.getLogger(__name__)
@@ -30,7 +37,8 @@ SessionSink = Callable[[str, str, str], None]
 
 # Fields set on a record by the inspector itself (not by the capture path): a later update
 # from the capture path, which knows nothing of them, must not erase them.
-_STICKY = ("annotation", "note", "session_id")
+_STICKY = ("annotation", "note", "session_id", "upstream_request")
+_MAX_PENDING_UPSTREAM = 4096  # diverted calls' upstream requests waiting for their record
 
 
 class Inspector:
@@ -50,6 +58,7 @@ class Inspector:
         self._lock = threading.Lock()
         self._active: dict[str, Session] = {}
         self._notes: dict[str, str] = {}
+        self._upstream: dict[str, UpstreamRequest] = {}
         buffer.subscribe(self._on_event)
         if session_sink is not None:
             # A session left open by a crash keeps recording (it was never stopped).
@@ -100,6 +109,21 @@ class Inspector:
         original this way before the router has created the record)."""
         with self._lock:
             self._notes[record_id] = note
+
+    def attach_upstream(self, record_id: str, upstream: UpstreamRequest) -> None:
+        """Add the (masked) request the router sent upstream to a record the capture path
+        owns (a diverted call): at once when its final state is already in, else with its
+        next update."""
+        live = self.buffer.peek(record_id)
+        if live is not None and live.status != "in-flight":
+            full = self.buffer.get(record_id)
+            if full is not None and full.masked:
+                self.buffer.update(masked_copy(full, {"upstream_request": upstream}))
+                return
+        with self._lock:
+            self._upstream[record_id] = upstream
+            while len(self._upstream) > _MAX_PENDING_UPSTREAM:
+                self._upstream.pop(next(iter(self._upstream)))
 
     def forget_note(self, record_id: str) -> None:
         with self._lock:
@@ -181,9 +205,12 @@ class Inspector:
                     update[name] = getattr(previous, name)
         with self._lock:
             note = self._notes.get(record.id)
+            upstream = self._upstream.pop(record.id, None) if self._upstream else None
             newest = next(reversed(self._active.values()), None) if self._active else None
         if note is not None and record.note is None:
             update["note"] = note
+        if upstream is not None and record.upstream_request is None:
+            update["upstream_request"] = upstream
         if record.session_id is None and "session_id" not in update and newest is not None:
             update["session_id"] = newest.id
         if not update:
@@ -244,6 +271,12 @@ class CallRecorder:
 
     def observe(self, info: CallInfo, phase: str) -> None:
         if info.inbound.source != "router":
+            # A diverted call: the capture path owns its record; the router adds what only
+            # it knows, the request it sent upstream.
+            if phase == "finish":
+                upstream = upstream_from_call(info)
+                if upstream is not None:
+                    self.inspector.attach_upstream(info.inbound.request_id, upstream)
             return
         try:
             asyncio.get_running_loop().call_soon(self.record, info, phase)
@@ -367,5 +400,29 @@ def _final_record(info: CallInfo, base: InterceptedRequest) -> InterceptedReques
         "error": mask_text(info.error) if info.error else None,
         "mapped_model": mask_text(mapped) if mapped else None,
         "llm": masked_copy(base.llm, llm_update),
+        "upstream_request": upstream_from_call(info),
     }
     return masked_copy(base, update)
+
+
+def upstream_from_call(info: CallInfo) -> UpstreamRequest | None:
+    """The request the call's last attempt sent upstream (URL, headers with their secrets
+    masked, translated and mapped body), masked once as it is built; None when no attempt
+    was sent."""
+    step, body = info.step, info.upstream_body
+    if step is None or body is None:
+        return None
+    conn = step.connection
+    stream = info.request.stream if info.request is not None else info.streamed
+    url = get_provider(conn.provider).call_url(
+        conn, step.model, stream=stream, api_format=info.target_format
+    )
+    headers = build_headers(conn, stream=stream, extra_headers=info.upstream_extra_headers)
+    upstream = UpstreamRequest(
+        url=mask_text(url),
+        headers=mask_headers(headers),
+        body=jsonfast.dumps_str(mask_json(body)),
+        format=info.target_format,
+        provider=mask_text(conn.name),
+    )
+    return masked_copy(upstream, {})
