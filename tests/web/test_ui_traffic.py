@@ -4,7 +4,8 @@ calls, sorting and resizing, the request as sent upstream, copy as curl (run aga
 fake), edit and resend, context tints, the header at 1280 and 1024 px, no stray "null", the
 WebSocket resync after a restart, a stored session after a restart, the login notice.
 
-Set LLMTAP_SCREENSHOTS=docs/screenshots to also write the README's screenshots.
+Set LLMTAP_SCREENSHOTS_DIR=docs/screenshots (scripts/screenshot does) to also write the
+README's screenshots of these views.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytest
 from addons.webapp import WebApp
 from router.traffic.record import InterceptedRequest
 from tests.fakes.upstream import FakeUpstream, Reply
-from tests.web.browser import UI
+from tests.web.browser import SCREENSHOTS_ENV, UI
 from tests.web.harness import Server, start_server
 from tests.web.test_ui import chat, records, sample_traffic
 from web.app import create_app
@@ -34,7 +35,7 @@ INSPECTOR = "/api/tools/traffic-inspector"
 
 
 def _shots_dir() -> Path | None:
-    target = os.environ.get("LLMTAP_SCREENSHOTS")
+    target = os.environ.get(SCREENSHOTS_ENV)
     if not target:
         return None
     Path(target).mkdir(parents=True, exist_ok=True)
@@ -42,7 +43,8 @@ def _shots_dir() -> Path | None:
 
 
 async def shot(page: Any, name: str) -> None:
-    """Write docs/screenshots/<name>.png when LLMTAP_SCREENSHOTS names the directory."""
+    """Write <name>.png into $LLMTAP_SCREENSHOTS_DIR when it is set (browser.screenshot also
+    shoots without it, into a temp dir; these views are shot only for the README)."""
     target = _shots_dir()
     if target is None:
         return
@@ -468,3 +470,22 @@ async def test_screenshots_of_the_traffic_views(ui: UI) -> None:
     await expect(ui.rows()).to_have_count(2)
     await shot(ui.page, "search")
     assert json.dumps(ui.page_errors) == "[]"
+
+
+async def test_another_view_opens_a_call_the_live_feed_no_longer_has(ui: UI) -> None:
+    from playwright.async_api import expect
+
+    session = (await ui.server.api("POST", INSPECTOR + "/sessions", json={"name": "s"})).json()
+    ui.server.upstream.script(Reply.text("kept"))
+    resp = await chat(ui.server, "an older call")
+    await ui.server.api("PATCH", INSPECTOR + f"/sessions/{session['id']}", json={"action": "stop"})
+    await ui.server.api("DELETE", INSPECTOR + "/requests")
+    await expect(ui.rows()).to_have_count(0)
+    # What the Router view's call log does with a row (its id is the record's id).
+    call_id = resp.headers["x-omniroute-request-id"]
+    await ui.page.evaluate(
+        "id => window.dispatchEvent(new CustomEvent('llmtap:open-call', {detail: {id}}))", call_id
+    )
+    await expect(ui.rows()).to_have_count(1)
+    await expect(ui.page.locator("#tab-body .role-user .blk-text")).to_have_text("an older call")
+    await expect(ui.page.locator("#detail-title")).to_contain_text("stored")

@@ -18,6 +18,7 @@ import {
   invalidate,
   newValues,
   onChange,
+  pinned,
   put,
   records,
   replaceLive,
@@ -64,7 +65,7 @@ const live = {
     if (state.selected && !records.has(state.selected)) select(null);
     else renderDetail(false);
     invalidate();
-    if (state.filter.text) scheduleSearch();
+    if (state.filter.text) scheduleSearch(2000);
   },
   event(type, record) {
     if (!record || typeof record.id !== "string") return;
@@ -79,7 +80,7 @@ const live = {
       scheduleFooter();
     }
     if (record.id === state.selected) renderDetail(false);
-    if (state.filter.text) scheduleSearch();
+    if (state.filter.text) scheduleSearch(2000);
   },
   clear() {
     clearLive();
@@ -108,9 +109,14 @@ const live = {
 let searchTimer = null;
 let searchSeq = 0;
 
-function scheduleSearch() {
+// Typing searches after a short pause; new traffic refreshes the hits at most every 2 s.
+function scheduleSearch(delay = 250) {
+  if (searchTimer && delay > 250) return;
   clearTimeout(searchTimer);
-  searchTimer = setTimeout(runSearch, 250);
+  searchTimer = setTimeout(() => {
+    searchTimer = null;
+    runSearch();
+  }, delay);
 }
 
 // The server searches request/response bodies and conversations (live buffer and stored
@@ -198,9 +204,17 @@ function select(id, { scroll = false } = {}) {
   renderDetail(true);
 }
 
-function open(id) {
+// Select a call in the list (from a resend result or another view): a call the page does not
+// hold (older than the live feed) is fetched, live or from a recorded session.
+async function open(id) {
   state.detailOpen = true;
-  if (!records.has(id)) return;
+  if (!records.has(id)) {
+    const res = await api("GET", `${API}/requests/${encodeURIComponent(id)}`);
+    if (!res.ok || !res.data?.id) return;
+    put(res.data, { fromStore: true });
+    pinned.add(id);
+    invalidate();
+  }
   if (!visibleOrder().includes(id)) resetFilters();
   select(id, { scroll: true });
 }
@@ -322,8 +336,9 @@ function annotateTab(r) {
 function setLogin(message) {
   const box = $("login");
   box.hidden = !message;
+  box.title = message ?? "";
   if (!message) return;
-  setText($("login-reason"), message);
+  setText($("empty"), "Log in to see the traffic (see above).");
   setConnDown();
 }
 
@@ -371,6 +386,11 @@ function wire() {
   for (const btn of document.querySelectorAll(".view-tab")) btn.addEventListener("click", () => showView(btn.dataset.view));
   $("router-tab").hidden = false;
   $("agents-tab").hidden = false;
+  // Another view (the Router's call log) opens a call here; the call-log id is the record's.
+  window.addEventListener("llmtap:open-call", (ev) => {
+    showView("traffic");
+    open(ev.detail?.id);
+  });
   $("detail-close").addEventListener("click", () => {
     state.detailOpen = false;
     renderDetail(true);

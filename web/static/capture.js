@@ -17,6 +17,7 @@ export async function loadCapture() {
   const res = await api("GET", `${API}/capture-modes`);
   const box = $("capture");
   clear(box);
+  if (res.status === 401) return; // the login notice says it all; the page reloads on login
   if (!res.ok) {
     capture.data = null;
     box.append(h("span", { class: "chip off", title: res.message, text: "capture not running" }));

@@ -6,6 +6,7 @@ export const MAX_LIVE = 20000; // live records kept in the page (the list is vir
 
 export const records = new Map(); // id -> record
 export const stored = new Set(); // ids loaded from a session or a search, not from the live feed
+export const pinned = new Set(); // stored ids opened on purpose (from another view): kept shown
 
 export const state = {
   selected: null,
@@ -64,7 +65,7 @@ export function matches(r) {
   if (f.source && r.source !== f.source) return false;
   if (f.agent && r.agent !== f.agent) return false;
   if (f.session && r.sessionId !== f.session) return false;
-  if (!f.session && stored.has(r.id) && !state.search.ids?.has(r.id)) return false;
+  if (!f.session && stored.has(r.id) && !state.search.ids?.has(r.id) && !pinned.has(r.id)) return false;
   if (f.context && r.contextKey !== f.context) return false;
   if (f.text) {
     // Host, path and model here at once; bodies and conversations by the server's search.
@@ -139,12 +140,15 @@ export function put(record, { fromStore = false } = {}) {
   return !existed;
 }
 
+// Over the cap, the oldest live records go in one batch (down to 90%), so a busy feed pays
+// for one sort now and then, not one per call.
 export function evict() {
   let live = records.size - stored.size;
   if (live <= MAX_LIVE) return;
+  const target = Math.floor(MAX_LIVE * 0.9);
   const oldest = [...records.values()].filter((r) => !stored.has(r.id)).sort((a, b) => tsOf(a) - tsOf(b));
   for (const r of oldest) {
-    if (live <= MAX_LIVE) break;
+    if (live <= target) break;
     records.delete(r.id);
     live--;
   }
@@ -160,7 +164,7 @@ export function replaceLive(list) {
 
 export function dropStored(keep) {
   for (const id of [...stored]) {
-    if (keep(records.get(id))) continue;
+    if (pinned.has(id) || keep(records.get(id))) continue;
     stored.delete(id);
     records.delete(id);
   }
