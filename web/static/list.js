@@ -52,8 +52,13 @@ function loadWidths() {
   }
 }
 
+// Narrow: the detail pane is open, or the window is too small for every column (1024 px).
+function isNarrow() {
+  return document.body.classList.contains("with-detail") || window.innerWidth < 1200;
+}
+
 function activeColumns() {
-  const narrow = document.body.classList.contains("with-detail");
+  const narrow = isNarrow();
   return COLUMNS.filter((c) => !(narrow && c.wide));
 }
 
@@ -318,6 +323,9 @@ export function initList({ onOpen }) {
   wireHeader();
   $("flows").addEventListener("scroll", schedule, { passive: true });
   new ResizeObserver(schedule).observe($("flows"));
+  window.addEventListener("resize", () => {
+    if (view.columns.length !== activeColumns().length) buildHeader();
+  });
   $("flow-body").addEventListener("click", (ev) => {
     const tr = ev.target.closest("tr.flow");
     if (tr) view.onOpen(tr.dataset.id);
