@@ -35,6 +35,9 @@ class Inbound:
     # optional reasoning-effort override ("none" removes the effort).
     model_override: str | None = None
     effort_override: str | None = None
+    # A diverted call the capture side does not record as its own flow (one WebSocket flow
+    # carries many calls): the router records it, like a call of its own.
+    router_records: bool = False
 
 
 @dataclass(slots=True)

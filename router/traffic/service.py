@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from router import jsonfast
 from router.engine import CallInfo
@@ -270,7 +271,7 @@ class CallRecorder:
         self._open: dict[str, InterceptedRequest] = {}
 
     def observe(self, info: CallInfo, phase: str) -> None:
-        if info.inbound.source != "router":
+        if info.inbound.source != "router" and not info.inbound.router_records:
             # A diverted call: the capture path owns its record; the router adds what only
             # it knows, the request it sent upstream.
             if phase == "finish":
@@ -317,6 +318,12 @@ def record_from_call(
 
 def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> InterceptedRequest:
     inbound = info.inbound
+    scheme = "http"
+    if inbound.router_records:
+        # A diverted agent call: the agent's own host, as its capture would show it.
+        agent_host = urlsplit("//" + inbound.headers.get("host", ""))
+        if agent_host.hostname:
+            scheme, host, port = "https", agent_host.hostname, agent_host.port or 443
     body_text = jsonfast.dumps_str(mask_json(inbound.body))
     length = inbound.headers.get("content-length", "")
     path = f"{inbound.path}?{inbound.query}" if inbound.query else inbound.path
@@ -337,11 +344,11 @@ def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> 
     )
     record = InterceptedRequest(
         id=inbound.request_id,
-        source="router",
+        source=inbound.source,
         agent=inbound.agent,
         timestamp=datetime.fromtimestamp(info.started_at, UTC),
         method="POST",
-        scheme="http",
+        scheme=scheme,
         host=host,
         port=port,
         path=mask_text(path),
@@ -351,7 +358,10 @@ def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> 
         status="in-flight",
         proxy_latency_ms=_ms(info.t0, info.t_sent),
         ttfb_ms=_ms(info.t_sent, info.t_headers),
-        source_model=mask_text(info.requested_model) or None,
+        # A diverted call shows the agent's own model and what the mapping made of it.
+        source_model=mask_text((hint or "") if inbound.model_override else info.requested_model)
+        or None,
+        mapped_model=mask_text(inbound.model_override) if inbound.model_override else None,
         detected_kind="llm",
         context_key=convo["contextKey"],
         llm=masked_copy(llm, {}),
@@ -386,7 +396,9 @@ def _final_record(info: CallInfo, base: InterceptedRequest) -> InterceptedReques
         if info.streamed and info.request is not None:
             rendered = render_response(inbound.format, resp, info.request)
             llm_update["response"] = mask_json(rendered) if rendered is not None else None
-    mapped = step.model if step is not None and step.model != info.requested_model else None
+    mapped = inbound.model_override or (
+        step.model if step is not None and step.model != info.requested_model else None
+    )
     status: Status = info.status if info.status is not None else "error"
     update: dict[str, Any] = {
         "response_headers": {"content-type": content_type} if response_text is not None else {},

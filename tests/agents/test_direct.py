@@ -185,3 +185,46 @@ async def test_codex_code_mode_tool_loop_through_the_router(
     assert {(r["sourceFormat"], r["targetFormat"], r["status"]) for r in rows} == {
         ("responses", UPSTREAM[lane], 200)
     }
+
+
+@pytest.mark.parametrize("lane", LANES)
+async def test_codex_tool_loop_over_the_responses_websocket(
+    shared_server: Server, tmp_path: Path, lane: str
+) -> None:
+    """Codex with a provider that supports the Responses WebSocket: the router accepts the
+    upgrade, and the tool loop's second request (on the same socket, only the new items plus
+    ``previous_response_id``) reaches the upstream as the whole conversation."""
+    home = tmp_path / "home"
+    home.mkdir()
+    note = home / "note.txt"
+    note.write_text("the secret word is pineapple\n")
+    tool, arguments = READ_TOOL["codex"]
+    upstream = shared_server.upstream
+    upstream.script(
+        Reply.tools([ToolCall("call_read_1", tool, json.dumps(arguments(note)))]),
+        Reply.text("The note says pineapple."),
+    )
+    before = {r["id"] for r in await shared_server.call_logs()}
+    run = await run_agent(
+        "codex",
+        "What does note.txt say?",
+        home=home,
+        target=Target(shared_server.url, shared_server.model(lane), websockets=True),
+        extra_args=EXTRA_ARGS["codex"],
+    )
+    assert run.returncode == 0, run.describe()
+    assert "The note says pineapple." in run.stdout, run.describe()
+    assert run.attempts == [], run.describe()
+    turns = [r for r in upstream.requests if r.method == "POST"]
+    assert len(turns) == 2, [r.path for r in turns]  # Codex's prewarm reached no model
+    second = json.dumps(turns[1].json)
+    assert "the secret word is pineapple" in second, "the tool result never reached upstream"
+    assert "What does note.txt say?" in second, "the second turn lost the conversation"
+    rows = await shared_server.new_call_logs(before)
+    assert {(r["sourceFormat"], r["targetFormat"], r["status"]) for r in rows} == {
+        ("responses", UPSTREAM[lane], 200)
+    }
+    for row in rows:  # each call came over the socket (the record keeps the upgrade's headers)
+        rec = await shared_server.api("GET", f"/api/tools/traffic-inspector/requests/{row['id']}")
+        assert rec.status_code == 200, rec.text
+        assert "sec-websocket-key" in rec.json()["requestHeaders"], rec.json()["requestHeaders"]

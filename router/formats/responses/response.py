@@ -187,7 +187,10 @@ def response_object(
         "tool_choice": render_tool_choice(req.tool_choice, nested=False)
         if req.tool_choice
         else "auto",
-        "tools": [{**t, "strict": t.get("strict")} for t in _render_tools_quiet(req)],
+        "tools": [
+            {**t, "strict": t.get("strict")} if t.get("type") == "function" else t
+            for t in _render_tools_quiet(req)
+        ],
         "top_p": req.top_p,
         "truncation": "disabled",
         "usage": render_usage(usage) if usage is not None else None,

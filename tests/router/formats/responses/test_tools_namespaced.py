@@ -277,3 +277,37 @@ def test_a_responses_upstreams_custom_calls_parse_back() -> None:
     assert [(c.name, c.namespace, c.free_form) for c in whole.tool_calls()] == [
         (c.name, c.namespace, c.free_form) for c in back.tool_calls()
     ]
+
+
+def test_a_namespace_in_the_tools_field_stays_there() -> None:
+    """Codex with a model it has no metadata for declares its tools in ``tools``, a
+    namespace among them (and a built-in tool, which only a Responses upstream can take)."""
+    body = {
+        "model": "oa/gpt-x",
+        "input": [_user_item("hi")],
+        "tools": [
+            {"type": "function", "name": "exec_command", "parameters": {"type": "object"}},
+            {
+                "type": "namespace",
+                "name": "multi_agent_v1",
+                "description": "Sub-agents.",
+                "tools": [{"type": "function", "name": "spawn", "parameters": {"type": "object"}}],
+            },
+            {"type": "web_search", "external_web_access": False},
+        ],
+    }
+    req = CODEC.parse_request(copy.deepcopy(body))
+    out = CODEC.render_request(req)
+    assert out["tools"] == body["tools"] and req.dropped == []
+    assert not any(i.get("type") == "additional_tools" for i in out["input"])
+    chat = get_codec("openai-chat").render_request(CODEC.parse_request(copy.deepcopy(body)))
+    assert [t["function"]["name"] for t in chat["tools"]] == [
+        "exec_command",
+        "multi_agent_v1__spawn",
+    ]
+    rendered = Response.model_validate(CODEC.render_response(_model_calls(), req))
+    assert [t.type for t in rendered.tools][:2] == ["function", "namespace"]
+
+
+def _user_item(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
