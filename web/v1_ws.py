@@ -18,7 +18,6 @@ A plain GET (no upgrade) is answered 426, which Codex takes as "use HTTP" at onc
 from __future__ import annotations
 
 import json
-import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -32,10 +31,7 @@ from router.engine import Inbound
 from router.errors import LlmtapError
 from router.formats.sse import SSEParser
 from web.context import Services, services
-from web.openapi import doc
 from web.security import HOP_SECRET
-
-log = logging.getLogger("llmtap.web.v1_ws")
 
 _SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("llmtap.v1_ws.sockets")
 Authorize = Callable[[web.Request, Services], str | None]
@@ -243,13 +239,9 @@ def _is_upgrade(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
-@doc(
-    "the Responses API over a WebSocket: one response.create message per call, its events "
-    "one message each (426 without the upgrade)",
-    errors=(401, 426),
-)
 async def responses_ws(request: web.Request) -> web.StreamResponse:
-    """``GET /v1/responses``: the WebSocket transport of the Responses API."""
+    """The Responses API over a WebSocket: a response.create message per call, its events a
+    message each (426 without the upgrade)."""
     if not _is_upgrade(request):
         raise UpgradeRequired("GET /v1/responses is the WebSocket transport: send an upgrade")
     svc = services(request)
