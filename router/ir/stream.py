@@ -171,7 +171,10 @@ def response_events(resp: Response) -> list[StreamEvent]:
                     events.append(BlockDelta(index, "signature", block.signature))
             case ToolUseBlock():
                 start_call = ToolUseBlock(
-                    id=block.id, name=block.name, namespace=block.namespace, free_form=block.free_form
+                    id=block.id,
+                    name=block.name,
+                    namespace=block.namespace,
+                    free_form=block.free_form,
                 )
                 events.append(BlockStart(index, start_call))
                 events.append(BlockDelta(index, "input_json", block.arguments_json()))

@@ -11,6 +11,7 @@ from router.formats.common import (
     bad,
     content_parts,
     field,
+    function_tool,
     image_from_url,
     image_url,
     merge_extra,
