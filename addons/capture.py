@@ -156,12 +156,20 @@ class CaptureTagger:
         if fmt is None:
             return
         if req.method != "POST":
-            # Codex first tries its Responses call as a WebSocket on the same path: a mapped
-            # agent must not get around the mapping that way, so the upgrade is refused and
-            # the agent falls back to the HTTP POST, which is diverted.
+            # Codex first tries its Responses calls over a WebSocket on the same path: with a
+            # `*` mapping (or route-all) the socket itself is diverted to the router, which
+            # speaks that transport too; its messages carry no model the mapping could
+            # choose by before the upgrade, so an exact-model mapping alone leaves it be.
             upgrade = req.headers.get("upgrade", "").lower() == "websocket"
-            if upgrade and agent.divert and fmt == "responses" and self._diverts(agent, None):
-                flow.metadata[meta.REFUSE_UPGRADE] = True
+            path = divert.router_path(fmt, req.path)
+            if upgrade and agent.divert and fmt == "responses" and path is not None:
+                rule = self.find_mapping(agent.agent_id, None)
+                if rule is not None or self.route_all(agent.agent_id):
+                    target = rule.target_model if rule is not None else None
+                    effort = rule.effort if rule is not None else None
+                    flow.metadata[meta.DIVERT] = (fmt, path, target, effort)
+                    if target is not None:
+                        flow.metadata[meta.MAPPED_MODEL] = target
             return
         flow.metadata[meta.CHAT_FORMAT] = fmt
         try:
@@ -187,11 +195,6 @@ class CaptureTagger:
         flow.metadata[meta.DIVERT] = (fmt, path, target, effort)
         if target is not None:
             flow.metadata[meta.MAPPED_MODEL] = target
-
-    def _diverts(self, agent: Agent, source_model: str | None) -> bool:
-        return self.find_mapping(agent.agent_id, source_model) is not None or self.route_all(
-            agent.agent_id
-        )
 
     # ------------------------------------------------------------------ detected models
 

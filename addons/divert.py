@@ -110,13 +110,6 @@ class Divert:
         try:
             if is_bridge(flow.client_conn):
                 self.counters.intercepted += 1
-            if flow.metadata.get(meta.REFUSE_UPGRADE):
-                flow.response = _error(
-                    404,
-                    "llmtap diverts this agent's calls over HTTP: WebSocket not offered",
-                    "not_found_error",
-                )
-                return
             plan = flow.metadata.get(meta.DIVERT)
             if plan is not None:
                 self._hop(flow, plan)
@@ -142,9 +135,12 @@ class Divert:
         query = req.path.partition("?")[2]
         for name in divert.CREDENTIAL_HEADERS:
             req.headers.pop(name, None)
+        agent_host = req.host_header
         req.scheme = "http"
         req.host = ctx.options.llmtap_api_host
         req.port = api_port
+        if agent_host:  # the router records a diverted WebSocket's calls under the agent's host
+            req.host_header = agent_host
         self._hop_grants.add((flow.client_conn.id, req.host, api_port))
         req.path = f"{path}?{query}" if query else path
         for name, value in hop.headers(self.secret).items():

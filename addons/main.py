@@ -184,6 +184,10 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
             base = f"http://{host}:{port}"
             print(f"llmtap {__version__} is up", flush=True)
             print(f"  UI            {base}/", flush=True)
+            if runtime.settings.require_login:
+                # The start URL sets the login cookie (like Jupyter's): the UI says to use it.
+                login = f"{base}/?token={runtime.management_token()}"
+                print(f"  login         {login}   (requireLogin is on)", flush=True)
             print(
                 f"  router API    {base}/v1   (OpenAI / Anthropic / Responses / Gemini)", flush=True
             )

@@ -11,7 +11,6 @@ CUSTOM_KIND = "llmtap.custom_kind"  # a custom host's kind (llm/app/custom)
 SOURCE_MODEL = "llmtap.source_model"  # the model the agent asked for
 MAPPED_MODEL = "llmtap.mapped_model"  # the mapping target, when the call is diverted
 DIVERT = "llmtap.divert"  # router/bridge/divert.Hop-to-be: (format, router path, mapping)
-REFUSE_UPGRADE = "llmtap.refuse_upgrade"  # a mapped agent's WebSocket chat: refused, HTTP used
 CHAT_FORMAT = "llmtap.chat_format"  # the agent chat path's wire format, diverted or not
 REQUEST_JSON = "llmtap.request_json"  # the request body parsed once (None: not JSON)
 

@@ -22,6 +22,8 @@ from web import (
     api_system,
     api_usage,
     inspector,
+    inspector_resend,
+    inspector_search,
     ui,
     v1,
 )
@@ -46,6 +48,9 @@ def create_app(rt: Runtime) -> web.Application:
         app.router.add_routes(table)
     app.router.add_routes(ui.routes)
     inspector.add_routes(app)
+    # Fixed /search before the inspector's own routes take any {id}-like path.
+    app.router.add_routes(inspector_search.routes)
+    app.router.add_routes(inspector_resend.routes)
     api_bridge.add_routes(app)
     return app
 

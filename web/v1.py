@@ -12,6 +12,7 @@ from router.bridge.divert import read_hop, strip_hop
 from router.engine import Inbound, Reply, count_tokens, model_list
 from router.errors import BadRequest, FieldError, NotFound, Unauthorized
 from router.formats import format_for_path
+from web import v1_ws
 from web.context import Services, services
 from web.errors import REQUEST_ID_KEY, read_json, request_id
 from web.security import HOP_SECRET
@@ -175,6 +176,8 @@ def add_routes(app: web.Application) -> None:
         r.add_post(p, messages_count_tokens)
     for p in _both("/v1/responses") + _both("/v1/providers/{provider}/responses"):
         r.add_post(p, responses)
+    ws_paths = _both("/v1/responses") + _both("/v1/providers/{provider}/responses")
+    v1_ws.add_routes(app, ws_paths, _authorize)
     for p in _both("/v1beta/models/{model_action:.+}") + _both("/v1/models/{model_action:.+:.+}"):
         r.add_post(p, gemini)
     for p in _both("/v1internal:generateContent") + _both("/v1internal:streamGenerateContent"):

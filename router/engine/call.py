@@ -35,6 +35,9 @@ class Inbound:
     # optional reasoning-effort override ("none" removes the effort).
     model_override: str | None = None
     effort_override: str | None = None
+    # A diverted call the capture side does not record as its own flow (one WebSocket flow
+    # carries many calls): the router records it, like a call of its own.
+    router_records: bool = False
 
 
 @dataclass(slots=True)
@@ -50,6 +53,10 @@ class CallInfo:
     step: Step | None = None
     attempts: list[Attempt] = field(default_factory=list)
     target_format: str | None = None
+    # The last attempt's body and forwarded client headers as sent upstream (the inspector
+    # records them, masked, beside the client's request).
+    upstream_body: dict[str, Any] | None = None
+    upstream_extra_headers: dict[str, str] | None = None
     t_sent: float | None = None
     t_headers: float | None = None
     t_first_token: float | None = None

@@ -168,7 +168,9 @@ class Router:
         codec_in = get_codec(inbound.format)
         codec_out = codec_in if same else get_codec(target)
         body = self._upstream_body(inbound, req, step, target, same, codec_out, info.parse_dropped)
+        extra = forwarded_headers(step.connection.provider, inbound.headers, same_format=same)
         info.step, info.target_format = step, target
+        info.upstream_body, info.upstream_extra_headers = body, extra
         info.t_sent = time.perf_counter()
         call = await open_call(
             self.session,
@@ -180,9 +182,7 @@ class Router:
             first_byte_timeout=self.timeouts.first_byte,
             idle_timeout=self.timeouts.idle,
             max_response_bytes=self.timeouts.max_response_bytes,
-            extra_headers=forwarded_headers(
-                step.connection.provider, inbound.headers, same_format=same
-            ),
+            extra_headers=extra,
         )
         info.t_headers = time.perf_counter()
         try:

@@ -46,6 +46,9 @@ class ToolUseBlock:
     name: str = ""
     input: Any = field(default_factory=dict)
     raw_arguments: str | None = None
+    # Set only where the source format says so (Responses): see :class:`Tool`.
+    namespace: str | None = None
+    free_form: bool = False
     type: Literal["tool_use"] = "tool_use"
 
     def arguments_json(self) -> str:
@@ -99,10 +102,24 @@ class Message:
 
 @dataclass(slots=True)
 class Tool:
+    """A tool the model may call.
+
+    ``namespace``: the group a Responses client declared it in (Codex's ``additional_tools``);
+    formats without namespaces know it by ``formats.tools.flat_name``.
+    ``free_form``: a custom tool whose input is one free-form string, constrained by
+    ``input_format`` (``{"type": "grammar", ...}``, ``{"type": "text"}`` or None); its
+    ``parameters`` hold the equivalent single-string-field schema, which is what formats
+    without custom tools offer, and its calls carry ``{"input": text}``
+    (``formats.tools``).
+    """
+
     name: str
     description: str | None = None
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     extra: dict[str, Any] = field(default_factory=dict)
+    namespace: str | None = None
+    free_form: bool = False
+    input_format: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -135,6 +152,10 @@ class Request:
     user: str | None = None
     metadata: dict[str, Any] | None = None
     source_format: str = ""
+    # Tool namespaces by name: each declaration's own fields (description, ...) in order, and
+    # where the client declared them (Responses: the ``additional_tools`` item's id and role).
+    tool_namespaces: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tool_namespaces_item: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)  # filled by renderers
 

@@ -109,7 +109,13 @@ def _fresh_copy(block: Block) -> Block:
                 origin=block.origin,
             )
         case ToolUseBlock():
-            return ToolUseBlock(id=block.id, name=block.name, input=block.input)
+            return ToolUseBlock(
+                id=block.id,
+                name=block.name,
+                input=block.input,
+                namespace=block.namespace,
+                free_form=block.free_form,
+            )
         case _:
             return block
 
@@ -164,7 +170,13 @@ def response_events(resp: Response) -> list[StreamEvent]:
                 if block.signature:
                     events.append(BlockDelta(index, "signature", block.signature))
             case ToolUseBlock():
-                events.append(BlockStart(index, ToolUseBlock(id=block.id, name=block.name)))
+                start_call = ToolUseBlock(
+                    id=block.id,
+                    name=block.name,
+                    namespace=block.namespace,
+                    free_form=block.free_form,
+                )
+                events.append(BlockStart(index, start_call))
                 events.append(BlockDelta(index, "input_json", block.arguments_json()))
             case _:
                 continue

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from router import jsonfast
-from router.traffic.record import InterceptedRequest, LlmInfo, _Wire
+from router.traffic.record import InterceptedRequest, LlmInfo, UpstreamRequest, _Wire
 
 REDACTED = "[REDACTED]"
 ELLIPSIS = "…"
@@ -303,7 +303,24 @@ def mask_record(record: InterceptedRequest, *, request_masked: bool = False) -> 
             update[name] = mask_text(value)
     if record.llm is not None:
         update["llm"] = mask_llm(record.llm)
+    if record.upstream_request is not None:
+        update["upstream_request"] = mask_upstream(record.upstream_request)
     return masked_copy(record, update)
+
+
+def mask_upstream(upstream: UpstreamRequest) -> UpstreamRequest:
+    """The request sent upstream with its URL, headers and body masked, marked ``masked``."""
+    if upstream.masked:
+        return upstream
+    ctype = _header(upstream.headers, "content-type") or "application/json"
+    return masked_copy(
+        upstream,
+        {
+            "url": mask_text(upstream.url),
+            "headers": mask_headers(upstream.headers),
+            "body": mask_body(upstream.body, ctype),
+        },
+    )
 
 
 def mask_llm(llm: LlmInfo) -> LlmInfo:

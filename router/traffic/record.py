@@ -87,6 +87,18 @@ class LlmInfo(_Wire):
     conversation: dict[str, Any] | None = None
 
 
+class UpstreamRequest(_Wire):
+    """The request the router actually sent upstream for a router or diverted call, after
+    translation to the upstream's format and model mapping (masked like the client's)."""
+
+    method: str = "POST"
+    url: str
+    headers: dict[str, str] = {}
+    body: str | None = None
+    format: str | None = None  # the upstream's wire format
+    provider: str | None = None  # the connection's name
+
+
 class InterceptedRequest(_Wire):
     """One captured call, pushed once as in-flight and then updated in place (same ``id``).
     Headers and bodies are always masked (:func:`router.traffic.masking.mask_record`)."""
@@ -123,6 +135,7 @@ class InterceptedRequest(_Wire):
     pid: int | None = None
     process_name: str | None = None
     body_truncated: bool | None = None
+    upstream_request: UpstreamRequest | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON-ready dict the API, WebSocket and JSONL carry."""
@@ -191,7 +204,17 @@ class RecordFilter:
             return False
         if self.context_key is not None and record.context_key != self.context_key:
             return False
-        return self.status is None or status_class(record.status) == self.status
+        return self.status is None or record_status_class(record) == self.status
+
+
+def record_status_class(record: InterceptedRequest) -> StatusClass | None:
+    """The status class a user filters by: ``error`` also for a call whose client got a 2xx
+    and then lost the stream (cut, or ended by an error event), which ``status`` alone (the
+    HTTP status sent before the failure) shows as a success."""
+    failed = record.error or (record.llm is not None and record.llm.incomplete)
+    if failed and isinstance(record.status, int) and record.status < 400:
+        return "error"
+    return status_class(record.status)
 
 
 def status_class(status: Status) -> StatusClass | None:

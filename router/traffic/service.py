@@ -10,9 +10,11 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from router.engine import CallInfo
 from router.errors import NotFound
+from router.providers import build_headers, get_provider
 from router.store import sessions as store_sessions
 from router.store.records import Session
 from router.traffic.buffer import LiveBuffer, Subscriber
@@ -26,7 +28,13 @@ from router.traffic.masking import (
     masked_copy,
 )
 from router.traffic.merge import model_from_path, render_response, request_turns, response_turns
-from router.traffic.record import InterceptedRequest, LlmInfo, RecordFilter, Status
+from router.traffic.record import (
+    InterceptedRequest,
+    LlmInfo,
+    RecordFilter,
+    Status,
+    UpstreamRequest,
+)
 from router.usage import token_fields
 
 log = logging.getLogger(__name__)
@@ -36,7 +44,8 @@ SessionSink = Callable[[str, str, str], None]
 
 # Fields set on a record by the inspector itself (not by the capture path): a later update
 # from the capture path, which knows nothing of them, must not erase them.
-_STICKY = ("annotation", "note", "session_id")
+_STICKY = ("annotation", "note", "session_id", "upstream_request")
+_MAX_PENDING_UPSTREAM = 4096  # diverted calls' upstream requests waiting for their record
 
 
 class Inspector:
@@ -56,6 +65,7 @@ class Inspector:
         self._lock = threading.Lock()
         self._active: dict[str, Session] = {}
         self._notes: dict[str, str] = {}
+        self._upstream: dict[str, UpstreamRequest] = {}
         buffer.subscribe(self._on_event)
         if session_sink is not None:
             # A session left open by a crash keeps recording (it was never stopped).
@@ -106,6 +116,21 @@ class Inspector:
         original this way before the router has created the record)."""
         with self._lock:
             self._notes[record_id] = note
+
+    def attach_upstream(self, record_id: str, upstream: UpstreamRequest) -> None:
+        """Add the (masked) request the router sent upstream to a record the capture path
+        owns (a diverted call): at once when its final state is already in, else with its
+        next update."""
+        live = self.buffer.peek(record_id)
+        if live is not None and live.status != "in-flight":
+            full = self.buffer.get(record_id)
+            if full is not None and full.masked:
+                self.buffer.update(masked_copy(full, {"upstream_request": upstream}))
+                return
+        with self._lock:
+            self._upstream[record_id] = upstream
+            while len(self._upstream) > _MAX_PENDING_UPSTREAM:
+                self._upstream.pop(next(iter(self._upstream)))
 
     def forget_note(self, record_id: str) -> None:
         with self._lock:
@@ -187,9 +212,12 @@ class Inspector:
                     update[name] = getattr(previous, name)
         with self._lock:
             note = self._notes.get(record.id)
+            upstream = self._upstream.pop(record.id, None) if self._upstream else None
             newest = next(reversed(self._active.values()), None) if self._active else None
         if note is not None and record.note is None:
             update["note"] = note
+        if upstream is not None and record.upstream_request is None:
+            update["upstream_request"] = upstream
         if record.session_id is None and "session_id" not in update and newest is not None:
             update["session_id"] = newest.id
         if not update:
@@ -249,7 +277,13 @@ class CallRecorder:
         self._open: dict[str, InterceptedRequest] = {}
 
     def observe(self, info: CallInfo, phase: str) -> None:
-        if info.inbound.source != "router":
+        if info.inbound.source != "router" and not info.inbound.router_records:
+            # A diverted call: the capture path owns its record; the router adds what only
+            # it knows, the request it sent upstream.
+            if phase == "finish":
+                upstream = upstream_from_call(info)
+                if upstream is not None:
+                    self.inspector.attach_upstream(info.inbound.request_id, upstream)
             return
         try:
             asyncio.get_running_loop().call_soon(self.record, info, phase)
@@ -290,6 +324,12 @@ def record_from_call(
 
 def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> InterceptedRequest:
     inbound = info.inbound
+    scheme = "http"
+    if inbound.router_records:
+        # A diverted agent call: the agent's own host, as its capture would show it.
+        agent_host = urlsplit("//" + inbound.headers.get("host", ""))
+        if agent_host.hostname:
+            scheme, host, port = "https", agent_host.hostname, agent_host.port or 443
     body_text = dumps_masked(inbound.body)
     length = inbound.headers.get("content-length", "")
     path = f"{inbound.path}?{inbound.query}" if inbound.query else inbound.path
@@ -310,11 +350,11 @@ def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> 
     )
     record = InterceptedRequest(
         id=inbound.request_id,
-        source="router",
+        source=inbound.source,
         agent=inbound.agent,
         timestamp=datetime.fromtimestamp(info.started_at, UTC),
         method="POST",
-        scheme="http",
+        scheme=scheme,
         host=host,
         port=port,
         path=mask_text(path),
@@ -324,7 +364,10 @@ def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> 
         status="in-flight",
         proxy_latency_ms=_ms(info.t0, info.t_sent),
         ttfb_ms=_ms(info.t_sent, info.t_headers),
-        source_model=mask_text(info.requested_model) or None,
+        # A diverted call shows the agent's own model and what the mapping made of it.
+        source_model=mask_text((hint or "") if inbound.model_override else info.requested_model)
+        or None,
+        mapped_model=mask_text(inbound.model_override) if inbound.model_override else None,
         detected_kind="llm",
         context_key=convo["contextKey"],
         llm=masked_copy(llm, {}),
@@ -359,7 +402,9 @@ def _final_record(info: CallInfo, base: InterceptedRequest) -> InterceptedReques
         if info.streamed and info.request is not None:
             rendered = render_response(inbound.format, resp, info.request)
             llm_update["response"] = mask_json(rendered) if rendered is not None else None
-    mapped = step.model if step is not None and step.model != info.requested_model else None
+    mapped = inbound.model_override or (
+        step.model if step is not None and step.model != info.requested_model else None
+    )
     status: Status = info.status if info.status is not None else "error"
     update: dict[str, Any] = {
         "response_headers": {"content-type": content_type} if response_text is not None else {},
@@ -373,5 +418,29 @@ def _final_record(info: CallInfo, base: InterceptedRequest) -> InterceptedReques
         "error": mask_text(info.error) if info.error else None,
         "mapped_model": mask_text(mapped) if mapped else None,
         "llm": masked_copy(base.llm, llm_update),
+        "upstream_request": upstream_from_call(info),
     }
     return masked_copy(base, update)
+
+
+def upstream_from_call(info: CallInfo) -> UpstreamRequest | None:
+    """The request the call's last attempt sent upstream (URL, headers with their secrets
+    masked, translated and mapped body), masked once as it is built; None when no attempt
+    was sent."""
+    step, body = info.step, info.upstream_body
+    if step is None or body is None:
+        return None
+    conn = step.connection
+    stream = info.request.stream if info.request is not None else info.streamed
+    url = get_provider(conn.provider).call_url(
+        conn, step.model, stream=stream, api_format=info.target_format
+    )
+    headers = build_headers(conn, stream=stream, extra_headers=info.upstream_extra_headers)
+    upstream = UpstreamRequest(
+        url=mask_text(url),
+        headers=mask_headers(headers),
+        body=dumps_masked(body),
+        format=info.target_format,
+        provider=mask_text(conn.name),
+    )
+    return masked_copy(upstream, {})

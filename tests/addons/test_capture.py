@@ -250,15 +250,26 @@ async def test_detected_models_are_batched_into_one_write() -> None:
     assert store.recorded == [{("claude-code", "claude-a"): 2, ("claude-code", "claude-b"): 1}]
 
 
-async def test_a_mapped_agents_websocket_chat_is_refused_so_http_is_used() -> None:
+async def test_a_mapped_agents_websocket_chat_is_diverted_whole() -> None:
+    """Codex's Responses WebSocket under a `*` mapping: the socket goes to the router, which
+    speaks that transport, mapping every call on it."""
     store = Store()
     addon = tagger(store)
     with taddons.context(LlmtapOptions(), addon):
         ws = {"upgrade": "websocket", "connection": "Upgrade"}
         flow = chat_flow("api.openai.com", "/v1/responses", method="GET", headers=ws)
         addon.request(flow)
-        assert meta.REFUSE_UPGRADE not in flow.metadata  # unmapped: the origin may have it
+        assert meta.DIVERT not in flow.metadata  # unmapped: the origin may have it
         store.rows["codex"] = [Row("*", "anthropic/claude-x")]
         flow = chat_flow("api.openai.com", "/v1/responses", method="GET", headers=ws)
         addon.request(flow)
-        assert flow.metadata[meta.REFUSE_UPGRADE] is True
+        assert flow.metadata[meta.DIVERT] == (
+            "responses",
+            "/v1/responses",
+            "anthropic/claude-x",
+            None,
+        )
+        assert flow.metadata[meta.MAPPED_MODEL] == "anthropic/claude-x"
+        plain = chat_flow("api.openai.com", "/v1/responses", method="GET")
+        addon.request(plain)
+        assert meta.DIVERT not in plain.metadata  # a GET that is no upgrade is no call

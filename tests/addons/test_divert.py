@@ -219,10 +219,36 @@ async def test_bad_dns_servers_option_is_refused() -> None:
         tctx.configure(addon, llmtap_dns_servers=["dns.example:53"])
 
 
-async def test_refused_upgrade_is_answered_without_the_origin() -> None:
+async def test_a_diverted_websocket_upgrade_goes_to_the_router_with_the_agents_host() -> None:
+    """Codex's Responses WebSocket: the upgrade itself hops to the router (which speaks that
+    transport), keeping the agent's Host so the router records its calls under it."""
     addon = Divert(secret=SECRET)
-    with taddons.context(LlmtapOptions(), addon):
+    with taddons.context(LlmtapOptions(), addon) as tctx:
+        tctx.options.update(llmtap_api_port=20999)
         flow = agent_flow("api.openai.com", "/v1/responses")
-        flow.metadata[meta.REFUSE_UPGRADE] = True
+        flow.request.method = "GET"
+        flow.request.content = b""
+        flow.request.headers.update({"upgrade": "websocket", "connection": "Upgrade"})
+        flow.metadata.update(
+            {
+                meta.ID: "rec-ws",
+                meta.AGENT: "codex",
+                meta.SOURCE: "http-proxy",
+                meta.DIVERT: ("responses", "/v1/responses", "o/m", None),
+            }
+        )
         await addon.request(flow)
-        assert flow.response.status_code == 404
+        req = flow.request
+        assert flow.response is None
+        assert (req.method, req.host, req.port, req.path) == (
+            "GET",
+            "127.0.0.1",
+            20999,
+            "/v1/responses",
+        )
+        assert req.headers["host"] == "api.openai.com"
+        assert req.headers["upgrade"] == "websocket"
+        headers = {k.lower(): v for k, v in req.headers.items()}
+        assert hop_mod.read_hop(headers, SECRET) == hop_mod.Hop(
+            "codex", "http-proxy", "rec-ws", "o/m", None
+        )

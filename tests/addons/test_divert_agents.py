@@ -134,9 +134,15 @@ async def test_llmtap_run_agent_is_diverted_by_a_star_mapping(
     assert (rec["host"], rec["source"], rec["status"]) == (host, "http-proxy", 200)
     assert rec["sourceModel"] and rec["sourceModel"].startswith(model.split("-")[0])
     # Nothing of the chat call reached the real origin (its other paths may, untouched), not
-    # even Codex's WebSocket attempt on the Responses path.
+    # even Codex's WebSocket on the Responses path: the socket itself was diverted (its calls
+    # are the records above, one each).
     chat = [q.path for q in setup.origin.requests if q.path.endswith(("/messages", "/responses"))]
     assert chat == [], [(q.method, q.path) for q in setup.origin.requests]
+    if agent == "codex":
+        sockets = [r for r in records(setup.app) if r["method"] == "GET" and r["status"] == 101]
+        assert [(r["host"], r["path"], r["agent"]) for r in sockets] == [
+            (host, "/v1/responses", agent_id)
+        ], records(setup.app)
     only_agent_hosts(setup.app)
 
 

@@ -125,6 +125,8 @@ class Target:
     base_url: str  # e.g. the router's http://127.0.0.1:port (agents add /v1/... themselves)
     model: str
     api_key: str = DUMMY_KEY
+    # Codex: the provider supports the Responses WebSocket (Codex then tries it first).
+    websockets: bool = False
 
 
 @dataclass
@@ -229,6 +231,8 @@ def _configure(
                 'env_key = "LLMTAP_API_KEY"',
                 'wire_api = "responses"',
             ]
+            if target.websockets:
+                lines.append("supports_websockets = true")
         lines += ["[analytics]", "enabled = false", "[feedback]", "enabled = false"]
         lines += ["[features]", "plugins = false"]
         (codex_home / "config.toml").write_text("\n".join(lines) + "\n")

@@ -10,10 +10,12 @@ the agent's inbound format and the upstream's format.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.agents import golden
 from tests.agents.harness import Target, run_agent
 from tests.fakes.upstream import FakeUpstream, Reply, ToolCall
 from tests.web.harness import LANES, Server
@@ -65,8 +67,15 @@ async def test_agent_says_hi_through_the_router(
         assert row["tokensIn"] == 21 and row["tokensOut"] == 7, row
 
 
-# The file-reading tool each agent offers, and its argument naming the file.
-READ_TOOL = {"opencode": ("read", "filePath"), "claude": ("Read", "file_path")}
+# The tool each agent offers that reads a file, and its arguments for reading ``path``.
+READ_TOOL: dict[str, tuple[str, Callable[[Path], dict[str, str]]]] = {
+    "opencode": ("read", lambda path: {"filePath": str(path)}),
+    "claude": ("Read", lambda path: {"file_path": str(path)}),
+    # Codex runs commands; its own sandbox (bubblewrap) needs user namespaces, which a CI
+    # container may not grant, so the run below opts out of it (a temp HOME, nothing else).
+    "codex": ("exec_command", lambda path: {"cmd": f"cat {path}"}),
+}
+EXTRA_ARGS = {"codex": ["--sandbox", "danger-full-access"]}
 TITLES_OFF_QUEUE = "titles"  # OpenCode's title generation goes to a second fake
 
 
@@ -86,10 +95,10 @@ async def test_agent_tool_loop_through_the_router(
     home.mkdir()
     note = home / "note.txt"
     note.write_text("the secret word is pineapple\n")
-    tool, arg = READ_TOOL[agent]
+    tool, arguments = READ_TOOL[agent]
     upstream = shared_server.upstream
     upstream.script(
-        Reply.tools([ToolCall("call_read_1", tool, json.dumps({arg: str(note)}))]),
+        Reply.tools([ToolCall("call_read_1", tool, json.dumps(arguments(note)))]),
         Reply.text("The note says pineapple."),
     )
     model = shared_server.model(lane)
@@ -100,6 +109,7 @@ async def test_agent_tool_loop_through_the_router(
             "What does note.txt say?",
             home=home,
             target=Target(shared_server.url, model),
+            extra_args=EXTRA_ARGS.get(agent, ()),
             opencode_config={
                 "small_model": f"{TITLES_OFF_QUEUE}/title-model",
                 "provider": {
@@ -123,3 +133,98 @@ async def test_agent_tool_loop_through_the_router(
     assert {(r["sourceFormat"], r["targetFormat"], r["status"]) for r in rows} == {
         (INBOUND[agent], UPSTREAM[lane], 200)
     }
+
+
+@pytest.mark.parametrize("lane", LANES)
+async def test_codex_code_mode_tool_loop_through_the_router(
+    shared_server: Server, tmp_path: Path, lane: str
+) -> None:
+    """Codex's own default model gets its tools in an ``additional_tools`` input item: a
+    namespace whose ``exec`` is a custom (free-form, grammar) tool taking JavaScript. Through
+    the router, an upstream of each format is offered ``exec`` as a one-string tool, calls it;
+    Codex receives a ``custom_tool_call``, runs the script (which runs ``cat`` through the
+    nested ``exec_command``) and sends the output back, which reaches the upstream."""
+    home = tmp_path / "home"
+    home.mkdir()
+    note = home / "note.txt"
+    note.write_text("the secret word is pineapple\n")
+    default_model = golden.load(golden.FIXTURES / "codex.json")["calls"][0]["body"]["model"]
+    alias = await shared_server.api(
+        "POST",
+        "/api/models/alias",
+        json={"alias": default_model, "target": shared_server.model(lane)},
+    )
+    assert alias.status_code == 200, alias.text
+    script = f"const r = await tools.exec_command({{cmd: {json.dumps(f'cat {note}')}}});\ntext(r);"
+    upstream = shared_server.upstream
+    upstream.script(
+        Reply.tools([ToolCall("call_exec_1", "exec", json.dumps({"input": script}))]),
+        Reply.text("The note says pineapple."),
+    )
+    before = {r["id"] for r in await shared_server.call_logs()}
+    try:
+        run = await run_agent(
+            "codex",
+            "What does note.txt say?",
+            home=home,
+            target=Target(shared_server.url, ""),  # Codex's own default model
+            extra_args=EXTRA_ARGS["codex"],
+        )
+    finally:
+        await shared_server.api("DELETE", f"/api/models/alias/{default_model}")
+    assert run.returncode == 0, run.describe()
+    assert "The note says pineapple." in run.stdout, run.describe()
+    assert run.attempts == [], run.describe()
+    turns = [r for r in upstream.requests if r.method == "POST"]
+    assert len(turns) == 2, [r.path for r in turns]
+    first = turns[0].json
+    assert '"exec"' in json.dumps(first) and "lark" in json.dumps(first), "exec was not offered"
+    second = json.dumps(turns[1].json)
+    assert "the secret word is pineapple" in second, "the script's output never reached upstream"
+    rows = await shared_server.new_call_logs(before)
+    assert {(r["sourceFormat"], r["targetFormat"], r["status"]) for r in rows} == {
+        ("responses", UPSTREAM[lane], 200)
+    }
+
+
+@pytest.mark.parametrize("lane", LANES)
+async def test_codex_tool_loop_over_the_responses_websocket(
+    shared_server: Server, tmp_path: Path, lane: str
+) -> None:
+    """Codex with a provider that supports the Responses WebSocket: the router accepts the
+    upgrade, and the tool loop's second request (on the same socket, only the new items plus
+    ``previous_response_id``) reaches the upstream as the whole conversation."""
+    home = tmp_path / "home"
+    home.mkdir()
+    note = home / "note.txt"
+    note.write_text("the secret word is pineapple\n")
+    tool, arguments = READ_TOOL["codex"]
+    upstream = shared_server.upstream
+    upstream.script(
+        Reply.tools([ToolCall("call_read_1", tool, json.dumps(arguments(note)))]),
+        Reply.text("The note says pineapple."),
+    )
+    before = {r["id"] for r in await shared_server.call_logs()}
+    run = await run_agent(
+        "codex",
+        "What does note.txt say?",
+        home=home,
+        target=Target(shared_server.url, shared_server.model(lane), websockets=True),
+        extra_args=EXTRA_ARGS["codex"],
+    )
+    assert run.returncode == 0, run.describe()
+    assert "The note says pineapple." in run.stdout, run.describe()
+    assert run.attempts == [], run.describe()
+    turns = [r for r in upstream.requests if r.method == "POST"]
+    assert len(turns) == 2, [r.path for r in turns]  # Codex's prewarm reached no model
+    second = json.dumps(turns[1].json)
+    assert "the secret word is pineapple" in second, "the tool result never reached upstream"
+    assert "What does note.txt say?" in second, "the second turn lost the conversation"
+    rows = await shared_server.new_call_logs(before)
+    assert {(r["sourceFormat"], r["targetFormat"], r["status"]) for r in rows} == {
+        ("responses", UPSTREAM[lane], 200)
+    }
+    for row in rows:  # each call came over the socket (the record keeps the upgrade's headers)
+        rec = await shared_server.api("GET", f"/api/tools/traffic-inspector/requests/{row['id']}")
+        assert rec.status_code == 200, rec.text
+        assert "sec-websocket-key" in rec.json()["requestHeaders"], rec.json()["requestHeaders"]

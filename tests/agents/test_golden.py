@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from router.formats import get_codec
+from router.formats.tools import flat_name
 from tests.agents import golden
 from tests.agents.harness import NPM_DIR, Target, run_agent
 from tests.fakes.upstream import FakeUpstream
@@ -126,34 +127,29 @@ def _tool_names(fmt: str, body: dict[str, Any]) -> set[str]:
     """The tool names a rendered request offers the model."""
     body = body.get("request", body) if fmt == "cloudcode" else body
     names: set[str] = set()
-    for tool in body.get("tools") or []:
+    tools = list(body.get("tools") or [])
+    if fmt == "responses":  # also declared in input items, namespaces holding tools
+        for item in body.get("input") or []:
+            if isinstance(item, dict) and item.get("type") == "additional_tools":
+                tools += item["tools"]
+    for tool in tools:
         if fmt in ("gemini", "cloudcode"):
             names |= {d["name"] for d in tool.get("functionDeclarations") or []}
         elif fmt == "openai-chat":
             names.add(tool["function"]["name"])
+        elif tool.get("type") == "namespace":
+            names |= {flat_name(tool["name"], t["name"]) for t in tool["tools"]}
         else:
             names.add(tool["name"])
     return names
 
 
 def _tool_cases() -> list[Any]:
-    known = {
-        # Codex's default model gets its tools in an ``additional_tools`` input item (a
-        # ``namespace`` of ``custom``/grammar tools), which every render drops.
-        "codex": pytest.mark.xfail(
-            strict=True,
-            reason="issue 8: Codex's tools (input item 'additional_tools', namespace + custom "
-            "tools) are dropped by the Responses codec, so the upstream model gets none, formats",
-        ),
-    }
-    cases = []
-    for agent in SOURCE:
-        path = golden.FIXTURES / f"{agent}.json"
-        if not path.exists():
-            continue
-        marks = [known[agent]] if agent in known else []
-        cases.append(pytest.param(agent, id=agent, marks=marks))
-    return cases
+    return [
+        pytest.param(agent, id=agent)
+        for agent in SOURCE
+        if (golden.FIXTURES / f"{agent}.json").exists()
+    ]
 
 
 @pytest.mark.parametrize("agent", _tool_cases())

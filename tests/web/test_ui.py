@@ -38,6 +38,12 @@ async def test_index_and_static_files_are_served_with_types_and_no_cache(server:
         "/static/detail.js": "text/javascript",
         "/static/http.js": "text/javascript",
         "/static/router.js": "text/javascript",
+        "/static/store.js": "text/javascript",
+        "/static/list.js": "text/javascript",
+        "/static/live.js": "text/javascript",
+        "/static/replay.js": "text/javascript",
+        "/static/sessions.js": "text/javascript",
+        "/static/capture.js": "text/javascript",
         "/static/app.css": "text/css",
     }
     for path, ctype in expected.items():
@@ -321,8 +327,11 @@ async def test_replay_shows_the_new_response(ui: UI) -> None:
     await chat(ui.server, "replay me")
     await ui.rows().first.click()
     await ui.page.locator(".tab[data-tab=replay]").click()
-    await ui.page.locator("#replay-run").click()
-    await expect(ui.page.locator("#replay-result")).to_contain_text("replayed answer")
+    await ui.page.locator("#resend-run").click()
+    # Rendered as the answer's turns beside the recorded one, never raw SSE or JSON.
+    result = ui.page.locator("#resend-result")
+    await expect(result.locator(".answer-new .blk-text")).to_have_text("replayed answer")
+    await expect(result.locator(".answer-old .blk-text")).to_have_text("original")
     await expect(ui.rows()).to_have_count(2)
 
 

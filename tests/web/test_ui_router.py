@@ -293,8 +293,10 @@ async def test_build_a_combo_break_its_first_node_see_the_breaker_open_and_failo
         )
         assert resp.status_code == 201, resp.text
         flaky_id = resp.json()["id"]
-        # One breaker-worthy failure opens it (the default is 5).
-        resp = await server.api("PATCH", "/api/resilience", json={"failureThreshold": 1})
+        # One breaker-worthy failure opens it (the default is 5), for longer than a slow
+        # machine takes to run this test (so it is still open, not half-open, when looked at).
+        limits = {"failureThreshold": 1, "cooldownSeconds": 600, "maxCooldownSeconds": 600}
+        resp = await server.api("PATCH", "/api/resilience", json=limits)
         assert resp.status_code == 200, resp.text
 
         await open_router(ui)
@@ -588,3 +590,40 @@ async def test_a_combo_with_a_nested_combo_node(ui: UI) -> None:
     server.upstream.script(Reply.text("through two combos"))
     assert await chat(server, "outer") == "through two combos"
     await expect(outer.locator(".combo-node .n-requests")).to_have_text(["1"])
+
+
+async def test_a_breaker_past_its_cooldown_shows_half_open(ui: UI) -> None:
+    from playwright.async_api import expect
+
+    server = ui.server
+    async with FakeUpstream() as broken:
+        broken.default_reply = Reply.error(503, "down")
+        resp = await server.api(
+            "POST",
+            "/api/providers",
+            json={"provider": "openai", "name": "down", "url": broken.url + "/v1"},
+        )
+        down_id = resp.json()["id"]
+        limits = {"failureThreshold": 1, "cooldownSeconds": 0.2, "maxCooldownSeconds": 0.2}
+        assert (await server.api("PATCH", "/api/resilience", json=limits)).status_code == 200
+        combo = {
+            "name": "pair",
+            "nodes": [
+                {"connectionId": down_id, "model": "m", "priority": 0},
+                {
+                    "connectionId": server.connection_ids["oa"],
+                    "model": "gpt-4o-mini",
+                    "priority": 1,
+                },
+            ],
+        }
+        assert (await server.api("POST", "/api/combos", json=combo)).status_code == 201
+        server.upstream.script(Reply.text("second"))
+        assert await chat(server, "pair") == "second"
+        await open_router(ui)
+        # The cooldown is over and no request has probed it yet: half-open, one probe allowed.
+        node = ui.page.locator("#rt-combos .combo[data-name=pair] .combo-node").nth(0)
+        await expect(node.locator(".n-breaker")).to_have_text("half-open")
+        await expect(ui.page.locator(f"#h-breakers tr[data-id='{down_id}'] .b-state")).to_have_text(
+            "half-open"
+        )

@@ -4,10 +4,23 @@
 // Everything goes through /api/tools/agent-bridge/*.
 
 import { clear, fmtInt, h } from "./dom.js";
-import { api, listOf } from "./http.js";
+import { api as request, listOf } from "./http.js";
 import { datalist, errorText, fmtStamp, placeholders, section, stat, statusLine, table } from "./page.js";
 
 const B = "/api/tools/agent-bridge";
+
+// The bridge API names its fields in snake_case (the contract's AgentState rows) and camelCase
+// (state, repair); this page reads one convention, camelCase, whichever the server sends.
+function camel(value) {
+  if (Array.isArray(value)) return value.map(camel);
+  if (!value || typeof value !== "object") return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c) => c.toUpperCase()), camel(v)]));
+}
+
+async function api(method, path, body) {
+  const res = await request(method, path, body);
+  return res.data && typeof res.data === "object" && !res.data.error ? { ...res, data: camel(res.data) } : res;
+}
 const EFFORTS = [["", "as sent"], ["none", "none (remove)"], ["low", "low"], ["medium", "medium"], ["high", "high"], ["xhigh", "xhigh"]];
 const SECTIONS = ["ag-server", "ag-agents", "ag-cert", "ag-bypass", "ag-upstream", "ag-diagnose"];
 
@@ -112,11 +125,11 @@ async function loadAgents() {
 }
 
 async function agentCard(a) {
-  const id = encodeURIComponent(a.agent_id);
+  const id = encodeURIComponent(a.agentId);
   const [mappings, detected] = await Promise.all([api("GET", `${B}/agents/${id}/mappings`), api("GET", `${B}/agents/${id}/detected-models`)]);
   const seen = detected.ok ? listOf(detected.data) : [];
-  const status = statusLine(`ag-status-${a.agent_id}`);
-  const dns = h("input", { type: "checkbox", class: "ag-dns", checked: !!a.dns_enabled, disabled: !a.hosts.length, "aria-label": `DNS for ${a.display_name}` });
+  const status = statusLine(`ag-status-${a.agentId}`);
+  const dns = h("input", { type: "checkbox", class: "ag-dns", checked: !!a.dnsEnabled, disabled: !a.hosts.length, "aria-label": `DNS for ${a.displayName}` });
   dns.addEventListener("change", async () => {
     const r = await api("POST", `${B}/agents/${id}/dns`, { enabled: dns.checked });
     if (!r.ok) {
@@ -127,7 +140,7 @@ async function agentCard(a) {
     const removed = listOf(r.data.hostsLinesRemoved).length;
     status.show(true, `${dns.checked ? "DNS on" : "DNS off"}: ${added} hosts line(s) added, ${removed} removed. ${r.data.hint ?? ""}`);
   });
-  const routeAll = h("input", { type: "checkbox", class: "ag-route-all", checked: !!a.route_all, disabled: !a.divert, "aria-label": `Route all of ${a.display_name}` });
+  const routeAll = h("input", { type: "checkbox", class: "ag-route-all", checked: !!a.routeAll, disabled: !a.divert, "aria-label": `Route all of ${a.displayName}` });
   routeAll.addEventListener("change", async () => {
     const r = await api("POST", `${B}/agents/${id}/route-all`, { routeAll: routeAll.checked });
     if (!r.ok) {
@@ -138,24 +151,24 @@ async function agentCard(a) {
   });
   const card = h(
     "div",
-    { class: `agent-card ${a.divert ? "" : "capture-only"}`, dataset: { agent: a.agent_id } },
+    { class: `agent-card ${a.divert ? "" : "capture-only"}`, dataset: { agent: a.agentId } },
     h(
       "div",
       { class: "agent-head" },
-      h("span", { class: "agent-name", text: a.display_name }),
+      h("span", { class: "agent-name", text: a.displayName }),
       h("span", { class: "badge mono", text: a.format }),
-      a.divert ? h("span", { class: "state ok ag-divert", text: "divert supported" }) : h("span", { class: "state warn ag-divert", text: "capture only", title: a.capture_only_reason ?? "" }),
+      a.divert ? h("span", { class: "state ok ag-divert", text: "divert supported" }) : h("span", { class: "state warn ag-divert", text: "capture only", title: a.captureOnlyReason ?? "" }),
     ),
-    a.divert ? null : h("div", { class: "muted small ag-why", text: a.capture_only_reason ?? "" }),
+    a.divert ? null : h("div", { class: "muted small ag-why", text: a.captureOnlyReason ?? "" }),
     h("div", { class: "mono small ag-hosts", text: a.hosts.length ? a.hosts.join(", ") : "no verified host (add it as a custom host)" }),
     h(
       "div",
       { class: "agent-toggles" },
       h("label", { class: "toggle" }, dns, " DNS to llmtap"),
-      a.dns_active ? h("span", { class: "state ok small", text: "hosts lines present" }) : a.dns_enabled ? h("span", { class: "state warn small", text: "lines added when the listener starts" }) : null,
+      a.dnsActive ? h("span", { class: "state ok small", text: "hosts lines present" }) : a.dnsEnabled ? h("span", { class: "state warn small", text: "lines added when the listener starts" }) : null,
       h("label", { class: "toggle", title: "Divert chat calls whose model has no mapping too, with the model unchanged" }, routeAll, " route all"),
     ),
-    a.last_error ? h("div", { class: "error-box small ag-error", text: a.last_error }) : null,
+    a.lastError ? h("div", { class: "error-box small ag-error", text: a.lastError }) : null,
     detectedList(seen),
     a.divert ? mappingEditor(a, mappings.ok ? listOf(mappings.data) : [], seen, status) : null,
     status,
@@ -174,11 +187,11 @@ function detectedList(seen) {
 }
 
 function mappingEditor(a, rows, seen, status) {
-  const listId = `ag-sources-${a.agent_id}`;
+  const listId = `ag-sources-${a.agentId}`;
   const body = h("tbody");
   const addRow = (m = {}) => {
-    const source = h("input", { class: "m-source", type: "text", value: m.source_model ?? "", placeholder: "model or *", list: listId, "aria-label": "Source model" });
-    const target = h("input", { class: "m-target", type: "text", value: m.target_model ?? "", placeholder: "router model or combo", list: "ag-targets", "aria-label": "Target model" });
+    const source = h("input", { class: "m-source", type: "text", value: m.sourceModel ?? "", placeholder: "model or *", list: listId, "aria-label": "Source model" });
+    const target = h("input", { class: "m-target", type: "text", value: m.targetModel ?? "", placeholder: "router model or combo", list: "ag-targets", "aria-label": "Target model" });
     const effort = h("select", { class: "m-effort", "aria-label": "Effort" }, EFFORTS.map(([v, t]) => h("option", { value: v, text: t })));
     effort.value = m.effort ?? "";
     const tr = h("tr", { class: "mapping" }, h("td", null, source), h("td", { text: "→" }), h("td", null, target), h("td", null, effort), h("td", null, h("button", { type: "button", class: "link danger m-remove", text: "remove", onclick: () => tr.remove() })));
@@ -186,11 +199,11 @@ function mappingEditor(a, rows, seen, status) {
     body.append(tr);
   };
   for (const m of rows) addRow(m);
-  const none = h("div", { class: "muted small m-none", text: a.route_all ? "No mappings: every chat call goes through the router with its model unchanged (route all)." : "No mappings: calls pass through to the real origin." });
+  const none = h("div", { class: "muted small m-none", text: a.routeAll ? "No mappings: every chat call goes through the router with its model unchanged (route all)." : "No mappings: calls pass through to the real origin." });
   none.hidden = rows.length > 0;
   const save = async () => {
     const mappings = [...body.querySelectorAll("tr.mapping")].map((tr) => tr.read()).filter((m) => m.source || m.target);
-    const r = await api("PUT", `${B}/agents/${encodeURIComponent(a.agent_id)}/mappings`, { mappings });
+    const r = await api("PUT", `${B}/agents/${encodeURIComponent(a.agentId)}/mappings`, { mappings });
     if (!r.ok) return status.show(false, `Not saved: ${errorText(r)}`);
     status.show(true, `Saved ${mappings.length} mapping(s): the next call uses them.`);
   };

@@ -13,6 +13,8 @@ import {
   kvTable,
   tryParse,
 } from "./dom.js";
+import { curlBox } from "./replay.js";
+import { failedAfterSuccess } from "./store.js";
 
 // --------------------------------------------------------------------------- threads
 
@@ -148,6 +150,15 @@ function turnView(turn, isResponse) {
   );
 }
 
+// A reply as its rendered turns (text, tool calls, thinking), never raw SSE; ``fallback`` is
+// shown when nothing was understood (an error body, a non-LLM reply).
+export function answerView(turns, fallback) {
+  const list = Array.isArray(turns) ? turns.filter((t) => t && typeof t === "object") : [];
+  if (list.length) return h("div", { class: "convo" }, list.map((t) => turnView(t, true)));
+  if (fallback) return h("pre", { class: "code", text: String(fallback) });
+  return h("div", { class: "muted", text: "(no answer)" });
+}
+
 export function conversationTab(record, ctx) {
   const convo = record?.llm?.conversation;
   if (!convo) {
@@ -242,13 +253,14 @@ export function responseTab(record) {
 }
 
 export function requestTab(record) {
-  const url = `${record.scheme}://${record.host}${portSuffix(record)}${record.path}`;
+  const port = portSuffix(record);
+  const target = record.method === "CONNECT" ? `${record.host}:${record.port ?? 443}` : `${record.scheme}://${record.host}${port}${record.path ?? ""}`;
   const mapped =
     record.sourceModel || record.mappedModel
       ? `${record.sourceModel ?? "?"} → ${record.mappedModel ?? record.sourceModel ?? "?"}`
       : null;
   const overview = kvTable([
-    ["URL", h("span", { class: "mono", text: `${record.method} ${url}` })],
+    ["URL", h("span", { class: "mono", text: `${record.method ?? ""} ${target}` })],
     ["Source", record.source],
     ["Agent", record.agent],
     ["Model mapping", mapped],
@@ -259,13 +271,28 @@ export function requestTab(record) {
     ["Note", record.note],
     ["Size", record.requestSize ? fmtBytes(record.requestSize) : null],
   ]);
-  return h(
+  const client = h(
     "div",
-    { class: "pad-sections" },
-    overview,
+    { class: "side", id: "req-client" },
+    h("h4", { text: record.upstreamRequest ? "Client's request" : "Request" }),
+    curlBox(record, "client", "Copy as curl"),
     section("Request headers", headersTable(record.requestHeaders)),
     section("Request body", bodyView(record.requestBody)),
   );
+  const up = record.upstreamRequest;
+  const upstream = up
+    ? h(
+        "div",
+        { class: "side", id: "req-upstream" },
+        h("h4", { text: "Sent upstream" }),
+        h("div", { class: "mono small", text: `${up.method ?? "POST"} ${up.url ?? ""}` }),
+        h("div", { class: "muted small", text: [up.provider, up.format].filter(Boolean).join(" · ") }),
+        curlBox(record, "upstream", "Copy upstream as curl"),
+        section("Headers", headersTable(up.headers)),
+        section("Body (translated and mapped)", bodyView(up.body)),
+      )
+    : null;
+  return h("div", { class: "pad-sections" }, overview, h("div", { class: up ? "side-by-side" : "" }, client, upstream));
 }
 
 function portSuffix(r) {
@@ -282,7 +309,12 @@ function section(title, content, collapsed = false) {
 export function statusChip(record) {
   const s = record.status;
   if (s === "in-flight") return h("span", { class: "status st-flight" }, h("span", { class: "spinner" }), " in flight");
-  if (s === "error") return h("span", { class: "status st-error", text: "error" });
+  if (s === "error") return h("span", { class: "status st-error", text: "error", title: record.error ?? "" });
+  if (failedAfterSuccess(record)) {
+    // The client got this status, then the stream broke: an error, not a success.
+    const why = record.error || "the stream ended before its finish";
+    return h("span", { class: "status st-error", title: `HTTP ${s}, then: ${why}`, text: "error" }, h("span", { class: "muted small", text: ` ${s} cut` }));
+  }
   const cls = s >= 500 ? "st-5xx" : s >= 400 ? "st-4xx" : s >= 300 ? "st-3xx" : "st-2xx";
   return h("span", { class: `status ${cls}`, text: String(s) });
 }

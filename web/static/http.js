@@ -1,5 +1,8 @@
 // The one fetch wrapper of the UI: JSON in and out, errors as {ok: false, message}.
 
+// hooks.unauthorized(message): called on a 401 (requireLogin on and no token cookie yet).
+export const hooks = { unauthorized: null };
+
 export async function api(method, path, body) {
   const init = {
     method,
@@ -22,6 +25,7 @@ export async function api(method, path, body) {
     /* not JSON: keep the text */
   }
   const message = data?.error?.message ?? (resp.ok ? "" : `HTTP ${resp.status}`);
+  if (resp.status === 401) hooks.unauthorized?.(message);
   return { ok: resp.ok, status: resp.status, data, text, headers: resp.headers, message };
 }
 

@@ -10,6 +10,7 @@ from router import ir
 from router.errors import BadRequest, FieldError
 from router.formats.anthropic import NAME
 from router.formats.common import optional, require
+from router.formats.tools import call_name, tool_name
 
 _REQUEST_FIELDS = frozenset(
     {
@@ -313,7 +314,7 @@ def _block_json(block: ir.Block) -> dict[str, Any] | None:
             return {
                 "type": "tool_use",
                 "id": ir.safe_tool_id(block.id),
-                "name": block.name,
+                "name": call_name(block),
                 "input": args,
             }
         case ir.ToolResultBlock():
@@ -385,7 +386,7 @@ def _render_tools(req: ir.Request, native: bool) -> list[dict[str, Any]]:
             continue
         schema = dict(tool.parameters)
         schema.setdefault("type", "object")  # OpenAI allows {} here; Anthropic does not
-        out: dict[str, Any] = {"name": tool.name}
+        out: dict[str, Any] = {"name": tool_name(tool)}
         if tool.description:
             out["description"] = tool.description
         out["input_schema"] = schema

@@ -10,6 +10,7 @@ from typing import Any
 from router import ir
 from router.errors import BadRequest, FieldError
 from router.formats.gemini import NAME
+from router.formats.tools import call_name
 
 
 def _snake(camel: str) -> str:
@@ -134,9 +135,10 @@ class PartWriter:
                 case ir.ImageBlock():
                     part = image_part(block)
                 case ir.ToolUseBlock():
-                    self.names[block.id] = block.name
-                    call: dict[str, Any] = {"name": block.name, "args": call_args(block)}
-                    if block.id and not is_generated_id(block.id, block.name):
+                    name = call_name(block)
+                    self.names[block.id] = name
+                    call: dict[str, Any] = {"name": name, "args": call_args(block)}
+                    if block.id and not is_generated_id(block.id, name):
                         call["id"] = block.id
                     part = {"functionCall": call}
                 case ir.ToolResultBlock():

@@ -19,6 +19,7 @@ from router.formats.gemini.parts import (
     rest_of,
     result_text,
 )
+from router.formats.tools import tool_name
 
 # Google's documented placeholder for function calls whose signature was lost (history that
 # came from another provider); Gemini 3 rejects model turns with unsigned function calls.
@@ -413,7 +414,7 @@ def _render_contents(req: ir.Request, writer: PartWriter, same: bool) -> list[di
 def _render_tools(req: ir.Request, hints: dict[str, Any], same: bool) -> list[dict[str, Any]]:
     decls: list[dict[str, Any]] = []
     for tool in req.tools:
-        decl: dict[str, Any] = {"name": tool.name}
+        decl: dict[str, Any] = {"name": tool_name(tool)}
         if tool.description is not None:
             decl["description"] = tool.description
         if not same or tool.name in hints.get("jsonSchemaTools", ()):

@@ -26,6 +26,7 @@ from router.formats.common import (
     tool_extra,
 )
 from router.formats.openai_chat import NAME
+from router.formats.tools import call_name, tool_name
 
 MAX_STOP = 4  # the API rejects more stop sequences than this
 
@@ -210,7 +211,7 @@ def render_request(req: ir.Request) -> dict[str, Any]:
             {
                 "type": "function",
                 "function": {
-                    "name": tool.name,
+                    "name": tool_name(tool),
                     **({"description": tool.description} if tool.description else {}),
                     "parameters": tool.parameters,
                     **tool_extra(tool, req),
@@ -321,7 +322,7 @@ def _render_assistant(msg: ir.Message, req: ir.Request) -> dict[str, Any]:
                     {
                         "id": block.id,
                         "type": "function",
-                        "function": {"name": block.name, "arguments": block.arguments_json()},
+                        "function": {"name": call_name(block), "arguments": block.arguments_json()},
                     }
                 )
             case _:

@@ -11,6 +11,7 @@ from router.formats.common import (
     bad,
     content_parts,
     field,
+    function_tool,
     image_from_url,
     image_url,
     merge_extra,
@@ -26,6 +27,10 @@ from router.formats.common import (
     tool_extra,
 )
 from router.formats.responses import NAME
+from router.formats.tools import FREE_FORM_FIELD, free_form_input, free_form_schema
+
+CUSTOM_CALL = "custom_tool_call"
+TOOLS_ITEM = "additional_tools"  # an input item declaring tools (Codex: namespaces of them)
 
 _FIELDS = frozenset(
     {
@@ -83,8 +88,20 @@ def thinking_from_item(item: dict[str, Any]) -> ir.ThinkingBlock:
 
 
 def tool_use_from_item(item: dict[str, Any]) -> ir.ToolUseBlock:
+    """A ``function_call`` or ``custom_tool_call`` item (free-form input kept as the
+    one-string-field object other formats call the tool with)."""
     # Pair by call_id (router.md case 1): the item id is Responses-internal.
-    block = ir.ToolUseBlock(id=str(item.get("call_id") or ""), name=str(item.get("name") or ""))
+    namespace = item.get("namespace")
+    block = ir.ToolUseBlock(
+        id=str(item.get("call_id") or ""),
+        name=str(item.get("name") or ""),
+        namespace=namespace if isinstance(namespace, str) else None,
+    )
+    if item.get("type") == CUSTOM_CALL:
+        text = item.get("input")
+        block.free_form = True
+        block.input = {FREE_FORM_FIELD: text if isinstance(text, str) else ""}
+        return block
     arguments = item.get("arguments")
     ir.set_tool_arguments(block, arguments if isinstance(arguments, str) else "")
     return block
@@ -102,7 +119,9 @@ def parse_request(body: dict[str, Any]) -> ir.Request:
     else:
         for i, raw in enumerate(raw_input):
             _parse_item(req, raw, f"input[{i}]")
-    parse_tooling(body, req, nested=False)
+    # tools here: Responses also has custom and namespace tools (the rest is shared)
+    parse_tooling({k: v for k, v in body.items() if k != "tools"}, req, nested=False)
+    _parse_tools(body, req)
     req.max_tokens = field(body, "max_output_tokens", int, "an integer")
     req.temperature = field(body, "temperature", (int, float), "a number")
     req.top_p = field(body, "top_p", (int, float), "a number")
@@ -182,11 +201,14 @@ def _parse_item(req: ir.Request, raw: Any, path: str) -> None:
                     req.messages.append(ir.Message("user", content))
             else:
                 raise bad(f"{path}.role", f"unknown role {role!r}")
-        case "function_call":
+        case "function_call" | "custom_tool_call":
             field(item, "call_id", str, "a string", path, required=True)
             field(item, "name", str, "a string", path, required=True)
+            field(item, "namespace", str, "a string", path)
+            if kind == CUSTOM_CALL:
+                field(item, "input", str, "a string", path, required=True)
             _append(req, "assistant", tool_use_from_item(item), only_results=False)
-        case "function_call_output":
+        case "function_call_output" | "custom_tool_call_output":
             call_id = field(item, "call_id", str, "a string", path, required=True)
             output = item.get("output")
             parts = [] if output is None else _parts(output, path, req)
@@ -194,9 +216,70 @@ def _parse_item(req: ir.Request, raw: Any, path: str) -> None:
             _append(req, "user", result, only_results=True)
         case "reasoning":
             _append(req, "assistant", thinking_from_item(item), only_results=False)
+        case "additional_tools":
+            tools = field(item, "tools", list, "an array", path, required=True)
+            entries = _parse_tool_list(req, tools, f"{path}.tools", None)
+            own = {k: v for k, v in item.items() if k not in ("type", "tools")}
+            req.tool_namespaces_item = {**own, "entries": entries}
         case _:
             # built-in tool calls, item references and the like have no IR slot
             add_dropped(req, f"{path}.{kind}")
+
+
+def _parse_tools(body: dict[str, Any], req: ir.Request) -> None:
+    tools = field(body, "tools", list, "an array") or []
+    other = [tool for tool in _parse_tool_list(req, tools, "tools", None) if isinstance(tool, dict)]
+    if other:
+        req.extra["tools"] = other  # built-in tools ride along for same-format renders
+
+
+def _parse_tool_list(
+    req: ir.Request, tools: list[Any], path: str, namespace: str | None
+) -> list[str | dict[str, Any]]:
+    """Function, custom and (at the top) namespace tools into ``req.tools``. Returns each
+    entry in order: the name of a tool or namespace parsed, or a built-in tool's object (no IR
+    slot; inside a namespace it is listed as dropped)."""
+    entries: list[str | dict[str, Any]] = []
+    for k, raw in enumerate(tools):
+        tpath = f"{path}[{k}]"
+        tool = as_object(raw, tpath)
+        kind = tool.get("type")
+        if kind == "function":
+            parsed = function_tool(tool, tpath, skip=("type",))
+        elif kind == "custom":
+            parsed = _custom_tool(tool, tpath)
+        elif kind == "namespace" and namespace is None:
+            name = field(tool, "name", str, "a string", tpath, required=True)
+            req.tool_namespaces[name] = {
+                k: v for k, v in tool.items() if k not in ("type", "name", "tools")
+            }
+            inner = field(tool, "tools", list, "an array", tpath, required=True)
+            _parse_tool_list(req, inner, f"{tpath}.tools", name)
+            entries.append(name)
+            continue
+        elif namespace is None:
+            entries.append(tool)
+            continue
+        else:
+            add_dropped(req, f"{tpath}.{kind}")
+            continue
+        parsed.namespace = namespace
+        req.tools.append(parsed)
+        entries.append(parsed.name)
+    return entries
+
+
+def _custom_tool(tool: dict[str, Any], path: str) -> ir.Tool:
+    """A custom tool: its input is one free-form string, in the grammar ``format`` gives."""
+    fmt = field(tool, "format", dict, "an object", path)
+    return ir.Tool(
+        name=field(tool, "name", str, "a string", path, required=True),
+        description=field(tool, "description", str, "a string", path),
+        parameters=free_form_schema(fmt),
+        extra={k: v for k, v in tool.items() if k not in ("type", "name", "description", "format")},
+        free_form=True,
+        input_format=fmt,
+    )
 
 
 # --------------------------------------------------------------------------- request rendering
@@ -210,10 +293,13 @@ def render_request(req: ir.Request) -> dict[str, Any]:
             add_dropped(req, "cache_control")
         body["instructions"] = req.system_text()
     body["input"] = _render_input(req)
-    if req.tools:
-        body["tools"] = render_tools(req)
-        if req.tool_choice is not None:
-            body["tool_choice"] = render_tool_choice(req.tool_choice, nested=False)
+    tools = render_tools(req)
+    if req.tool_namespaces_item is not None:
+        body["input"].insert(0, _tools_item(req))
+    if tools:
+        body["tools"] = tools
+    if req.tools and req.tool_choice is not None:
+        body["tool_choice"] = render_tool_choice(req.tool_choice, nested=False)
     if req.parallel_tool_calls is not None:
         body["parallel_tool_calls"] = req.parallel_tool_calls
     if req.max_tokens is not None:
@@ -234,19 +320,74 @@ def render_request(req: ir.Request) -> dict[str, Any]:
 
 
 def render_tools(req: ir.Request) -> list[dict[str, Any]]:
-    tools: list[dict[str, Any]] = []
+    """The ``tools`` field: every tool not declared in the ``additional_tools`` item, the
+    namespaced ones inside their namespace."""
+    in_item = _item_entries(req)
+    return [
+        entry
+        for name, entry in _tool_entries(req).items()
+        if name not in in_item and isinstance(entry, dict)
+    ]
+
+
+def _item_entries(req: ir.Request) -> list[Any]:
+    item = req.tool_namespaces_item
+    entries = item.get("entries") if item is not None else None
+    return entries if isinstance(entries, list) else []
+
+
+def _tools_item(req: ir.Request) -> dict[str, Any]:
+    """The ``additional_tools`` input item as the client sent it (entries in their order)."""
+    item = dict(req.tool_namespaces_item or {})
+    entries = item.pop("entries", [])
+    rendered = _tool_entries(req)
+    tools = [
+        rendered[entry] if isinstance(entry, str) and entry in rendered else entry
+        for entry in entries
+    ]
+    return {"type": TOOLS_ITEM, **item, "tools": [t for t in tools if isinstance(t, dict)]}
+
+
+def _tool_entries(req: ir.Request) -> dict[str, dict[str, Any]]:
+    """Top-level tool entries by name: a tool, or a namespace holding its tools."""
+    entries: dict[str, dict[str, Any]] = {}
     for tool in req.tools:
-        out: dict[str, Any] = {"type": "function", "name": tool.name}
+        out = _render_tool(tool, req)
+        if tool.namespace is None:
+            entries[tool.name] = out
+            continue
+        group = entries.get(tool.namespace)
+        if group is None:
+            meta = req.tool_namespaces.get(tool.namespace, {})
+            group = entries[tool.namespace] = {
+                "type": "namespace",
+                "name": tool.namespace,
+                **meta,
+                "tools": [],
+            }
+        group["tools"].append(out)
+    return entries
+
+
+def _render_tool(tool: ir.Tool, req: ir.Request) -> dict[str, Any]:
+    if tool.free_form:
+        out: dict[str, Any] = {"type": "custom", "name": tool.name}
         if tool.description:
             out["description"] = tool.description
-        out["parameters"] = tool.parameters
-        extra = tool_extra(tool, req)
-        if req.source_format != NAME:
-            # Responses defaults function tools to strict, which rejects ordinary schemas.
-            extra.setdefault("strict", False)
-        out.update(extra)
-        tools.append(out)
-    return tools
+        if tool.input_format is not None:
+            out["format"] = tool.input_format
+        out.update(tool_extra(tool, req))
+        return out
+    out = {"type": "function", "name": tool.name}
+    if tool.description:
+        out["description"] = tool.description
+    extra = tool_extra(tool, req)
+    if req.source_format != NAME:
+        # Responses defaults function tools to strict, which rejects ordinary schemas.
+        extra.setdefault("strict", False)
+    out["parameters"] = tool.parameters
+    out.update(extra)
+    return out
 
 
 def _input_parts(blocks: list[ir.TextBlock | ir.ImageBlock]) -> str | list[dict[str, Any]]:
@@ -262,12 +403,34 @@ def _input_parts(blocks: list[ir.TextBlock | ir.ImageBlock]) -> str | list[dict[
 
 def _render_input(req: ir.Request) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
+    custom = {
+        b.id
+        for msg in req.messages
+        for b in msg.content
+        if isinstance(b, ir.ToolUseBlock) and b.free_form
+    }
     for msg in req.messages:
-        _render_message(msg, req, items)
+        _render_message(msg, req, items, custom)
     return items
 
 
-def _render_message(msg: ir.Message, req: ir.Request, items: list[dict[str, Any]]) -> None:
+def call_input_item(block: ir.ToolUseBlock) -> dict[str, Any]:
+    """A call in the input history, as the client's own item type."""
+    item: dict[str, Any]
+    if block.free_form:
+        item = {"type": CUSTOM_CALL, "call_id": block.id, "name": block.name}
+        item["input"] = free_form_input(block)
+    else:
+        item = {"type": "function_call", "call_id": block.id, "name": block.name}
+        item["arguments"] = block.arguments_json()
+    if block.namespace is not None:
+        item["namespace"] = block.namespace
+    return item
+
+
+def _render_message(
+    msg: ir.Message, req: ir.Request, items: list[dict[str, Any]], custom: set[str]
+) -> None:
     pending: list[ir.TextBlock | ir.ImageBlock] = []
     texts: list[str] = []
 
@@ -293,23 +456,17 @@ def _render_message(msg: ir.Message, req: ir.Request, items: list[dict[str, Any]
                 if block.is_error:
                     add_dropped(req, "tool_result.is_error")
                 output = _input_parts(parts) if parts else ""
+                kind = "custom_tool_call_output" if block.tool_use_id in custom else None
                 items.append(
                     {
-                        "type": "function_call_output",
+                        "type": kind or "function_call_output",
                         "call_id": block.tool_use_id,
                         "output": output,
                     }
                 )
             case ir.ToolUseBlock():
                 flush_assistant()
-                items.append(
-                    {
-                        "type": "function_call",
-                        "call_id": block.id,
-                        "name": block.name,
-                        "arguments": block.arguments_json(),
-                    }
-                )
+                items.append(call_input_item(block))
             case ir.ThinkingBlock() if block.origin == NAME and block.signature:
                 # Only encrypted reasoning can be sent back without a stored response.
                 flush_assistant()

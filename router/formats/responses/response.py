@@ -10,11 +10,13 @@ from router import ir
 from router.formats.common import as_int, new_id, obj, render_tool_choice
 from router.formats.responses import NAME
 from router.formats.responses.request import (
+    CUSTOM_CALL,
     format_from_ir,
     render_tools,
     thinking_from_item,
     tool_use_from_item,
 )
+from router.formats.tools import client_call, free_form_input
 
 _ERROR_CODES = {
     "rate_limit_error": "rate_limit_exceeded",
@@ -74,7 +76,7 @@ def parse_stop_reason(status: Any, incomplete: Any, has_calls: bool) -> ir.StopR
 # --------------------------------------------------------------------------- output items
 
 
-def _output_items(resp: ir.Response) -> list[dict[str, Any]]:
+def _output_items(resp: ir.Response, req: ir.Request) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for block in resp.content:
         match block:
@@ -83,14 +85,36 @@ def _output_items(resp: ir.Response) -> list[dict[str, Any]]:
             case ir.ThinkingBlock() if not block.redacted:
                 items.append(reasoning_item(new_id("rs_"), block.thinking, block))
             case ir.ToolUseBlock():
-                items.append(
-                    call_item(
-                        new_id("fc_"), block.id, block.name, block.arguments_json(), "completed"
-                    )
-                )
+                items.append(output_call_item(req, block))
             case _:
                 pass
     return items
+
+
+def output_call_item(req: ir.Request, block: ir.ToolUseBlock) -> dict[str, Any]:
+    """A finished call as the client declared the tool: ``custom_tool_call`` with its text for
+    a free-form tool, ``function_call`` otherwise, with the namespace it was declared in."""
+    name, namespace, free_form = client_call(req, block)
+    if free_form:
+        item = custom_call_item(new_id("ctc_"), block.id, name, free_form_input(block), "completed")
+    else:
+        item = call_item(new_id("fc_"), block.id, name, block.arguments_json(), "completed")
+    if namespace is not None:
+        item["namespace"] = namespace
+    return item
+
+
+def custom_call_item(
+    item_id: str, call_id: str, name: str, text: str, status: str
+) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": CUSTOM_CALL,
+        "status": status,
+        "call_id": call_id,
+        "name": name,
+        "input": text,
+    }
 
 
 def message_item(item_id: str, text: str | None, status: str) -> dict[str, Any]:
@@ -163,7 +187,10 @@ def response_object(
         "tool_choice": render_tool_choice(req.tool_choice, nested=False)
         if req.tool_choice
         else "auto",
-        "tools": [{**t, "strict": t.get("strict")} for t in _render_tools_quiet(req)],
+        "tools": [
+            {**t, "strict": t.get("strict")} if t.get("type") == "function" else t
+            for t in _render_tools_quiet(req)
+        ],
         "top_p": req.top_p,
         "truncation": "disabled",
         "usage": render_usage(usage) if usage is not None else None,
@@ -207,7 +234,7 @@ def parse_response(body: dict[str, Any]) -> ir.Response:
                             resp.content.append(ir.TextBlock(text))
             case "reasoning":
                 resp.content.append(thinking_from_item(item))
-            case "function_call":
+            case "function_call" | "custom_tool_call":
                 resp.content.append(tool_use_from_item(item))
             case _:
                 pass
@@ -228,7 +255,7 @@ def render_response(resp: ir.Response, req: ir.Request) -> dict[str, Any]:
         model=resp.model or req.model,
         created=resp.created or int(time.time()),
         status=status,
-        output=_output_items(resp),
+        output=_output_items(resp, req),
         usage=resp.usage,
         incomplete=incomplete,
     )

@@ -9,9 +9,10 @@ from typing import Any
 from router import ir, jsonfast
 from router.formats.common import OpenAIStreamRenderer, as_int, new_id, obj
 from router.formats.responses import NAME
-from router.formats.responses.request import summary_text
+from router.formats.responses.request import CUSTOM_CALL, summary_text, tool_use_from_item
 from router.formats.responses.response import (
     call_item,
+    custom_call_item,
     error_object,
     message_item,
     parse_stop_reason,
@@ -22,6 +23,7 @@ from router.formats.responses.response import (
     text_part,
 )
 from router.formats.sse import SSEEvent, SSEParser, sse_bytes
+from router.formats.tools import client_call, free_form_input
 
 
 def error_event(message: str, error_type: str = "api_error") -> bytes:
@@ -94,11 +96,10 @@ class StreamParser:
                     )
                 )
             case "response.output_item.added":
-                if item.get("type") == "function_call":
+                if item.get("type") in ("function_call", CUSTOM_CALL):
                     self._has_calls = True
-                    block = ir.ToolUseBlock(
-                        id=str(item.get("call_id") or ""), name=str(item.get("name") or "")
-                    )
+                    block = tool_use_from_item({**item, "arguments": "", "input": ""})
+                    block.input = {}
                     self._start((output_index, 0), block, out)
                 elif item.get("type") == "reasoning":
                     self._start((output_index, 0), ir.ThinkingBlock(origin=NAME), out)
@@ -202,15 +203,14 @@ class StreamParser:
         self, output_index: int, item: dict[str, Any], out: list[ir.StreamEvent]
     ) -> None:
         kind = item.get("type")
-        if kind == "function_call":
+        if kind in ("function_call", CUSTOM_CALL):
             self._has_calls = True
-            block = ir.ToolUseBlock(
-                id=str(item.get("call_id") or ""), name=str(item.get("name") or "")
-            )
+            block = tool_use_from_item(item)
+            # A custom call's text arrives whole here; IR deltas carry the argument object.
+            args = block.arguments_json() if kind == CUSTOM_CALL else item.get("arguments")
+            block.input = {}
             self._start((output_index, 0), block, out)
-            self._delta(
-                (output_index, 0), "input_json", item.get("arguments"), out, block, catch_up=True
-            )
+            self._delta((output_index, 0), "input_json", args, out, block, catch_up=True)
         elif kind == "reasoning":
             index = self._start((output_index, 0), ir.ThinkingBlock(origin=NAME), out)
             if index not in self._seen_delta:
@@ -340,9 +340,18 @@ class StreamRenderer(OpenAIStreamRenderer):
                 item = _Item(new_id("rs_"), output_index, thinking)
                 added = reasoning_item(item.item_id, None, thinking)
             case ir.ToolUseBlock():
-                call = ir.ToolUseBlock(id=block.id, name=block.name)
-                item = _Item(new_id("fc_"), output_index, call)
-                added = call_item(item.item_id, block.id, block.name, "", "in_progress")
+                name, namespace, free_form = client_call(self._req, block)
+                call = ir.ToolUseBlock(
+                    id=block.id, name=name, namespace=namespace, free_form=free_form
+                )
+                if free_form:
+                    item = _Item(new_id("ctc_"), output_index, call)
+                    added = custom_call_item(item.item_id, block.id, name, "", "in_progress")
+                else:
+                    item = _Item(new_id("fc_"), output_index, call)
+                    added = call_item(item.item_id, block.id, name, "", "in_progress")
+                if namespace is not None:
+                    added["namespace"] = namespace
             case _:
                 return b""
         self._next_output += 1
@@ -395,9 +404,10 @@ class StreamRenderer(OpenAIStreamRenderer):
                 item.block.signature = (item.block.signature or "") + event.text
             case "input_json" if isinstance(item.block, ir.ToolUseBlock):
                 item.text += event.text
-                out += self._emit(
-                    "response.function_call_arguments.delta", {**refs, "delta": event.text}
-                )
+                if not item.block.free_form:  # free-form text is known once the object is
+                    out += self._emit(
+                        "response.function_call_arguments.delta", {**refs, "delta": event.text}
+                    )
             case _:
                 pass
         return out
@@ -431,6 +441,14 @@ class StreamRenderer(OpenAIStreamRenderer):
                         {**refs, "summary_index": 0, "part": summary},
                     )
                 done = reasoning_item(item.item_id, item.text, item.block)
+            case ir.ToolUseBlock() if item.block.free_form:
+                ir.set_tool_arguments(item.block, item.text)
+                text = free_form_input(item.block)
+                out += self._emit("response.custom_tool_call_input.delta", {**refs, "delta": text})
+                out += self._emit("response.custom_tool_call_input.done", {**refs, "input": text})
+                done = custom_call_item(
+                    item.item_id, item.block.id, item.block.name, text, "completed"
+                )
             case ir.ToolUseBlock():
                 out += self._emit(
                     "response.function_call_arguments.done",
@@ -441,6 +459,8 @@ class StreamRenderer(OpenAIStreamRenderer):
                 )
             case _:
                 return out
+        if isinstance(item.block, ir.ToolUseBlock) and item.block.namespace is not None:
+            done["namespace"] = item.block.namespace
         self._output.append((item.output_index, done))
         return out + self._emit(
             "response.output_item.done", {"output_index": item.output_index, "item": done}

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from router.errors import BadRequest
-from router.traffic.record import InterceptedRequest, RecordFilter, filter_records, status_class
+from router.traffic.record import (
+    InterceptedRequest,
+    LlmInfo,
+    RecordFilter,
+    filter_records,
+    record_status_class,
+    status_class,
+)
 from tests.router.traffic.factory import make_record
 
 WIRE_FIELDS = {
@@ -14,6 +21,7 @@ WIRE_FIELDS = {
     "responseSize", "status", "proxyLatencyMs", "upstreamLatencyMs", "ttfbMs", "totalLatencyMs",
     "error", "sourceModel", "mappedModel", "detectedKind", "contextKey", "llm", "annotation",
     "sessionId", "note", "pid", "processName", "bodyTruncated",
+    "upstreamRequest",  # issue 13: the request as sent upstream (router and diverted calls)
 }  # fmt: skip
 LLM_FIELDS = {
     "provider", "apiKind", "model", "streamed", "tokensIn", "tokensOut", "cacheReadTokens",
@@ -23,8 +31,6 @@ LLM_FIELDS = {
 
 
 def test_wire_fields_are_exactly_the_spec() -> None:
-    from router.traffic.record import LlmInfo
-
     record = make_record(llm=LlmInfo())
     wire = record.to_wire()
     assert set(wire) == WIRE_FIELDS
@@ -73,3 +79,17 @@ def test_filter_records_keeps_order_and_matches_every_field() -> None:
     assert list(filter_records(records, RecordFilter(session_id="s1", context_key="abc"))) == [a]
     assert list(filter_records(records, RecordFilter(host="CHATGPT"))) == [b]
     assert list(filter_records(records, RecordFilter(status="2xx"))) == [a]
+
+
+def test_a_cut_stream_is_an_error_whatever_status_it_started_with() -> None:
+    # The client got 200 and the stream then broke: the status filter's "error" finds it.
+    cut = make_record(status=200, error="stream cut", llm=LlmInfo(incomplete=True))
+    assert record_status_class(cut) == "error"
+    assert RecordFilter(status="error").matches(cut)
+    assert not RecordFilter(status="2xx").matches(cut)
+    incomplete = make_record(status=200, llm=LlmInfo(incomplete=True))
+    assert record_status_class(incomplete) == "error"
+    # A failed call keeps its own class; a healthy one is still 2xx.
+    assert record_status_class(make_record(status=404, error="no such model")) == "4xx"
+    assert record_status_class(make_record(status=200, llm=LlmInfo())) == "2xx"
+    assert record_status_class(make_record(status="in-flight")) is None
