@@ -233,14 +233,17 @@ def mitm_options(runtime: Any) -> dict[str, Any]:
         "llmtap_origin_port": settings.origin_port,
     }
     if settings.upstream_ca is not None:
-        options["ssl_verify_upstream_trusted_ca"] = upstream_bundle(settings, settings.upstream_ca)
+        options["ssl_verify_upstream_trusted_ca"] = upstream_bundle(
+            settings, settings.upstream_ca, forget_others=True
+        )
     return options
 
 
-def upstream_bundle(settings: Any, upstream_ca: Path) -> str:
+def upstream_bundle(settings: Any, upstream_ca: Path, *, forget_others: bool = False) -> str:
     """The system roots plus the upstream CA, as mitmproxy's upstream trust file. Named after
     its content: mitmproxy caches its TLS contexts by that path, so a changed CA needs a new
-    name to be used by the next connection."""
+    name to be used by the next connection. Earlier ones are removed at start only (a running
+    proxy may still be reading the one it used a moment ago)."""
     import hashlib
 
     from router.bridge.envcmd import combined_ca_bundle
@@ -250,6 +253,10 @@ def upstream_bundle(settings: Any, upstream_ca: Path) -> str:
     digest = hashlib.sha256(staging.read_bytes()).hexdigest()[:16]
     bundle = staging.with_name(f"upstream-bundle-{digest}.pem")
     staging.replace(bundle)
+    if forget_others:
+        for old in settings.data_dir.glob("upstream-bundle-*.pem"):
+            if old != bundle:
+                old.unlink(missing_ok=True)
     return str(bundle)
 
 
