@@ -17,7 +17,7 @@ from mitmproxy.proxy.layer import NextLayer
 from mitmproxy.proxy.layers.tls import ServerTLSLayer
 
 from addons import meta
-from addons.options import own_ports
+from addons.options import own_ports, proxy_servers, watch_listeners
 from router import jsonfast
 from router.bridge import divert
 from router.bridge.agents import Agent, AgentCatalog
@@ -60,7 +60,7 @@ class CaptureTagger:
 
     def configure(self, updated: set[str]) -> None:
         if "mode" in updated or "llmtap_api_port" in updated:
-            self._own_ports = own_ports(ctx.options)
+            self._refresh_ports()
         if "llmtap_bypass" in updated:
             # normalize_pattern raises BadRequest for a bad pattern; mitmproxy rolls the option
             # update back and reports it, so the running set is never half-applied.
@@ -68,6 +68,14 @@ class CaptureTagger:
                 self.bypass = BypassMatcher(ctx.options.llmtap_bypass)
             except LlmtapError as exc:
                 raise exceptions.OptionsError(exc.message) from exc
+
+    def running(self) -> None:
+        # A listener on port 0 has its real port only once bound: follow the servers.
+        watch_listeners(self._refresh_ports)
+        self._refresh_ports()
+
+    def _refresh_ports(self) -> None:
+        self._own_ports = own_ports(ctx.options, proxy_servers())
 
     # ------------------------------------------------------------------ connection hooks
 

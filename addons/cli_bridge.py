@@ -182,6 +182,8 @@ def _bridge(args: argparse.Namespace, api: Any) -> int:
             f"  intercepted: {state['interceptedCount']}"
             f"  active: {state['activeConnections']}"
         )
+        if state.get("lastError"):
+            text += f"\nlast error: {state['lastError']}"
         if state.get("note"):
             text += f"\n{state['note']}"
         emit(args, state, text)

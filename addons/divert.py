@@ -20,7 +20,7 @@ from mitmproxy import connection, ctx, exceptions, http, tls
 from mitmproxy.proxy import mode_specs, server_hooks
 
 from addons import meta
-from addons.options import own_ports
+from addons.options import own_ports, proxy_servers, watch_listeners
 from router.bridge import divert
 from router.bridge.origin import OriginError, OriginResolver, is_ip, parse_nameservers
 from router.netaddr import is_loopback_name
@@ -29,6 +29,8 @@ from web.security import is_local_address, is_loopback_peer, self_connect_refusa
 log = logging.getLogger("llmtap.divert")
 
 BRIDGE_ORIGIN_PORT = 443  # an agent's real host is reached on 443 whatever port we listen on
+PROBE_TIMEOUT_S = 10.0  # per address, when an origin has several and the first may be dead
+MAX_PREFERRED = 4096
 
 
 def is_bridge(client: connection.Client) -> bool:
@@ -60,6 +62,8 @@ class Divert:
         # (client connection, host, port) of hops we built: only their server connection may
         # reach our own API (web.security.self_connect_refusal's one exception).
         self._hop_grants: set[tuple[str, str, int]] = set()
+        # (host, port) -> the address of it that last accepted a connection
+        self._preferred: dict[tuple[str, int], str] = {}
 
     # ------------------------------------------------------------------ options
 
@@ -71,7 +75,15 @@ class Divert:
                 raise exceptions.OptionsError(f"llmtap_dns_servers: {exc}") from exc
             self.resolver = OriginResolver(servers)
         if "mode" in updated or "llmtap_api_port" in updated:
-            self._own_ports = own_ports(ctx.options)
+            self._refresh_ports()
+
+    def running(self) -> None:
+        # A listener on port 0 has its real port only once bound: follow the servers.
+        watch_listeners(self._refresh_ports)
+        self._refresh_ports()
+
+    def _refresh_ports(self) -> None:
+        self._own_ports = own_ports(ctx.options, proxy_servers())
 
     # ------------------------------------------------------------------ connections
 
@@ -169,7 +181,7 @@ class Divert:
         except OriginError as exc:
             flow.response = _error(502, str(exc), "api_error", "origin_unresolved")
             return
-        if self._loops(addresses[0], port):
+        if any(self._loops(a, port) for a in addresses):
             flow.response = self._loop(host, port)
 
     def _resolves_itself(self, bridge: bool, host: str) -> bool:
@@ -194,6 +206,42 @@ class Divert:
 
     # ------------------------------------------------------------------ upstream
 
+    async def _reachable(self, name: str, addresses: list[str], port: int) -> str | OriginError:
+        """The first of the origin's addresses (A, then AAAA, in DNS order) that accepts a
+        connection, like a system resolver's client would try them. A lone address is
+        mitmproxy's to connect (and report); the one that answered is remembered for the
+        next connections until a connect to it fails (``server_connect_error``)."""
+        if len(addresses) == 1:
+            return addresses[0]
+        known = self._preferred.get((name, port))
+        if known in addresses:
+            return known
+        failures: list[str] = []
+        for address in addresses:
+            try:
+                _, writer = await asyncio.wait_for(
+                    asyncio.open_connection(address, port), PROBE_TIMEOUT_S
+                )
+            except (OSError, TimeoutError) as exc:
+                failures.append(f"{address}: {getattr(exc, 'strerror', None) or 'timed out'}")
+                continue
+            writer.close()
+            if len(self._preferred) >= MAX_PREFERRED:
+                self._preferred.clear()
+            self._preferred[(name, port)] = address
+            return address
+        return OriginError(
+            f"cannot connect to {name}:{port} at any address ({'; '.join(failures)})"
+        )
+
+    def server_connect_error(self, data: server_hooks.ServerConnectionHookData) -> None:
+        # The remembered address stopped answering: the next connection tries them all again.
+        if data.server.address is not None:
+            address, port = data.server.address
+            self._preferred = {
+                k: v for k, v in self._preferred.items() if v != address or k[1] != port
+            }
+
     async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         server = data.server
         if server.address is None or server.error:
@@ -208,14 +256,19 @@ class Divert:
                 server.error = str(exc)
                 return
             port = ctx.options.llmtap_origin_port or port
-            if self._loops(addresses[0], port):
-                server.error = f"{host} resolves to llmtap itself ({addresses[0]}:{port})"
+            looping = [a for a in addresses if self._loops(a, port)]
+            if looping:
+                server.error = f"{host} resolves to llmtap itself ({looping[0]}:{port})"
+                return
+            address = await self._reachable(name, addresses, port)
+            if isinstance(address, OriginError):
+                server.error = str(address)
                 return
             if server.sni is None and server.tls:
                 server.sni = host
             # SNI (and certificate verification against it) stays the host name; only the
             # address is the one DNS gave, never the hosts file's.
-            server.address = (addresses[0], port)
+            server.address = (address, port)
             return
         # Everything else connects where the system resolves it: decide on that address, not
         # on how the name is spelled (127.1, [::ffff:127.0.0.1], a name for this machine).

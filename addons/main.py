@@ -231,7 +231,6 @@ def mitm_options(runtime: Any) -> dict[str, Any]:
     """mitmproxy options: our CA as confdir, upstream TLS verified against the system roots
     plus the configured upstream CA (added, never replacing), SSE streamed and recorded."""
     from certs import ca as ca_mod
-    from router.bridge.envcmd import combined_ca_bundle
     from router.store import agents as store_agents
 
     settings = runtime.settings
@@ -253,10 +252,40 @@ def mitm_options(runtime: Any) -> dict[str, Any]:
         "llmtap_origin_port": settings.origin_port,
     }
     if settings.upstream_ca is not None:
-        bundle = settings.data_dir / "upstream-bundle.pem"
-        combined_ca_bundle(settings.upstream_ca, bundle)
-        options["ssl_verify_upstream_trusted_ca"] = str(bundle)
+        options["ssl_verify_upstream_trusted_ca"] = upstream_bundle(
+            settings, settings.upstream_ca, forget_others=True
+        )
     return options
+
+
+def upstream_bundle(settings: Any, upstream_ca: Path, *, forget_others: bool = False) -> str:
+    """The system roots plus the upstream CA, as mitmproxy's upstream trust file. Named after
+    its content: mitmproxy caches its TLS contexts by that path, so a changed CA needs a new
+    name to be used by the next connection. Earlier ones are removed at start only (a running
+    proxy may still be reading the one it used a moment ago)."""
+    import hashlib
+
+    from router.bridge.envcmd import combined_ca_bundle
+
+    staging = settings.data_dir / "upstream-bundle.pem"
+    combined_ca_bundle(upstream_ca, staging)
+    digest = hashlib.sha256(staging.read_bytes()).hexdigest()[:16]
+    bundle = staging.with_name(f"upstream-bundle-{digest}.pem")
+    staging.replace(bundle)
+    if forget_others:
+        for old in settings.data_dir.glob("upstream-bundle-*.pem"):
+            if old != bundle:
+                old.unlink(missing_ok=True)
+    return str(bundle)
+
+
+def apply_upstream_ca(runtime: Any, master: Any, upstream_ca: Path) -> None:
+    """An upstream CA set through the API, live: mitmproxy's upstream trust option and a new
+    router session, both for the connections made from now on."""
+    master.options.update(
+        ssl_verify_upstream_trusted_ca=upstream_bundle(runtime.settings, upstream_ca)
+    )
+    runtime.replace_upstream_client()
 
 
 def build_addons(runtime: Any, master: Any) -> list[Any]:
@@ -283,6 +312,7 @@ def build_addons(runtime: Any, master: Any) -> list[Any]:
         bridge.reload_ca = lambda: reload_certstore(master)
         bridge.listener = modes.bridge_listener
         bridge.on_bypass = modes.set_bypass
+        bridge.apply_upstream_ca = lambda path: apply_upstream_ca(runtime, master, path)
     inspector = runtime.inspector
     agent_hosts = frozenset(catalog.all_hosts())
 

@@ -239,10 +239,11 @@ class CaptureModes:
         """``GET agent-bridge/state``: running, port, certReady, interceptedCount,
         activeConnections, lastStartedAt (plus the listen addresses and the last error)."""
         modes = self._bridge_modes()
-        listen = [m.rpartition("@")[2] for m in modes]
+        bound = self._bound_addresses(modes)
+        listen = [_address(a) for a in bound] or [m.rpartition("@")[2] for m in modes]
         return {
             "running": bool(modes),
-            "port": self.settings.bridge_port,
+            "port": self.bridge_port,
             "listen": listen,
             "certReady": ca_file(self.settings.data_dir).exists(),
             "interceptedCount": self.bridge_counters.intercepted,
@@ -285,6 +286,24 @@ class CaptureModes:
             raise
         self.bridge_last_started = datetime.now(UTC)
         return self.agent_bridge_state()
+
+    @property
+    def bridge_port(self) -> int:
+        """The port the AgentBridge listens on: the bound one while it runs (the setting may
+        be 0, an ephemeral port), else the configured one."""
+        bound = self._bound_addresses(self._bridge_modes())
+        return int(bound[0][1]) if bound else self.settings.bridge_port
+
+    def _bound_addresses(self, specs: list[str]) -> list[tuple[str, int]]:
+        proxyserver = self.master.addons.get("proxyserver")
+        out: list[tuple[str, int]] = []
+        for spec in specs:
+            try:
+                instance = proxyserver.servers[spec]
+            except (KeyError, ValueError):
+                continue
+            out += [(str(a[0]), int(a[1])) for a in instance.listen_addrs]
+        return out
 
     def _bridge_startable(self) -> list[str]:
         """The specs to start: 127.0.0.1 must bind; ::1 is skipped where IPv6 is off."""
@@ -353,6 +372,11 @@ def _has_ipv6_loopback() -> bool:
         return False
 
 
+def _address(addr: tuple[str, int]) -> str:
+    host, port = addr
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def ca_file(data_dir: Path) -> Path:
     return data_dir / "ca" / "mitmproxy-ca.pem"
 
@@ -370,7 +394,12 @@ class BridgeListener:
 
     @property
     def port(self) -> int:
-        return self._modes.settings.bridge_port
+        return self._modes.bridge_port
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the listener last failed to start (None after a successful start)."""
+        return self._modes.bridge_error
 
     async def start(self) -> None:
         await self._modes.agent_bridge("start")

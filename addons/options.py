@@ -4,23 +4,44 @@ addon. The composition root and the capture-mode controller set them at runtime.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from mitmproxy import ctx
 from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy import mode_specs
 
 
-def own_ports(options: Any) -> frozenset[int]:
-    """The ports this process listens on, from the options (no process-table scan): the API
-    and every capture listener (HTTP proxy, AgentBridge)."""
+def own_ports(options: Any, servers: Iterable[Any] = ()) -> frozenset[int]:
+    """The ports this process listens on (no process-table scan): the API's bound port, every
+    capture listener's configured port, and the ports mitmproxy's listeners really bound
+    (``servers``), which is the only place a listener configured with port 0 shows its port."""
     ports = {options.llmtap_api_port}
     for spec in options.mode:
         try:
             ports.add(mode_specs.ProxyMode.parse(spec).listen_port() or 0)
         except ValueError:
             continue
+    for instance in servers:
+        for addr in instance.listen_addrs:
+            ports.add(int(addr[1]))
     return frozenset(ports - {0})
+
+
+def proxy_servers() -> Iterable[Any]:
+    """mitmproxy's listener instances (``proxyserver.servers``); none outside a master."""
+    master = getattr(ctx, "master", None)
+    proxyserver = master.addons.get("proxyserver") if master is not None else None
+    return proxyserver.servers if proxyserver is not None else ()
+
+
+def watch_listeners(callback: Callable[[], None]) -> None:
+    """Call ``callback`` after mitmproxy's listeners changed (started, bound, stopped): the
+    servers' own signal, as mitmweb uses it. Held weakly, like every mitmproxy signal."""
+    servers = proxy_servers()
+    changed = getattr(servers, "changed", None)
+    if changed is not None:
+        changed.connect(callback)
 
 
 class LlmtapOptions:

@@ -93,8 +93,36 @@ class BridgeState(BaseModel):
     intercepted_count: int = Field(alias="interceptedCount")
     active_connections: int = Field(alias="activeConnections")
     last_started_at: str | None = Field(alias="lastStartedAt")
+    last_error: str | None = Field(
+        default=None,
+        alias="lastError",
+        description="why the last start, stop or DNS change failed (port held, no permission, "
+        "hosts file not writable); null once the listener started",
+    )
     available: bool
     note: str | None = None
+
+
+class UpstreamCa(BaseModel):
+    path: str | None = Field(description="the upstream CA in use (null: system roots only)")
+    source: Literal["env", "flag", "api"] | None = Field(
+        description="where the path in use came from; env and flag win over the API's value"
+    )
+    stored: str | None = Field(description="the API's persisted value")
+    valid: bool | None = None
+    subjects: list[str] | None = None
+    error: str | None = None
+
+
+class UpstreamCaSet(UpstreamCa):
+    overridden_by: Literal["env", "flag"] | None = Field(alias="overriddenBy")
+    applied: bool = Field(
+        description="already in use for every new upstream connection (router and proxy)"
+    )
+    applies_after_restart: bool = Field(
+        alias="appliesAfterRestart",
+        description="true only where no running proxy and router took it (offline CLI)",
+    )
 
 
 class MappingRow(BaseModel):
@@ -293,14 +321,16 @@ async def cert_untrust(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/upstream-ca")
-@doc("the upstream CA (corporate TLS) in use, where it came from, and whether it is valid")
+@doc("the upstream CA (corporate TLS) in use, where it came from, and whether it is valid",
+     response=UpstreamCa)  # fmt: skip
 async def get_upstream_ca(request: web.Request) -> web.Response:
     return _json(control(request).upstream_ca())
 
 
 @routes.post(f"{PREFIX}/upstream-ca")
-@doc("set the upstream CA path (validated, persisted; LLMTAP_UPSTREAM_CA / --upstream-ca win)",
-     request=UpstreamCaPost)  # fmt: skip
+@doc("set the upstream CA path: validated, persisted and applied at once to new upstream "
+     "connections (LLMTAP_UPSTREAM_CA / --upstream-ca win)",
+     request=UpstreamCaPost, response=UpstreamCaSet)  # fmt: skip
 async def set_upstream_ca(request: web.Request) -> web.Response:
     body = parse_body(UpstreamCaPost, await read_json(request))
     return _json(control(request).set_upstream_ca(body.path))

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from router.providers import make_client
+from router.providers.http import UpstreamSession
 from web import (
     api_bridge,
     api_combos,
@@ -62,12 +63,24 @@ async def upstream_session(app: web.Application) -> AsyncIterator[None]:
     settings = services.settings
     router = services.router
     previous = router.client
-    client = make_client(
-        upstream_ca=settings.upstream_ca, connect_timeout=settings.connect_timeout_s
-    )
-    router.client = client
+    opened: list[UpstreamSession] = []
+
+    def renew() -> None:
+        # At start, and again when the upstream CA changes: calls already on the previous
+        # session finish there (closing it now would cut their streams).
+        opened.append(
+            make_client(
+                upstream_ca=settings.upstream_ca, connect_timeout=settings.connect_timeout_s
+            )
+        )
+        router.client = opened[-1]
+
+    renew()
+    app[RUNTIME].renew_upstream = renew
     try:
         yield
     finally:
+        app[RUNTIME].renew_upstream = None
         router.client = previous
-        await client.close()
+        for session in opened:
+            await session.close()

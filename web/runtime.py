@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +92,7 @@ class Runtime:
     api_port: int = 0  # the bound API port once announced (settings.port may be 0)
     started_with: dict[str, Any] = field(default_factory=dict)  # RESTART_TO_APPLY at start
     closed: bool = False
+    renew_upstream: Callable[[], None] | None = None  # set by the web app while it runs
 
     # ------------------------------------------------------------------ catalog
 
@@ -178,6 +180,15 @@ class Runtime:
                 path.unlink(missing_ok=True)
         except (OSError, ValueError, AttributeError):
             pass
+
+    def replace_upstream_client(self) -> None:
+        """A new router upstream session from the current settings (the upstream CA changed):
+        calls from now on use it, calls already on the old one finish there. The web app owns
+        the sessions (``web.app.upstream_session`` sets ``renew_upstream`` and closes them all
+        at cleanup)."""
+        if self.renew_upstream is None:
+            raise RuntimeError("no running web app owns an upstream session")
+        self.renew_upstream()
 
     async def close(self) -> None:
         """Close what the process holds, once: queued call-log rows and session upserts land,

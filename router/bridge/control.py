@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from certs import ca as ca_mod
 from certs import trust as trust_mod
 from certs.upstream import UpstreamCAError, validate_upstream_ca
 from router.bridge.agents import Agent, AgentCatalog, default_catalog
 from router.bridge.bypass import DEFAULT_PATTERNS, normalize_pattern
+from router.bridge.diagnose import LISTENER_MISSING, diagnose
 from router.bridge.hostsfile import HostsChange, HostsFile
 from router.bridge.journal import Journal
 from router.bridge.repair import RepairReport, repair
@@ -61,30 +61,10 @@ class BridgeListener(Protocol):
         """``interceptedCount`` and ``activeConnections``."""
         ...
 
-
-CheckStatus = Literal["ok", "fail", "skip"]
-
-
-@dataclass(slots=True)
-class Check:
-    id: str
-    status: CheckStatus
-    detail: str
-    fix: str | None = None
-    agent: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "ok": self.status != "fail",
-            "status": self.status,
-            "detail": self.detail,
-        }
-        if self.agent is not None:
-            out["agent"] = self.agent
-        if self.fix is not None:
-            out["fix"] = self.fix
-        return out
+    @property
+    def last_error(self) -> str | None:
+        """Why it last failed to start (None once a start succeeded)."""
+        ...
 
 
 def trust_config(settings: Settings) -> trust_mod.TrustConfig:
@@ -111,6 +91,14 @@ class BridgeControl:
     on_bypass: Callable[[list[str]], None] | None = None  # the user's patterns, applied live
     custom_hosts: Callable[[], Iterable[str]] = lambda: ()  # enabled custom hosts
     last_started_at: datetime | None = None
+    # The last failure of a start, stop or DNS change made through this control (the
+    # listener's own start failures, e.g. at autostart, come from the listener).
+    last_error: str | None = None
+    # Rebuilds the upstream TLS roots of the router's client and the proxy (composition root).
+    apply_upstream_ca: Callable[[Path], None] | None = None
+    _pinned_by: str | None = field(
+        default=None, init=False, repr=False
+    )  # "env", "flag" or "" (none)
 
     @classmethod
     def from_settings(cls, settings: Settings, catalog: Catalog | None = None) -> BridgeControl:
@@ -194,6 +182,7 @@ class BridgeControl:
             # Off the event loop: the resolver flush runs an OS command.
             change = await asyncio.to_thread(edit, agent.hosts, command=command)
         except LlmtapError as exc:
+            self.last_error = exc.message
             store_agents.set_agent_state(agent_id, last_error=exc.message)
             raise
         state = store_agents.set_agent_state(
@@ -363,20 +352,24 @@ class BridgeControl:
 
     # ------------------------------------------------------------------ upstream CA
 
+    def _upstream_pin(self, stored: str | None) -> str | None:
+        """Whether the env or the command line set the upstream CA (they win over the API's
+        value). Decided once, before any live change can make the setting equal the stored
+        value, and remembered."""
+        if os.environ.get(UPSTREAM_CA_ENV):
+            return "env"
+        if self._pinned_by is None:
+            effective = self.settings.upstream_ca
+            pinned = effective is not None and str(effective) != str(stored)
+            self._pinned_by = "flag" if pinned else ""
+        return self._pinned_by or None
+
     def upstream_ca(self) -> dict[str, Any]:
         from router.store import config as store_config
 
         stored = store_config.get_settings().get("upstream_ca")
         effective = self.settings.upstream_ca
-        env = os.environ.get(UPSTREAM_CA_ENV) or None
-        if env:
-            source = "env"
-        elif effective is not None and str(effective) != str(stored):
-            source = "flag"
-        elif stored:
-            source = "api"
-        else:
-            source = None
+        source = self._upstream_pin(stored) or ("api" if stored else None)
         out: dict[str, Any] = {
             "path": str(effective) if effective is not None else None,
             "source": source,
@@ -391,18 +384,26 @@ class BridgeControl:
         return out
 
     def set_upstream_ca(self, path: str) -> dict[str, Any]:
+        """Validate and persist; unless LLMTAP_UPSTREAM_CA / --upstream-ca win, apply it at
+        once to every upstream connection made from now on (router and proxy alike)."""
         from router.store import config as store_config
 
         try:
             found = validate_upstream_ca(path)
         except UpstreamCAError as exc:
             raise BadRequest(str(exc), [FieldError("path", str(exc))]) from None
+        pinned = self._upstream_pin(store_config.get_settings().get("upstream_ca"))
         store_config.set_settings({"upstream_ca": str(found.path)})
+        applied = False
+        if pinned is None and self.apply_upstream_ca is not None:
+            self.settings.upstream_ca = found.path
+            self.apply_upstream_ca(found.path)
+            applied = True
         out = self.upstream_ca() | {"stored": str(found.path)}
-        overridden = out["source"] in ("env", "flag")
-        out["overriddenBy"] = out["source"] if overridden else None
-        # The router's upstream client and mitmproxy's roots are built at start.
-        out["appliesAfterRestart"] = not overridden
+        out["overriddenBy"] = pinned
+        out["applied"] = applied
+        # Without a running proxy and router (the offline CLI) the next start picks it up.
+        out["appliesAfterRestart"] = pinned is None and not applied
         return out
 
     # ------------------------------------------------------------------ the listener
@@ -417,6 +418,8 @@ class BridgeControl:
             "interceptedCount": int(counters.get("interceptedCount", 0)),
             "activeConnections": int(counters.get("activeConnections", 0)),
             "lastStartedAt": self.last_started_at.isoformat() if self.last_started_at else None,
+            "lastError": self.last_error
+            or (self.listener.last_error if self.listener is not None else None),
             "available": self.listener is not None,
         }
         if self.listener is None:
@@ -431,20 +434,30 @@ class BridgeControl:
             try:
                 await self.listener.start()
             except LlmtapError as exc:
+                self.last_error = exc.message
                 for agent in self._dns_agents():
                     store_agents.set_agent_state(agent.agent_id, last_error=exc.message)
                 raise
+            self.last_error = None
             self.last_started_at = utcnow()
             for agent in self._dns_agents():
                 store_agents.set_agent_state(
                     agent.agent_id, last_started_at=self.last_started_at, clear_error=True
                 )
-        await asyncio.to_thread(self.apply_dns)
+        try:
+            await asyncio.to_thread(self.apply_dns)
+        except LlmtapError as exc:
+            self.last_error = exc.message
+            raise
         return self.state()
 
     async def stop_server(self) -> dict[str, Any]:
         # DNS lines go first, so agents never resolve to a port nobody listens on.
-        await asyncio.to_thread(self.remove_dns)
+        try:
+            await asyncio.to_thread(self.remove_dns)
+        except LlmtapError as exc:
+            self.last_error = exc.message
+            raise
         if self.listener is not None and self.listener.running:
             await self.listener.stop()
         return self.state()
@@ -480,111 +493,8 @@ class BridgeControl:
     # ------------------------------------------------------------------ diagnose, repair
 
     def diagnose(self, *, server_running: bool) -> dict[str, Any]:
-        checks: list[Check] = []
-        if server_running:
-            checks.append(Check("server-running", "ok", "llmtap is running"))
-        else:
-            checks.append(
-                Check("server-running", "fail", "llmtap is not running", fix="run: llmtap up")
-            )
-        checks.append(self._listener_check())
-        if not self.ca_exists():
-            checks.append(
-                Check(
-                    "cert-exists",
-                    "fail",
-                    f"no CA in {self.confdir}",
-                    fix="run: llmtap ca show (creates it)",
-                )
-            )
-        else:
-            ca = self.ca()
-            checks.append(Check("cert-exists", "ok", f"{ca.paths.cert} ({ca.fingerprint_sha256})"))
-        if self.cert_trusted():
-            checks.append(Check("cert-trusted", "ok", "the CA's fingerprint is in the OS store"))
-        else:
-            checks.append(
-                Check(
-                    "cert-trusted",
-                    "fail",
-                    "the CA's fingerprint is not in the OS trust store",
-                    fix="run: sudo llmtap ca trust (or set NODE_EXTRA_CA_CERTS / SSL_CERT_FILE"
-                    f" to {ca_mod.CAPaths.of(self.confdir).cert} per tool)",
-                )
-            )
-        checks += self._dns_checks()
-        if self.hosts.is_writable():
-            checks.append(Check("hosts-file-writable", "ok", f"{self.hosts.path} is writable"))
-        else:
-            checks.append(
-                Check(
-                    "hosts-file-writable",
-                    "fail",
-                    f"{self.hosts.path} is not writable by this user",
-                    fix="run llmtap with sudo (e.g. sudo llmtap agents enable AGENT)",
-                )
-            )
-        rows = [c.as_dict() for c in checks]
-        return {"ok": all(r["ok"] for r in rows), "checks": rows}
-
-    def _listener_check(self) -> Check:
-        port = self.listener.port if self.listener is not None else self.settings.bridge_port
-        if self.listener is None:
-            return Check("server-reachable", "fail", LISTENER_MISSING, fix=LISTENER_FIX)
-        if not self.listener.running:
-            return Check(
-                "server-reachable",
-                "fail",
-                f"the AgentBridge listener is not running (port {port})",
-                fix="run: llmtap bridge start",
-            )
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2):
-                pass
-        except OSError as exc:
-            return Check(
-                "server-reachable",
-                "fail",
-                f"127.0.0.1:{port} does not accept connections: {exc.strerror or exc}",
-                fix="llmtap bridge stop && llmtap bridge start; check what holds the port",
-            )
-        return Check("server-reachable", "ok", f"127.0.0.1:{port} accepts connections")
-
-    def _dns_checks(self) -> list[Check]:
-        marked = self.hosts.marked_hosts()
-        states = {s.agent_id: s for s in store_agents.list_agent_states()}
-        out: list[Check] = []
-        for agent in self.agents.agents:
-            state = states.get(agent.agent_id)
-            if state is None or not state.dns_enabled:
-                out.append(Check("dns-configured", "skip", "not enabled", agent=agent.agent_id))
-                continue
-            missing = [h for h in agent.hosts if h.lower() not in marked]
-            if not missing:
-                out.append(
-                    Check("dns-configured", "ok", "hosts-file lines present", agent=agent.agent_id)
-                )
-            elif not self.listener_running:
-                out.append(
-                    Check(
-                        "dns-configured",
-                        "fail",
-                        "enabled, but the listener is stopped so its lines are removed",
-                        fix="run: llmtap bridge start",
-                        agent=agent.agent_id,
-                    )
-                )
-            else:
-                out.append(
-                    Check(
-                        "dns-configured",
-                        "fail",
-                        f"no hosts-file line for {', '.join(missing)}",
-                        fix=f"run: llmtap agents enable {agent.agent_id}",
-                        agent=agent.agent_id,
-                    )
-                )
-        return out
+        """Every check of ``GET diagnose``, each failing one with its fix."""
+        return diagnose(self, server_running=server_running)
 
     def repair(self) -> RepairReport:
         """Every llmtap hosts-file line out, the system proxy reverted; DNS marked disabled."""
@@ -594,13 +504,6 @@ class BridgeControl:
                 if state.dns_enabled:
                     store_agents.set_agent_state(state.agent_id, dns_enabled=False)
         return report
-
-
-LISTENER_MISSING = (
-    "this process runs no capture, so it has no AgentBridge listener: hosts-file DNS, "
-    "certificates, mappings and bypass are managed, but nothing listens on the bridge port"
-)
-LISTENER_FIX = "start llmtap with capture (llmtap up), then start the bridge"
 
 
 def _why(agent: Agent) -> str:

@@ -201,7 +201,11 @@ class HostsFile:
             st = None
         except OSError as exc:
             raise HostsFileError(f"cannot use {self.path}: {exc.strerror}") from exc
-        tmp = self._write_temp(b"".join(lines), st, command)
+        content = b"".join(lines)
+        # A hosts file that is itself a mount point (Docker and Kubernetes bind-mount
+        # /etc/hosts, often with /etc read-only) can only be rewritten in place: a temp file
+        # next to it may not be creatable and a rename over a mount point fails with EBUSY.
+        tmp = None if is_mount_point(self.path) else self._write_temp(content, st, command)
         try:
             self._backup_once(st)
             with self.journal.edit() as data:
@@ -214,10 +218,14 @@ class HostsFile:
                 if self.backup_path.exists():
                     entry.backup = str(self.backup_path)
                 entry.record("add" if added else "remove", added or removed)
-            self._replace(tmp, b"".join(lines), command)
+            if tmp is None:
+                self._write_in_place(content, command)
+            else:
+                self._replace(tmp, content, command)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            if tmp is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
 
     def _write_temp(self, data: bytes, st: os.stat_result | None, command: str) -> str:
         # The temp file goes next to the target so the rename is atomic; creating it is also
@@ -264,11 +272,43 @@ class HostsFile:
             # the only way is rewriting in place (not atomic, but the content is complete).
             if exc.errno not in (errno.EBUSY, errno.EXDEV):
                 raise HostsFileError(f"cannot write {self.path}: {exc.strerror}") from exc
+            self._write_in_place(data, command)
+
+    def _write_in_place(self, data: bytes, command: str) -> None:
+        """Not atomic, but the content is complete: the only way into a bind-mounted file."""
+        try:
             with open(self.path, "r+b") as f:
                 f.write(data)
                 f.truncate()
                 f.flush()
                 os.fsync(f.fileno())
+        except PermissionError as exc:
+            raise self._permission_error("write", command) from exc
+        except OSError as exc:
+            raise HostsFileError(f"cannot write {self.path}: {exc.strerror}") from exc
+
+
+MOUNTINFO = Path("/proc/self/mountinfo")
+
+
+def is_mount_point(path: Path) -> bool:
+    """Whether ``path`` itself is a mount point, bind-mounted files included (Linux's
+    mountinfo lists them; ``os.path.ismount`` misses a file bound from the same file system)."""
+    try:
+        text = MOUNTINFO.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False  # not Linux, or no /proc: the rename path handles EBUSY anyway
+    target = os.path.realpath(path)
+    for line in text.splitlines():
+        fields = line.split(" ")
+        if len(fields) > 4 and _unescape_mount(fields[4]) == target:
+            return True
+    return False
+
+
+def _unescape_mount(field: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo octal.
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def _parse_marked(line: bytes) -> tuple[str | None, str | None]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from certs.ca import load_or_create
@@ -33,6 +33,8 @@ class BridgeEnv:
     fake: FakeOS
     anchors: Path
     bundle: Path
+    # What a test changes in the environment of the server and the CLI alike (None: unset).
+    overrides: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def data_dir(self) -> Path:
@@ -40,7 +42,7 @@ class BridgeEnv:
 
     @property
     def env(self) -> dict[str, str]:
-        return {
+        env = {
             "LLMTAP_HOSTS_FILE": str(self.hosts),
             "LLMTAP_TOOLS_PATH": str(self.fake.bin),
             "LLMTAP_CA_ANCHORS_DIR": str(self.anchors),
@@ -48,6 +50,12 @@ class BridgeEnv:
             "LLMTAP_BRIDGE_PORT": "0",
             "HOME": str(self.root / "home"),
         }
+        for name, value in self.overrides.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
+        return env
 
     def start(self, **extra_env: str) -> Llmtap:
         return start_llmtap(self.data_dir, env={**self.env, **extra_env})
@@ -56,7 +64,12 @@ class BridgeEnv:
         return subprocess.run(
             [sys.executable, "-m", "addons.main", *argv, "--data-dir", str(self.data_dir)],
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "LLMTAP_LOG_LEVEL": "WARNING", **self.env},
+            env={
+                **{k: v for k, v in os.environ.items() if k not in self.overrides},
+                "PYTHONPATH": str(ROOT),
+                "LLMTAP_LOG_LEVEL": "WARNING",
+                **self.env,
+            },
             capture_output=True,
             text=True,
             timeout=timeout,

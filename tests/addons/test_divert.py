@@ -5,6 +5,7 @@ a loopback DNS server in server_connect."""
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -147,8 +148,12 @@ async def test_loop_back_into_our_listeners_is_508(dns: FakeDns) -> None:
 
 async def test_server_connect_resolves_spoofable_hosts_with_dns(dns: FakeDns) -> None:
     addon = Divert(secret=SECRET, spoofable=lambda host: host == "api.anthropic.com")
-    with taddons.context(LlmtapOptions(), addon) as tctx:
-        tctx.configure(addon, llmtap_dns_servers=[dns.spec])
+    with (
+        taddons.context(LlmtapOptions(), addon) as tctx,
+        socket.create_server(("127.0.0.1", 0)) as origin,
+    ):
+        port = origin.getsockname()[1]
+        tctx.configure(addon, llmtap_dns_servers=[dns.spec], llmtap_origin_port=port)
         client = tflow.tclient_conn()  # the HTTP proxy mode
         server = tflow.tserver_conn()
         server.address, server.sni, server.tls = (
@@ -158,7 +163,7 @@ async def test_server_connect_resolves_spoofable_hosts_with_dns(dns: FakeDns) ->
         )
         await addon.server_connect(server_hooks.ServerConnectionHookData(server, client))
         # The address is DNS's answer (A first), the SNI stays the host name.
-        assert server.address == ("127.0.0.1", 443)
+        assert server.address == ("127.0.0.1", port)
         assert server.sni == "api.anthropic.com" and server.error is None
         assert dns.queries[("api.anthropic.com", "A")] == 1
         assert dns.queries[("api.anthropic.com", "AAAA")] == 1
@@ -166,13 +171,45 @@ async def test_server_connect_resolves_spoofable_hosts_with_dns(dns: FakeDns) ->
         server2 = tflow.tserver_conn()
         server2.address = ("api.anthropic.com", 443)
         await addon.server_connect(server_hooks.ServerConnectionHookData(server2, client))
-        assert server2.address == ("127.0.0.1", 443)
+        assert server2.address == ("127.0.0.1", port)
         assert dns.queries[("api.anthropic.com", "A")] == 1
         # A host llmtap never spoofs is left to mitmproxy's own resolution.
         other = tflow.tserver_conn()
         other.address = ("example.org", 443)
         await addon.server_connect(server_hooks.ServerConnectionHookData(other, client))
         assert other.address == ("example.org", 443)
+
+
+async def test_server_connect_tries_each_address_and_remembers_the_live_one() -> None:
+    """A dead first address (A) is skipped for the next one that accepts (AAAA here); that
+    one is used directly until a connect to it fails, then all are tried again."""
+    addon = Divert(secret=SECRET, spoofable=lambda host: host == "api.anthropic.com")
+    with (
+        socket.create_server(("::1", 0), family=socket.AF_INET6) as origin,
+        FakeDns({"api.anthropic.com": ["127.0.0.2", "::1"]}) as dns,
+        taddons.context(LlmtapOptions(), addon) as tctx,
+    ):
+        port = origin.getsockname()[1]
+        tctx.configure(addon, llmtap_dns_servers=[dns.spec], llmtap_origin_port=port)
+        client = tflow.tclient_conn()
+
+        async def connect() -> Any:
+            server = tflow.tserver_conn()
+            server.address, server.tls = ("api.anthropic.com", 443), True
+            await addon.server_connect(server_hooks.ServerConnectionHookData(server, client))
+            return server
+
+        first = await connect()
+        assert first.address == ("::1", port) and first.error is None
+        origin.accept()[0].close()  # the probe's connection
+        again = await connect()
+        assert again.address == ("::1", port)  # remembered: no probe this time
+        addon.server_connect_error(server_hooks.ServerConnectionHookData(again, client))
+        assert addon._preferred == {}
+        origin.close()  # now every address is dead
+        dead = await connect()
+        assert dead.error is not None
+        assert "127.0.0.2" in dead.error and "::1" in dead.error, dead.error
 
 
 async def test_server_connect_errors_for_unresolvable_and_self(dns: FakeDns) -> None:

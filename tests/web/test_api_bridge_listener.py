@@ -118,6 +118,34 @@ def test_a_taken_port_is_a_409_naming_the_holder(tmp_path: Path) -> None:
         rows = {r["agent_id"]: r for r in app.api("GET", f"{B}/agents").json()}
         assert rows["codex"]["dns_enabled"] is False
         assert str(port) in rows["codex"]["last_error"]
+        # `state` says why the listener is not running, and so does `llmtap bridge status`.
+        state = app.api("GET", f"{B}/state").json()
+        assert state["running"] is False and state["lastError"] == message
+        status = env.cli("bridge", "status")
+        assert status.returncode == 0, status.stderr
+        assert f"last error: {message}" in status.stdout
+        # A successful start clears it.
+        holder.close()
+        resp = app.api("POST", f"{B}/server", json={"action": "start"})
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["running"] is True and resp.json()["lastError"] is None
     finally:
         holder.close()
+        assert app.stop() == 0, app.log()
+
+
+def test_a_port_0_listener_reports_its_bound_port(tmp_path: Path) -> None:
+    """LLMTAP_BRIDGE_PORT=0 binds an ephemeral port: state and `bridge status` name that port,
+    where a client really connects (not 0)."""
+    env = bridge_env(tmp_path)
+    app = env.start(LLMTAP_BRIDGE_PORT="0")
+    try:
+        resp = app.api("POST", f"{B}/server", json={"action": "start"})
+        assert resp.status_code == 200, resp.text
+        port = resp.json()["port"]
+        assert port != 0 and app.api("GET", f"{B}/state").json()["port"] == port
+        with socket.create_connection(("127.0.0.1", port), timeout=10):
+            pass
+        assert f"port {port}" in env.cli("bridge", "status").stdout
+    finally:
         assert app.stop() == 0, app.log()

@@ -224,3 +224,81 @@ def test_the_newline_given_to_a_last_line_is_taken_back(tmp_path: Path, content:
     hf.remove(["api.anthropic.com"])
     assert hf.path.read_bytes() == content
     assert hf.journal.read().hosts[str(hf.path)].newline_added is None
+
+
+def _unshare_mount_reason() -> str | None:
+    """Why a private mount namespace cannot be made here (None: it can)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("unshare") is None:
+        return "unshare(1) is not installed"
+    probe = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "true"], capture_output=True, timeout=30
+    )
+    if probe.returncode != 0:
+        return f"unshare -m is not permitted here: {probe.stderr.decode(errors='replace')}"
+    return None
+
+
+def test_bind_mounted_hosts_in_a_read_only_dir_is_rewritten_in_place(tmp_path: Path) -> None:
+    """Kubernetes with readOnlyRootFilesystem: /etc is read-only and /etc/hosts a writable bind
+    mount. No temp file can be made next to it and a rename over it fails; the editor writes in
+    place, and removing restores the user's bytes. Run in a private mount namespace."""
+    import subprocess
+    import sys
+
+    reason = _unshare_mount_reason()
+    if reason:
+        pytest.skip(reason)
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "hosts").write_bytes(b"")  # the mount point
+    source = tmp_path / "hosts.source"
+    source.write_bytes(USER)
+    script = f"""
+import sys
+from pathlib import Path
+from router.bridge.hostsfile import HostsFile, is_mount_point
+from router.bridge.journal import Journal
+hosts = Path({str(etc / "hosts")!r})
+assert is_mount_point(hosts)
+data = Path({str(tmp_path / "data")!r})
+hf = HostsFile(hosts, data, Journal(data))
+hf.add(["api.anthropic.com"])
+assert hf.marked_hosts() == {{"api.anthropic.com"}}, hosts.read_bytes()
+hf.remove()
+print("in-namespace ok")
+"""
+    shell = (
+        f"mount --bind {etc} {etc} && mount -o remount,bind,ro {etc} && "
+        f'mount --bind {source} {etc / "hosts"} && {sys.executable} -c "$SCRIPT"'
+    )
+    run = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", shell],
+        env={**os.environ, "SCRIPT": script, "PYTHONPATH": str(Path.cwd())},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0 and "in-namespace ok" in run.stdout, run.stdout + run.stderr
+    assert source.read_bytes() == USER  # the bound file got the lines and lost them again
+    assert sorted(p.name for p in etc.iterdir()) == ["hosts"]  # no temp file was ever left
+
+
+def test_is_mount_point_reads_mountinfo_escapes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from router.bridge import hostsfile
+
+    target = tmp_path / "my etc" / "hosts"
+    target.parent.mkdir()
+    target.write_text("")
+    info = tmp_path / "mountinfo"
+    escaped = str(target).replace(" ", "\\040")
+    info.write_text(f"36 35 98:0 /hosts {escaped} rw,noatime master:1 - ext3 /dev/root rw\n")
+    monkeypatch.setattr(hostsfile, "MOUNTINFO", info)
+    assert hostsfile.is_mount_point(target)
+    assert not hostsfile.is_mount_point(target.parent)
+    monkeypatch.setattr(hostsfile, "MOUNTINFO", tmp_path / "absent")
+    assert not hostsfile.is_mount_point(target)
