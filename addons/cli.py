@@ -262,7 +262,7 @@ def backend(settings: Settings, offline: Callable[[Settings], Any] | None = None
         return
     from router.store.db import close_database, open_database
 
-    open_database(settings.db_path)
+    open_database(settings.database)
     try:
         yield (offline or DbBackend)(settings)
     finally:

@@ -109,8 +109,8 @@ def _repair(settings: Settings) -> int:
     from router.store.db import close_database, open_database
 
     control = BridgeControl.from_settings(settings)
-    if settings.db_path.exists():
-        open_database(settings.db_path)
+    if settings.shared_database or settings.db_path.exists():
+        open_database(settings.database)
         try:
             report = control.repair()
         finally:

@@ -58,7 +58,7 @@ async def build_runtime(settings: Settings) -> Any:
         # Refused before anything opens (the session that uses it opens with the app).
         load_upstream_ca(settings.upstream_ca)
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    store_db.open_database(settings.db_path)
+    store_db.open_database(settings.database)
     catalog = Catalog()
     pricing = PricingTable(store_config.list_prices())
 
@@ -360,6 +360,8 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         "bridge_port": getattr(args, "bridge_port", None),
         "upstream_ca": getattr(args, "upstream_ca", None),
         "hosts_file": getattr(args, "hosts_file", None),
+        "database_url": getattr(args, "database_url", None),
+        "gateway": getattr(args, "gateway", None) or None,
     }
     return load_settings(cli)
 
@@ -383,6 +385,15 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--host",
         help=_opt("host", "API/UI bind address; beyond loopback it needs requireApiKey on"),
+    )
+    p.add_argument(
+        "--database-url",
+        metavar="URL",
+        help=_opt(
+            "database_url",
+            "sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB (a team gateway); "
+            "none means SQLite in the data dir",
+        ),
     )
 
 

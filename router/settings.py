@@ -61,6 +61,14 @@ class Settings(BaseModel):
     # Default: the distro's own (certs/trust.py); tests point both at temp files.
     ca_anchors_dir: Path | None = None
     ca_bundle: Path | None = None
+    # Where the store lives: sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB (a team
+    # gateway: several instances on one server). None: SQLite in the data dir. Kept out of
+    # repr: the URL may carry a password.
+    database_url: str | None = Field(default=None, repr=False, max_length=4096)
+    # A team gateway (``llmtap up --gateway``): router, management API and UI, no capture.
+    gateway: bool = False
+    # The management token every instance of a gateway shares (else: the data dir's token).
+    management_token: str | None = Field(default=None, repr=False, min_length=16)
 
     @model_validator(mode="after")
     def _exposed_needs_keys(self) -> Settings:
@@ -71,11 +79,39 @@ class Settings(BaseModel):
                 f"listening on the non-loopback address '{self.host}' needs requireApiKey on "
                 "(otherwise anyone who can reach it spends your provider keys)"
             )
+        if self.gateway and not is_loopback_name(self.host) and not self.management_token:
+            raise ValueError(
+                f"a gateway on the non-loopback address '{self.host}' needs a management "
+                "token (LLMTAP_MANAGEMENT_TOKEN, the same on every instance): its management "
+                "API and UI are served to the network"
+            )
+        if self.database_url is not None:
+            from router.errors import BadRequest
+            from router.store.db import engine_of
+
+            try:
+                engine_of(self.database_url)
+            except BadRequest as exc:
+                raise ValueError(
+                    "database_url must be sqlite:///PATH or postgresql://USER@HOST/DB"
+                ) from exc
         return self
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "llmtap.db"
+
+    @property
+    def database(self) -> Path | str:
+        """What the store opens: the database URL, else the data dir's SQLite file."""
+        return self.database_url or self.db_path
+
+    @property
+    def shared_database(self) -> bool:
+        """Several instances may share this database (PostgreSQL)."""
+        from router.store.db import engine_of
+
+        return engine_of(self.database) == "postgres"
 
 
 # Settings the API may change at runtime (GET/PATCH /api/settings); the rest are start-up only.
@@ -117,15 +153,16 @@ def load(cli: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = N
     """CLI > env > settings stored in the DB > defaults. The DB is found from the first three."""
     first = build(cli=cli, env=env)
     stored: dict[str, Any] = {}
-    if first.db_path.exists():
+    if first.shared_database or first.db_path.exists():
         from router.store import config as store_config
         from router.store import db as store_db
 
+        where = store_db.redact_url(str(first.database))
         try:
-            store_db.open_database(first.db_path)
+            store_db.open_database(first.database)
             stored = store_config.get_settings()
         except Exception:  # an unreadable DB must not stop the CLI from starting
-            log.warning("could not read stored settings from %s", first.db_path, exc_info=True)
+            log.warning("could not read stored settings from %s", where, exc_info=True)
         finally:
             store_db.close_database()
     return build(cli=cli, env=env, stored=stored)

@@ -152,7 +152,10 @@ class Runtime:
         ]
 
     def management_token(self) -> str:
-        """Generated on first start, stored 0600 in the data dir (``llmtap token``)."""
+        """The configured one (a gateway's instances share it), else generated on first
+        start and stored 0600 in the data dir (``llmtap token``)."""
+        if self.settings.management_token:
+            return self.settings.management_token
         path = self.settings.data_dir / "token"
         if path.exists():
             return path.read_text().strip()

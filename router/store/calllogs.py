@@ -10,7 +10,7 @@ import peewee
 from peewee import fn
 
 from router.errors import BadRequest, FieldError, NotFound
-from router.store.db import database, executemany, utcnow
+from router.store.db import database, upsert_rows, utcnow
 from router.store.records import CallLog, UsageAnalytics, UsageBucket, UsagePoint
 from router.store.tables import CallLogRow
 
@@ -21,10 +21,7 @@ PERIODS: dict[str, timedelta] = {
     "month": timedelta(days=30),
 }
 _FIELDS = CallLogRow._meta.sorted_fields
-_INSERT = (
-    f"INSERT OR REPLACE INTO {CallLogRow._meta.table_name} "
-    f"({', '.join(f.column_name for f in _FIELDS)}) VALUES ({', '.join('?' for _ in _FIELDS)})"
-)
+_COLUMNS = [f.column_name for f in _FIELDS]
 
 
 def _record(row: CallLogRow) -> CallLog:
@@ -33,14 +30,14 @@ def _record(row: CallLogRow) -> CallLog:
 
 
 def insert_many(logs: Iterable[CallLog]) -> int:
-    """Insert (or replace, by id) a batch in one transaction; returns the number written."""
+    """Insert (or replace, by id) a batch in one transaction; returns the number written.
+    Replacing by id makes a retried batch harmless: a row is never there twice."""
     rows = [
         tuple(field.db_value(data[field.name]) for field in _FIELDS)
         for data in (log.model_dump() for log in logs)
     ]
     with database.atomic():
-        executemany(database, _INSERT, rows)
-    return len(rows)
+        return upsert_rows(CallLogRow._meta.table_name, _COLUMNS, ["id"], rows)
 
 
 # The columns a call log can be sorted by (wire name -> column); "-" in front means descending.
@@ -145,11 +142,15 @@ def analytics(
     recent = CallLogRow.timestamp >= since
     # Rows that never resolved a model/provider (e.g. 404 model_not_found) still count.
     model_key = fn.COALESCE(CallLogRow.model, CallLogRow.requested_model)
-    provider_key = fn.COALESCE(CallLogRow.provider, "unknown")
-    agent_key = fn.COALESCE(CallLogRow.agent, DIRECT)
+    # Literals inline, not bound: PostgreSQL binds each parameter separately, so a GROUP BY
+    # expression with its own "$3" would not match the selected one with "$1".
+    provider_key = fn.COALESCE(CallLogRow.provider, peewee.SQL("'unknown'"))
+    agent_key = fn.COALESCE(CallLogRow.agent, peewee.SQL(f"'{DIRECT}'"))
     combo_key = CallLogRow.combo
-    day = fn.SUBSTR(CallLogRow.timestamp, 1, 10).coerce(False)  # text, not a datetime
-    start = fn.SUBSTR(CallLogRow.timestamp, 1, _BUCKET_CHARS[bucket]).coerce(False)
+    one = peewee.SQL("1")
+    day = fn.SUBSTR(CallLogRow.timestamp, one, peewee.SQL("10")).coerce(False)  # text
+    width = peewee.SQL(str(_BUCKET_CHARS[bucket]))  # an int from the table: safe inline
+    start = fn.SUBSTR(CallLogRow.timestamp, one, width).coerce(False)
 
     (totals,) = _dicts(CallLogRow.select(*_aggregates()).where(recent))
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from router.errors import BadRequest, FieldError, NotFound
-from router.store.db import database
+from router.store.db import database, upsert
 from router.store.records import FallbackChain, FallbackLink, ModelAlias, ModelPrice
 from router.store.tables import (
     FallbackChainRow,
@@ -32,7 +32,7 @@ def set_alias(alias: str, target: str) -> ModelAlias:
     if errors:
         raise BadRequest("invalid alias", errors)
     record = ModelAlias(alias=alias.strip(), target=target.strip())
-    ModelAliasRow.insert(name=record.alias, target=record.target).on_conflict_replace().execute()
+    upsert(ModelAliasRow, name=record.alias, target=record.target)
     return record
 
 
@@ -62,9 +62,7 @@ def set_chain(chain: FallbackChain) -> FallbackChain:
         raise BadRequest("invalid fallback chain", errors)
     links = sorted(chain.chain, key=lambda link: link.priority)  # stable: list order breaks ties
     record = FallbackChain(model=chain.model.strip(), chain=links)
-    FallbackChainRow.insert(
-        model=record.model, chain=[link.model_dump() for link in links]
-    ).on_conflict_replace().execute()
+    upsert(FallbackChainRow, model=record.model, chain=[link.model_dump() for link in links])
     return record
 
 
@@ -94,9 +92,7 @@ def upsert_price(price: ModelPrice) -> ModelPrice:
         errors.append(FieldError("model", "must not be empty"))
     if errors:
         raise BadRequest("invalid price", errors)
-    ModelPriceRow.insert(
-        model=price.model, data=price.model_dump(exclude_none=True)
-    ).on_conflict_replace().execute()
+    upsert(ModelPriceRow, model=price.model, data=price.model_dump(exclude_none=True))
     return price
 
 
@@ -125,7 +121,7 @@ def set_settings(values: Mapping[str, Any]) -> dict[str, Any]:
             if value is None:
                 SettingRow.delete().where(SettingRow.key == key).execute()
             else:
-                SettingRow.insert(key=key, value=value).on_conflict_replace().execute()
+                upsert(SettingRow, key=key, value=value)
     return get_settings()
 
 
@@ -139,7 +135,7 @@ def set_resilience(values: Mapping[str, Any]) -> dict[str, Any]:
             if value is None:
                 ResilienceRow.delete().where(ResilienceRow.key == key).execute()
             else:
-                ResilienceRow.insert(key=key, value=value).on_conflict_replace().execute()
+                upsert(ResilienceRow, key=key, value=value)
     return get_resilience()
 
 
@@ -149,7 +145,7 @@ def get_state(key: str, default: Any = None) -> Any:
 
 
 def set_state(key: str, value: Any) -> None:
-    RouterStateRow.insert(key=key, value=value).on_conflict_replace().execute()
+    upsert(RouterStateRow, key=key, value=value)
 
 
 def set_states(values: Mapping[str, Any]) -> None:

@@ -1,44 +1,40 @@
-"""The one deferred SQLite database of the process: open (pragmas + migrations), close, clock.
+"""The engine boundary: the process's one database, chosen by URL (SQLite by default,
+PostgreSQL for a team gateway), opened and migrated here; raw SQL helpers that hide the
+engines' differences.
 
-The database file lives in the data dir, which is created 0700; the file itself is made 0600
-(SQLite gives its -wal/-shm files the same mode). Provider API keys are stored as given there
-because they are needed to call upstream; they never leave ``store/`` in a serialised record.
+Everything engine-specific lives in this module and migrations.py: SQLite's pragmas and
+``BEGIN IMMEDIATE``, PostgreSQL's placeholders, advisory lock and multi-row upserts. The
+repository modules (providers.py, calllogs.py, ...) are the same code on both.
+
+SQLite: the database file lives in the data dir, which is created 0700; the file itself is
+made 0600 (SQLite gives its -wal/-shm files the same mode). Provider API keys are stored as
+given there because they are needed to call upstream; they never leave ``store/`` in a
+serialised record. PostgreSQL: whoever runs the server owns those controls (docs/deploy.md).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from peewee import SqliteDatabase
+import peewee
+from peewee import DatabaseProxy, SqliteDatabase
 
-from router.store import migrations
-from router.store.sql import execute as execute  # re-exported: the store modules use it from here
+from router.errors import BadRequest, FieldError
 
+Engine = Literal["sqlite", "postgres"]
 
-# Deferred: tables bind to it at import time, the path is known only once settings are built.
-# peewee keeps one connection per thread (thread_safe=True), so the background writers and the
-# event loop thread never share a sqlite3 connection; check_same_thread is off because peewee,
-# not sqlite3, enforces that.
-class _Database(SqliteDatabase):
-    """Transactions take the write lock when they begin (BEGIN IMMEDIATE). In WAL mode a
-    deferred transaction that reads and then writes fails at once with "database is locked"
-    when another connection (a background writer thread) committed in between: SQLite cannot
-    wait there without risking a deadlock. Taking the lock up front makes it wait instead
-    (busy_timeout)."""
-
-    def atomic(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("lock_type", "IMMEDIATE")
-        return super().atomic(*args, **kwargs)
-
-
-database = _Database(None)
+# Tables bind to the proxy at import time; the real database is known only once settings are
+# built. peewee keeps one connection per thread, so background writers and the event loop
+# thread never share a connection (SQLite: check_same_thread is off because peewee, not
+# sqlite3, enforces that).
+database = DatabaseProxy()
 
 PRAGMAS: dict[str, str | int] = {
     "journal_mode": "wal",
@@ -46,6 +42,8 @@ PRAGMAS: dict[str, str | int] = {
     "foreign_keys": 1,
     "busy_timeout": 5000,
 }
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 class _HideSqlParameters(logging.Filter):
@@ -66,36 +64,190 @@ if not any(isinstance(f, _HideSqlParameters) for f in _PEEWEE_LOG.filters):
     _PEEWEE_LOG.addFilter(_HideSqlParameters())
 
 
-def open_database(path: Path) -> None:
-    """Point :data:`database` at ``path`` (created 0600 in a 0700 dir) and migrate it."""
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
 
-    if not database.is_closed():
-        database.close()
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def engine_of(target: Path | str) -> Engine:
+    """Which engine a database URL (or a bare SQLite path) names; 400 for anything else."""
+    if isinstance(target, Path):
+        return "sqlite"
+    scheme = urlsplit(target).scheme.lower()
+    if scheme == "sqlite":
+        return "sqlite"
+    if scheme in POSTGRES_SCHEMES:
+        return "postgres"
+    raise BadRequest(
+        "unsupported database URL",
+        [FieldError("databaseUrl", "expected sqlite:///PATH or postgresql://USER@HOST/DB")],
+    )
+
+
+def _sqlite(path: Path) -> SqliteDatabase:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not path.exists():
         path.touch(mode=0o600)
     os.chmod(path, 0o600)
-    database.init(str(path), pragmas=PRAGMAS, timeout=5, check_same_thread=False)
-    database.connect(reuse_if_open=True)
+    # Every transaction takes the write lock when it begins (BEGIN IMMEDIATE). In WAL mode a
+    # deferred transaction that reads and then writes fails at once with "database is locked"
+    # when another connection (a background writer thread) committed in between: SQLite
+    # cannot wait there without risking a deadlock. Taking the lock up front makes it wait
+    # instead (busy_timeout).
+    return SqliteDatabase(
+        str(path), pragmas=PRAGMAS, timeout=5, check_same_thread=False, lock_type="IMMEDIATE"
+    )
+
+
+def _postgres(url: str) -> peewee.Database:
+    from playhouse.db_url import parse
+    from playhouse.pool import PooledPostgresqlDatabase
+
+    try:
+        import psycopg  # noqa: F401  # the driver peewee will use
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise BadRequest(
+            "PostgreSQL needs the psycopg driver: pip install 'llmtap[postgres]'",
+            [FieldError("databaseUrl", "psycopg is not installed")],
+        ) from exc
+    params: dict[str, Any] = parse(url)
+    if not params.get("database"):
+        raise BadRequest("invalid database URL", [FieldError("databaseUrl", "names no database")])
+    params.setdefault("max_connections", 32)
+    params.setdefault("stale_timeout", 300)
+    params.setdefault("connect_timeout", 10)
+    params.setdefault("application_name", "llmtap")
+    db: peewee.Database = PooledPostgresqlDatabase(prefer_psycopg3=True, **params)
+    return db
+
+
+def connect(target: Path | str) -> Engine:
+    """Point :data:`database` at ``target`` (a SQLite path, ``sqlite:///PATH`` or
+    ``postgresql://...``) and open this thread's connection, without migrating."""
+    close_database()
+    engine = engine_of(target)
+    if isinstance(target, Path):
+        db: peewee.Database = _sqlite(target)
+    elif engine == "sqlite":
+        path = urlsplit(target).path
+        db = _sqlite(Path(path[1:] if path.startswith("//") else path))
+    else:
+        db = _postgres(target)
+    database.initialize(db)
+    db.connect(reuse_if_open=True)
+    return engine
+
+
+def open_database(target: Path | str) -> None:
+    """Connect to ``target`` and bring its schema up to date (migrations.py)."""
+    from router.store import migrations
+
+    connect(target)
     migrations.apply(database)
 
 
 def close_database() -> None:
     """Close this thread's connection (other threads' connections close with their thread)."""
-    if database.database is not None and not database.is_closed():
-        database.close()
+    db = database.obj
+    if db is not None and db.database is not None and not db.is_closed():
+        db.close()
+
+
+def engine() -> Engine:
+    return "postgres" if isinstance(database.obj, peewee.PostgresqlDatabase) else "sqlite"
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def executemany(db: SqliteDatabase, sql: str, rows: Sequence[Sequence[object]]) -> None:
-    """One prepared statement for many rows: the batch writers' path, where building SQL per
-    row through peewee's query builder costs more than the insert itself."""
-    cursor: sqlite3.Cursor = db.cursor()  # type: ignore[no-untyped-call]  # untyped in stubs
-    cursor.executemany(sql, rows)
-
-
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+# --------------------------------------------------------------------------- raw SQL
+# The store writes raw SQL with "?" placeholders (SQLite's); on PostgreSQL they become "%s"
+# and a literal "%" is doubled, so one statement text serves both engines.
+
+
+def _sql(db: Any, sql: str) -> str:
+    if db.param == "?":
+        return sql
+    return sql.replace("%", "%%").replace("?", db.param)
+
+
+def execute(db: Any, sql: str, params: Sequence[object] = ()) -> Any:
+    """``db.execute_sql`` with engine-neutral placeholders; returns the DB-API cursor."""
+    return db.execute_sql(_sql(db, sql), tuple(params))
+
+
+def executemany(db: Any, sql: str, rows: Sequence[Sequence[object]]) -> None:
+    """One prepared statement for many rows: the batch writers' path, where building SQL per
+    row through peewee's query builder costs more than the insert itself."""
+    if not rows:
+        return
+    cursor = db.cursor()
+    cursor.executemany(_sql(db, sql), rows)
+
+
+def upsert_sql(table: str, columns: Sequence[str], key: Sequence[str], rows: int = 1) -> str:
+    """``INSERT ... VALUES (...)[, (...)] ON CONFLICT (key) DO UPDATE`` for ``rows`` rows:
+    the upsert both engines speak (SQLite >= 3.24), replacing SQLite's INSERT OR REPLACE."""
+    values = "(" + ", ".join("?" for _ in columns) + ")"
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([values] * rows)} "
+        f"ON CONFLICT ({', '.join(key)}) {action}"
+    )
+
+
+def upsert_rows(
+    table: str, columns: Sequence[str], key: Sequence[str], rows: Iterable[Sequence[object]]
+) -> int:
+    """Insert or update many rows by ``key``, in the caller's transaction. SQLite: one
+    prepared statement run per row (cheapest there). PostgreSQL: multi-row INSERTs, one round
+    trip per chunk; a key repeated inside one statement is an error there, so the last row for
+    each key wins before sending (as it would row by row)."""
+    by_key: dict[tuple[object, ...], Sequence[object]] = {}
+    positions = [columns.index(k) for k in key]
+    for row in rows:
+        by_key[tuple(row[p] for p in positions)] = row
+    batch = list(by_key.values())
+    if not batch:
+        return 0
+    db = database.obj
+    if engine() == "sqlite":
+        executemany(db, upsert_sql(table, columns, key), batch)
+        return len(batch)
+    chunk = max(1, 30_000 // len(columns))  # PostgreSQL allows 65535 parameters per statement
+    for start in range(0, len(batch), chunk):
+        part = batch[start : start + chunk]
+        execute(
+            db,
+            upsert_sql(table, columns, key, len(part)),
+            [value for row in part for value in row],
+        )
+    return len(batch)
+
+
+def upsert(table: Any, /, **values: object) -> None:
+    """Insert a row or replace its non-key columns (peewee's ON CONFLICT, both engines)."""
+    pk = table._meta.primary_key
+    keys = list(pk.field_names) if isinstance(pk, peewee.CompositeKey) else [pk.name]
+    fields = [table._meta.fields[k] for k in keys]
+    preserve = [table._meta.fields[name] for name in values if name not in keys]
+    query = table.insert(**values)
+    if preserve:
+        query = query.on_conflict(conflict_target=fields, preserve=preserve)
+    else:
+        query = query.on_conflict_ignore()
+    query.execute()

@@ -7,26 +7,52 @@ migration that has shipped.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
+from typing import Any
 
-from peewee import SqliteDatabase
+from router.store.db import execute
 
-from router.store.sql import execute
-
-Migration = Callable[[SqliteDatabase], None]
+Migration = Callable[[Any], None]
 
 
 class SchemaTooNew(RuntimeError):
     """The database was written by a newer llmtap; refusing to guess at its schema."""
 
 
-def _run(db: SqliteDatabase, script: str) -> None:
-    for statement in script.split(";"):
+# The types that differ between the engines, as tokens in the migrations' SQL. On SQLite they
+# render to exactly the DDL that shipped before PostgreSQL was supported, so an existing
+# database and a new one agree; on PostgreSQL each gets its native type (a peewee
+# BooleanField binds a real boolean there, and REAL would be single precision).
+DIALECTS: dict[str, dict[str, str]] = {
+    "sqlite": {
+        "bool": "INTEGER",
+        "true": "1",
+        "false": "0",
+        "real": "REAL",
+        "serial_pk": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    },
+    "postgres": {
+        "bool": "BOOLEAN",
+        "true": "TRUE",
+        "false": "FALSE",
+        "real": "DOUBLE PRECISION",
+        "serial_pk": "BIGSERIAL PRIMARY KEY",
+    },
+}
+
+
+def dialect(db: Any) -> dict[str, str]:
+    return DIALECTS["sqlite" if db.param == "?" else "postgres"]
+
+
+def _run(db: Any, script: str) -> None:
+    for statement in script.format(**dialect(db)).split(";"):
         if statement.strip():
             execute(db, statement)
 
 
-def _001_router_core(db: SqliteDatabase) -> None:
+def _001_router_core(db: Any) -> None:
     _run(
         db,
         """
@@ -36,7 +62,7 @@ def _001_router_core(db: SqliteDatabase) -> None:
             name TEXT NOT NULL UNIQUE,
             url TEXT NOT NULL,
             api_key TEXT,
-            is_active INTEGER NOT NULL DEFAULT 1,
+            is_active {bool} NOT NULL DEFAULT {true},
             max_concurrent INTEGER,
             priority INTEGER NOT NULL DEFAULT 0,
             test_status TEXT NOT NULL DEFAULT 'unknown',
@@ -54,7 +80,7 @@ def _001_router_core(db: SqliteDatabase) -> None:
             label TEXT NOT NULL,
             key_hash TEXT NOT NULL UNIQUE,
             key_preview TEXT NOT NULL,
-            is_active INTEGER NOT NULL DEFAULT 1,
+            is_active {bool} NOT NULL DEFAULT {true},
             created_at TEXT NOT NULL
         );
         CREATE TABLE combo (
@@ -87,15 +113,15 @@ def _001_router_core(db: SqliteDatabase) -> None:
             cache_read_tokens INTEGER NOT NULL DEFAULT 0,
             cache_write_tokens INTEGER NOT NULL DEFAULT 0,
             reasoning_tokens INTEGER NOT NULL DEFAULT 0,
-            usage_estimated INTEGER NOT NULL DEFAULT 0,
-            cost_usd REAL NOT NULL DEFAULT 0,
-            latency_ms REAL,
-            ttft_ms REAL,
+            usage_estimated {bool} NOT NULL DEFAULT {false},
+            cost_usd {real} NOT NULL DEFAULT 0,
+            latency_ms {real},
+            ttft_ms {real},
             source_format TEXT,
             target_format TEXT,
             api_key_id TEXT,
             agent TEXT,
-            streamed INTEGER NOT NULL DEFAULT 0,
+            streamed {bool} NOT NULL DEFAULT {false},
             dropped_fields TEXT NOT NULL DEFAULT '[]',
             error TEXT
         );
@@ -104,7 +130,7 @@ def _001_router_core(db: SqliteDatabase) -> None:
     )
 
 
-def _002_inspector_and_bridge(db: SqliteDatabase) -> None:
+def _002_inspector_and_bridge(db: Any) -> None:
     _run(
         db,
         """
@@ -116,7 +142,7 @@ def _002_inspector_and_bridge(db: SqliteDatabase) -> None:
             ended_at TEXT
         );
         CREATE TABLE session_record (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id {serial_pk},
             session_id TEXT NOT NULL REFERENCES session (id) ON DELETE CASCADE,
             record_id TEXT NOT NULL,
             data TEXT NOT NULL
@@ -125,14 +151,14 @@ def _002_inspector_and_bridge(db: SqliteDatabase) -> None:
             ON session_record (session_id, record_id);
         CREATE TABLE custom_host (
             host TEXT PRIMARY KEY,
-            enabled INTEGER NOT NULL DEFAULT 1,
+            enabled {bool} NOT NULL DEFAULT {true},
             label TEXT,
             kind TEXT NOT NULL DEFAULT 'custom',
             added_at TEXT NOT NULL,
             last_seen_at TEXT
         );
         CREATE TABLE agent_mapping (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id {serial_pk},
             agent_id TEXT NOT NULL,
             source_model TEXT NOT NULL,
             target_model TEXT NOT NULL,
@@ -142,9 +168,9 @@ def _002_inspector_and_bridge(db: SqliteDatabase) -> None:
             ON agent_mapping (agent_id, source_model);
         CREATE TABLE agent_state (
             agent_id TEXT PRIMARY KEY,
-            dns_enabled INTEGER NOT NULL DEFAULT 0,
-            cert_trusted INTEGER NOT NULL DEFAULT 0,
-            setup_completed INTEGER NOT NULL DEFAULT 0,
+            dns_enabled {bool} NOT NULL DEFAULT {false},
+            cert_trusted {bool} NOT NULL DEFAULT {false},
+            setup_completed {bool} NOT NULL DEFAULT {false},
             last_started_at TEXT,
             last_error TEXT
         );
@@ -153,7 +179,7 @@ def _002_inspector_and_bridge(db: SqliteDatabase) -> None:
     )
 
 
-def _003_resilience_and_usage_indexes(db: SqliteDatabase) -> None:
+def _003_resilience_and_usage_indexes(db: Any) -> None:
     _run(
         db,
         """
@@ -164,32 +190,32 @@ def _003_resilience_and_usage_indexes(db: SqliteDatabase) -> None:
     )
 
 
-def _004_agent_effort_and_route_all(db: SqliteDatabase) -> None:
+def _004_agent_effort_and_route_all(db: Any) -> None:
     # A mapping may carry a reasoning-effort override; an agent may route every chat call.
     _run(
         db,
         """
         ALTER TABLE agent_mapping ADD COLUMN effort TEXT;
-        ALTER TABLE agent_state ADD COLUMN route_all INTEGER NOT NULL DEFAULT 0
+        ALTER TABLE agent_state ADD COLUMN route_all {bool} NOT NULL DEFAULT {false}
         """,
     )
 
 
-def _005_connection_responses_capability(db: SqliteDatabase) -> None:
+def _005_connection_responses_capability(db: Any) -> None:
     # Whether an OpenAI connection serves /responses (Responses calls then pass through);
     # OpenAI's own API does, so existing connections to it get the capability.
     _run(
         db,
         """
         ALTER TABLE provider_connection
-            ADD COLUMN supports_responses INTEGER NOT NULL DEFAULT 0;
-        UPDATE provider_connection SET supports_responses = 1
+            ADD COLUMN supports_responses {bool} NOT NULL DEFAULT {false};
+        UPDATE provider_connection SET supports_responses = {true}
             WHERE provider = 'openai' AND url LIKE 'https://api.openai.com/%'
         """,
     )
 
 
-def _006_detected_models(db: SqliteDatabase) -> None:
+def _006_detected_models(db: Any) -> None:
     # The models each agent was seen asking for, so the user maps what the agent really sends.
     _run(
         db,
@@ -216,27 +242,43 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-def current_version(db: SqliteDatabase) -> int:
+def current_version(db: Any) -> int:
     execute(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     row = execute(db, "SELECT MAX(version) FROM schema_version").fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def apply(db: SqliteDatabase, migrations: list[Migration] | None = None) -> int:
-    """Run every migration newer than the DB's version, each in its own IMMEDIATE transaction
-    (SQLite DDL is transactional, so a failed step leaves the previous version intact, and a
-    second process opening the same file waits instead of racing). Returns the resulting
-    version; running it again is a no-op."""
+# Any fixed 64-bit key: instances of llmtap sharing one PostgreSQL database take this
+# advisory lock around migrating, so two starting at once migrate once.
+MIGRATION_LOCK = zlib.crc32(b"llmtap schema migrations")
+
+
+def apply(db: Any, migrations: list[Migration] | None = None) -> int:
+    """Run every migration newer than the DB's version, each in its own transaction (DDL is
+    transactional on both engines, so a failed step leaves the previous version intact).
+    Returns the resulting version; running it again is a no-op.
+
+    Two processes starting at once on one database migrate once: on SQLite each step's
+    transaction takes the write lock when it begins (BEGIN IMMEDIATE, db.py), so the second
+    waits and then finds the step done; on PostgreSQL the whole run holds a session-level
+    advisory lock (``pg_advisory_lock``), which the server releases if the process dies."""
     steps = MIGRATIONS if migrations is None else migrations
-    while True:
-        with db.atomic(lock_type="IMMEDIATE"):
-            version = current_version(db)
-            if version > len(MIGRATIONS):
-                raise SchemaTooNew(
-                    f"database schema version {version} is newer than this llmtap"
-                    f" ({len(MIGRATIONS)})"
-                )
-            if version >= len(steps):
-                return version
-            steps[version](db)
-            execute(db, "INSERT INTO schema_version (version) VALUES (?)", (version + 1,))
+    postgres = db.param != "?"
+    if postgres:
+        execute(db, "SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
+    try:
+        while True:
+            with db.atomic():
+                version = current_version(db)
+                if version > len(MIGRATIONS):
+                    raise SchemaTooNew(
+                        f"database schema version {version} is newer than this llmtap"
+                        f" ({len(MIGRATIONS)})"
+                    )
+                if version >= len(steps):
+                    return version
+                steps[version](db)
+                execute(db, "INSERT INTO schema_version (version) VALUES (?)", (version + 1,))
+    finally:
+        if postgres:
+            execute(db, "SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))

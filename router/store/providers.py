@@ -8,7 +8,7 @@ import peewee
 
 from router.errors import BadRequest, Conflict, FieldError, NotFound
 from router.providers.base import normalize_url, responses_by_default
-from router.store.db import database, new_id, utcnow
+from router.store.db import database, new_id, upsert, utcnow
 from router.store.records import (
     ProviderConnection,
     ProviderConnectionCreate,
@@ -178,9 +178,9 @@ def set_cached_models(
     fetched_at = at or utcnow()
     with database.atomic():
         _get_row(connection_id)
-        ProviderModelsRow.insert(
-            connection=connection_id, models=list(models), fetched_at=fetched_at
-        ).on_conflict_replace().execute()
+        upsert(
+            ProviderModelsRow, connection=connection_id, models=list(models), fetched_at=fetched_at
+        )
     return ProviderModels(connection_id=connection_id, models=list(models), fetched_at=fetched_at)
 
 

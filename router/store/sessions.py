@@ -85,9 +85,10 @@ def update(
         raise BadRequest("invalid action", [FieldError("action", f"one of: {', '.join(ACTIONS)}")])
     if action == "rename" and not (name and name.strip()):
         raise BadRequest("invalid rename", [FieldError("name", "must not be empty")])
-    # IMMEDIATE: a read-then-write transaction in WAL mode fails at once with "database is
-    # locked" when the session writer thread committed in between (no busy wait applies).
-    with database.atomic(lock_type="IMMEDIATE"):
+    # On SQLite every transaction begins IMMEDIATE (db.py): a read-then-write transaction in
+    # WAL mode would otherwise fail at once with "database is locked" when the session
+    # writer thread committed in between.
+    with database.atomic():
         row = _get_row(session_id)
         if action == "stop":
             if row.ended_at is None:
@@ -123,7 +124,7 @@ def upsert_records(items: Iterable[tuple[str, str, str]]) -> int:
     batch = list(items)
     if not batch:
         return 0
-    with database.atomic(lock_type="IMMEDIATE"):  # see update()
+    with database.atomic():  # see update()
         wanted = {session_id for session_id, _, _ in batch}
         existing = {
             r.id for r in SessionRow.select(SessionRow.id).where(SessionRow.id.in_(list(wanted)))

@@ -1,11 +1,12 @@
-"""Pytest fixtures around the fake upstream, and throwaway TLS material for loopback tests."""
+"""Pytest fixtures around the fake upstream, throwaway TLS material for loopback tests, and a
+throwaway PostgreSQL cluster."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.fakes.postgres import PostgresCluster, find_bindir, throwaway_cluster
 from tests.fakes.upstream import FakeUpstream
 
 
@@ -111,3 +113,21 @@ async def tls_fake_upstream(tmp_path: Path) -> AsyncIterator[tuple[FakeUpstream,
     files = tls_cert_for(tmp_path)
     async with FakeUpstream(ssl_context=files.server_context()) as upstream:
         yield upstream, files.ca_pem
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One throwaway PostgreSQL cluster for the whole test run (tests/fakes/postgres.py);
+    skipped where the OS has no PostgreSQL server binaries (./scripts/test installs them)."""
+    if find_bindir() is None:
+        pytest.skip("no PostgreSQL server binaries: ./scripts/postgres installs them")
+    with throwaway_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """A fresh empty database on the session's cluster, dropped afterwards."""
+    url = postgres_cluster.create_database()
+    yield url
+    postgres_cluster.drop_database(url)

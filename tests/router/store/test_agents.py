@@ -1,13 +1,14 @@
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from router.errors import BadRequest
 from router.store import agents
 
+from .conftest import DbTarget
 
-def test_mappings_replace_atomically(db_path: Path) -> None:
+
+def test_mappings_replace_atomically(db: DbTarget) -> None:
     first = agents.replace_mappings(
         "codex", [("gpt-5", "anthropic/claude-sonnet-4"), ("*", "fast")]
     )
@@ -30,7 +31,7 @@ def test_mappings_replace_atomically(db_path: Path) -> None:
     assert agents.replace_mappings("codex", []) == []
 
 
-def test_agent_state(db_path: Path) -> None:
+def test_agent_state(db: DbTarget) -> None:
     default = agents.get_agent_state("zed")
     assert default.dns_enabled is False and default.last_started_at is None
     assert agents.list_agent_states() == []
@@ -44,7 +45,7 @@ def test_agent_state(db_path: Path) -> None:
     assert [s.agent_id for s in agents.list_agent_states()] == ["zed"]
 
 
-def test_bypass_patterns(db_path: Path) -> None:
+def test_bypass_patterns(db: DbTarget) -> None:
     first = agents.replace_bypass(["*.Bank.example", "login.corp.example", "*.bank.example"])
     assert [p.pattern for p in first] == ["*.bank.example", "login.corp.example"]
     assert all(p.source == "user" for p in first)
@@ -60,7 +61,7 @@ def test_bypass_patterns(db_path: Path) -> None:
     assert agents.replace_bypass([]) == []
 
 
-def test_detected_models_accumulate_per_agent(db_path: Path) -> None:
+def test_detected_models_accumulate_per_agent(db: DbTarget) -> None:
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     agents.add_detected_models({("claude-code", "claude-a"): 2, ("codex", "gpt-5"): 1}, t0)
     agents.add_detected_models(

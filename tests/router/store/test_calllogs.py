@@ -1,11 +1,12 @@
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from router.errors import BadRequest, NotFound
 from router.store import calllogs
 from router.store.records import CallLog
+
+from .conftest import DbTarget
 
 NOW = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
 
@@ -27,7 +28,7 @@ def _log(i: int, **kw: object) -> CallLog:
     return CallLog.model_validate(data)
 
 
-def test_insert_list_get(db_path: Path) -> None:
+def test_insert_list_get(db: DbTarget) -> None:
     full = _log(
         0,
         attempts=[{"provider": "a", "status": 500}],
@@ -51,20 +52,20 @@ def test_insert_list_get(db_path: Path) -> None:
     assert {d.field for d in info.value.details} == {"limit", "offset"}
 
 
-def test_insert_replaces_same_id(db_path: Path) -> None:
+def test_insert_replaces_same_id(db: DbTarget) -> None:
     calllogs.insert_many([_log(0, status=0)])
     calllogs.insert_many([_log(0, status=502, error="boom")])
     assert calllogs.count() == 1
     assert calllogs.get_log("log-0").error == "boom"
 
 
-def test_retention(db_path: Path) -> None:
+def test_retention(db: DbTarget) -> None:
     calllogs.insert_many([_log(0), _log(60 * 24 * 40)])
     assert calllogs.delete_older_than(NOW - timedelta(days=30)) == 1
     assert [log.id for log in calllogs.list_logs()] == ["log-0"]
 
 
-def test_analytics(db_path: Path) -> None:
+def test_analytics(db: DbTarget) -> None:
     day = 60 * 24
     calllogs.insert_many(
         [

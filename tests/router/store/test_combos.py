@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pytest
 
 from router.errors import BadRequest, Conflict, NotFound
@@ -12,11 +10,11 @@ from router.store.records import (
     ProviderConnectionCreate,
 )
 
-from .conftest import count_rows
+from .conftest import DbTarget, count_rows
 
 
 @pytest.fixture
-def conn_id(db_path: Path) -> str:
+def conn_id(db: DbTarget) -> str:
     return providers.create(
         ProviderConnectionCreate(provider="openai", url="https://api.openai.com/v1")
     ).id

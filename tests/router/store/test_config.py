@@ -1,13 +1,13 @@
-from pathlib import Path
-
 import pytest
 
 from router.errors import BadRequest, NotFound
 from router.store import config
 from router.store.records import FallbackChain, FallbackLink, ModelPrice
 
+from .conftest import DbTarget
 
-def test_aliases(db_path: Path) -> None:
+
+def test_aliases(db: DbTarget) -> None:
     config.set_alias("fast", "openai/gpt-4o-mini")
     config.set_alias("fast", "my-combo")  # upsert
     config.set_alias("best", "anthropic/claude-opus-4")
@@ -26,7 +26,7 @@ def test_aliases(db_path: Path) -> None:
         config.set_alias("loop", "loop")
 
 
-def test_fallback_chains(db_path: Path) -> None:
+def test_fallback_chains(db: DbTarget) -> None:
     chain = FallbackChain(
         model="gpt-4o",
         chain=[FallbackLink(provider="anthropic/claude-sonnet-4", priority=2),
@@ -47,7 +47,7 @@ def test_fallback_chains(db_path: Path) -> None:
         config.delete_chain("gpt-4o")
 
 
-def test_pricing_overrides(db_path: Path) -> None:
+def test_pricing_overrides(db: DbTarget) -> None:
     price = ModelPrice(model="my-model", input=1, output=2, cached=0.1, contextWindow=8000)
     config.upsert_price(price)
     config.upsert_price(price.model_copy(update={"output": 3.0}))
@@ -61,7 +61,7 @@ def test_pricing_overrides(db_path: Path) -> None:
         config.delete_price("my-model")
 
 
-def test_settings_and_resilience(db_path: Path) -> None:
+def test_settings_and_resilience(db: DbTarget) -> None:
     assert config.get_settings() == {}
     assert config.set_settings({"require_api_key": True, "buffer_size": 50}) == {
         "require_api_key": True,
@@ -75,7 +75,7 @@ def test_settings_and_resilience(db_path: Path) -> None:
     assert config.get_resilience()["cooldownS"] == 10.5
 
 
-def test_router_state(db_path: Path) -> None:
+def test_router_state(db: DbTarget) -> None:
     assert config.get_state("rr:x") is None
     assert config.get_state("rr:x", 0) == 0
     config.set_state("rr:x", 1)

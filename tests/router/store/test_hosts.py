@@ -1,13 +1,14 @@
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from router.errors import BadRequest, Conflict, NotFound
 from router.store import hosts
 
+from .conftest import DbTarget
 
-def test_crud(db_path: Path) -> None:
+
+def test_crud(db: DbTarget) -> None:
     h = hosts.create("LLM.Example.com.", label="internal", kind="llm")
     assert (h.host, h.enabled, h.kind, h.label) == ("llm.example.com", True, "llm", "internal")
     assert hosts.get("llm.example.com") == h
@@ -29,7 +30,7 @@ def test_crud(db_path: Path) -> None:
             call()
 
 
-def test_duplicate_conflicts(db_path: Path) -> None:
+def test_duplicate_conflicts(db: DbTarget) -> None:
     hosts.create("a.example.com")
     with pytest.raises(Conflict):
         hosts.create("A.EXAMPLE.COM")
@@ -38,14 +39,14 @@ def test_duplicate_conflicts(db_path: Path) -> None:
 @pytest.mark.parametrize(
     "bad", ["", "https://x.com", "x.com/path", "*.x.com", "a b.com", "x.com:443"]
 )
-def test_rejects_non_hosts(db_path: Path, bad: str) -> None:
+def test_rejects_non_hosts(db: DbTarget, bad: str) -> None:
     with pytest.raises(BadRequest) as info:
         hosts.create(bad)
     assert info.value.details[0].field == "host"
     assert hosts.list_all() == []
 
 
-def test_kind_validated(db_path: Path) -> None:
+def test_kind_validated(db: DbTarget) -> None:
     with pytest.raises(BadRequest) as info:
         hosts.create("x.example.com", kind="api")
     assert info.value.details[0].field == "kind"

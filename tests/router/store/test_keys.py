@@ -1,12 +1,12 @@
-from pathlib import Path
-
 import pytest
 
 from router.errors import BadRequest, NotFound
 from router.store import keys
 
+from .conftest import DbTarget
 
-def test_create_shows_key_once_and_verifies(db_path: Path) -> None:
+
+def test_create_shows_key_once_and_verifies(db: DbTarget) -> None:
     record, full = keys.create("laptop")
     assert full.startswith("sk-llmtap-") and len(full) > 40
     assert record.key_preview == "…" + full[-4:]
@@ -17,7 +17,7 @@ def test_create_shows_key_once_and_verifies(db_path: Path) -> None:
     assert "sk-llmtap" not in record.model_dump_json()
 
 
-def test_list_get_update_delete(db_path: Path) -> None:
+def test_list_get_update_delete(db: DbTarget) -> None:
     a, full_a = keys.create("a")
     b, _ = keys.create("b")
     assert [k.id for k in keys.list_all()] == [a.id, b.id]
@@ -34,7 +34,7 @@ def test_list_get_update_delete(db_path: Path) -> None:
             call()
 
 
-def test_label_required(db_path: Path) -> None:
+def test_label_required(db: DbTarget) -> None:
     with pytest.raises(BadRequest) as info:
         keys.create("  ")
     assert info.value.details[0].field == "label"

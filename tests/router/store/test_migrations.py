@@ -1,17 +1,32 @@
+import threading
 from pathlib import Path
 
 import pytest
 
 from router.store import migrations, sessions
-from router.store.db import close_database, database, execute, open_database
+from router.store.db import close_database, connect, database, execute, open_database
+
+from .conftest import DbTarget
 
 
 def _tables() -> set[str]:
-    rows = execute(database, "SELECT name FROM sqlite_master WHERE type = 'table'")
-    return {r[0] for r in rows}
+    return set(database.get_tables())
 
 
-def test_apply_is_idempotent(db_path: Path) -> None:
+def _columns(table: str) -> set[str]:
+    return {c.name for c in database.get_columns(table)}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty(request: pytest.FixtureRequest, tmp_path: Path) -> DbTarget:
+    """An empty database (not migrated) on either engine."""
+    if request.param == "sqlite":
+        return tmp_path / "old.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def test_apply_is_idempotent(db: DbTarget) -> None:
     version = migrations.current_version(database)
     assert version == len(migrations.MIGRATIONS)
     before = _tables()
@@ -21,10 +36,9 @@ def test_apply_is_idempotent(db_path: Path) -> None:
     assert rows == version
 
 
-def test_old_database_is_upgraded(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
+def test_old_database_is_upgraded(empty: DbTarget) -> None:
     n = len(migrations.MIGRATIONS)
-    open_database_without_migrating(path)
+    connect(empty)
     assert migrations.apply(database, migrations.MIGRATIONS[:2]) == 2
     assert "resilience_setting" not in _tables()
     assert "detected_model" not in _tables()
@@ -35,21 +49,19 @@ def test_old_database_is_upgraded(tmp_path: Path) -> None:
     )
     close_database()
 
-    open_database(path)
+    open_database(empty)
     try:
         assert migrations.current_version(database) == n
         assert {"resilience_setting", "detected_model"} <= _tables()
         assert sessions.get("s1").name == "old"  # data from version 2 kept
-        columns = {r[1] for r in execute(database, "PRAGMA table_info(agent_mapping)")}
-        assert "effort" in columns
-        columns = {r[1] for r in execute(database, "PRAGMA table_info(agent_state)")}
-        assert "route_all" in columns
+        assert "effort" in _columns("agent_mapping")
+        assert "route_all" in _columns("agent_state")
     finally:
         close_database()
 
 
-def test_openai_connections_get_the_responses_capability(tmp_path: Path) -> None:
-    open_database_without_migrating(tmp_path / "v4.db")
+def test_openai_connections_get_the_responses_capability(empty: DbTarget) -> None:
+    connect(empty)
     try:
         assert migrations.apply(database, migrations.MIGRATIONS[:4]) == 4
         for cid, kind, url in [
@@ -65,23 +77,65 @@ def test_openai_connections_get_the_responses_capability(tmp_path: Path) -> None
             )
         assert migrations.apply(database) == len(migrations.MIGRATIONS)
         rows = execute(database, "SELECT id, supports_responses FROM provider_connection")
-        assert sorted(rows.fetchall()) == [("a", 1), ("b", 0), ("c", 0)]
+        assert sorted((r[0], bool(r[1])) for r in rows.fetchall()) == [
+            ("a", True),
+            ("b", False),
+            ("c", False),
+        ]
     finally:
         close_database()
 
 
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "new.db"
-    open_database(path)
+def test_newer_schema_is_refused(empty: DbTarget) -> None:
+    open_database(empty)
     execute(database, "INSERT INTO schema_version (version) VALUES (999)")
     close_database()
     with pytest.raises(migrations.SchemaTooNew):
-        open_database(path)
+        open_database(empty)
     close_database()
 
 
-def open_database_without_migrating(path: Path) -> None:
-    from router.store.db import PRAGMAS
+def test_sqlite_schema_is_what_shipped(tmp_path: Path) -> None:
+    """The engine tokens render to the exact DDL SQLite databases were created with."""
+    open_database(tmp_path / "a.db")
+    try:
+        sql = {
+            name: text
+            for name, text in execute(
+                database, "SELECT name, sql FROM sqlite_master WHERE type = 'table'"
+            )
+        }
+    finally:
+        close_database()
+    assert "is_active INTEGER NOT NULL DEFAULT 1" in sql["provider_connection"]
+    assert "cost_usd REAL NOT NULL DEFAULT 0" in sql["call_log"]
+    assert "id INTEGER PRIMARY KEY AUTOINCREMENT" in sql["session_record"]
 
-    database.init(str(path), pragmas=PRAGMAS, check_same_thread=False)
-    database.connect(reuse_if_open=True)
+
+def test_concurrent_starts_migrate_once(empty: DbTarget) -> None:
+    """Four threads (each its own connection) open one empty database at once: every step
+    runs once, under the engine's lock (BEGIN IMMEDIATE / pg_advisory_lock)."""
+    connect(empty)  # binds the proxy; each thread then opens its own connection
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def start() -> None:
+        try:
+            barrier.wait(10)
+            migrations.apply(database)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            close_database()
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert errors == []
+        versions = [r[0] for r in execute(database, "SELECT version FROM schema_version")]
+        assert sorted(versions) == list(range(1, len(migrations.MIGRATIONS) + 1))
+    finally:
+        close_database()

@@ -1,5 +1,4 @@
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -11,13 +10,15 @@ from router.store.records import (
     ProviderConnectionPatch,
 )
 
+from .conftest import DbTarget
+
 
 def _create(**kw: object) -> ProviderConnection:
     data = {"provider": "openai", "url": "https://api.openai.com/v1/", **kw}
     return providers.create(ProviderConnectionCreate.model_validate(data))
 
 
-def test_create_get_list(db_path: Path) -> None:
+def test_create_get_list(db: DbTarget) -> None:
     conn = _create(name="main", apiKey="sk-abcdefghijklmnop", maxConcurrent=2, priority=1)
     assert len(conn.id) == 32
     assert conn.url == "https://api.openai.com/v1"
@@ -32,12 +33,12 @@ def test_create_get_list(db_path: Path) -> None:
     assert [c.id for c in providers.list_all()] == [second.id, conn.id]  # by priority
 
 
-def test_default_names_are_unique(db_path: Path) -> None:
+def test_default_names_are_unique(db: DbTarget) -> None:
     names = [_create().name for _ in range(3)]
     assert names == ["openai", "openai-2", "openai-3"]
 
 
-def test_duplicate_name_conflicts(db_path: Path) -> None:
+def test_duplicate_name_conflicts(db: DbTarget) -> None:
     _create(name="x")
     with pytest.raises(Conflict):
         _create(name="x")
@@ -47,7 +48,7 @@ def test_duplicate_name_conflicts(db_path: Path) -> None:
     assert providers.get(other.id).name == "y"
 
 
-def test_validation_details(db_path: Path) -> None:
+def test_validation_details(db: DbTarget) -> None:
     # Built unvalidated: the API's model refuses maxConcurrent=-1 already, and the store must
     # still check what a direct caller hands it.
     bad = ProviderConnectionCreate.model_construct(
@@ -60,7 +61,7 @@ def test_validation_details(db_path: Path) -> None:
     assert providers.list_all() == []
 
 
-def test_partial_update(db_path: Path) -> None:
+def test_partial_update(db: DbTarget) -> None:
     conn = _create(name="a", apiKey="sk-0123456789abcdef", maxConcurrent=3)
     updated = providers.update(conn.id, ProviderConnectionPatch.model_validate({"isActive": False}))
     assert updated.is_active is False
@@ -75,7 +76,7 @@ def test_partial_update(db_path: Path) -> None:
         providers.update("nope", ProviderConnectionPatch(priority=1))
 
 
-def test_delete_and_not_found(db_path: Path) -> None:
+def test_delete_and_not_found(db: DbTarget) -> None:
     conn = _create()
     providers.delete(conn.id)
     with pytest.raises(NotFound):
@@ -84,7 +85,7 @@ def test_delete_and_not_found(db_path: Path) -> None:
         providers.delete(conn.id)
 
 
-def test_test_status_and_models(db_path: Path) -> None:
+def test_test_status_and_models(db: DbTarget) -> None:
     conn = _create()
     assert providers.set_test_status(conn.id, "active").test_status == "active"
     assert providers.set_models(conn.id, ["gpt-4o", "gpt-4o", "o3"]).models == ["gpt-4o", "o3"]
@@ -93,7 +94,7 @@ def test_test_status_and_models(db_path: Path) -> None:
         providers.set_test_status("nope", "error")
 
 
-def test_models_cache(db_path: Path) -> None:
+def test_models_cache(db: DbTarget) -> None:
     conn = _create()
     assert providers.get_cached_models(conn.id) is None
     at = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -107,7 +108,7 @@ def test_models_cache(db_path: Path) -> None:
     assert providers.get_cached_models(conn.id) is None
 
 
-def test_provider_urls_must_be_forgiving_at_write_time(db_path: Path) -> None:
+def test_provider_urls_must_be_forgiving_at_write_time(db: DbTarget) -> None:
     conn = _create(provider="anthropic", url="https://api.anthropic.com")
     assert conn.url == "https://api.anthropic.com/v1"
     assert providers.get(conn.id).url == "https://api.anthropic.com/v1"

@@ -1,6 +1,5 @@
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -8,10 +7,10 @@ from router.errors import BadRequest, NotFound
 from router.store import sessions
 from router.store.db import close_database, open_database
 
-from .conftest import count_rows
+from .conftest import DbTarget, count_rows
 
 
-def test_lifecycle(db_path: Path) -> None:
+def test_lifecycle(db: DbTarget) -> None:
     s = sessions.create("run #1", "llm")
     assert s.active and s.request_count == 0 and s.profile == "llm"
     assert sessions.active() == [s]
@@ -26,7 +25,7 @@ def test_lifecycle(db_path: Path) -> None:
     assert [x.id for x in sessions.list_all()] == [s.id]
 
 
-def test_validation(db_path: Path) -> None:
+def test_validation(db: DbTarget) -> None:
     with pytest.raises(BadRequest) as info:
         sessions.create(profile="everything")
     assert info.value.details[0].field == "profile"
@@ -48,7 +47,7 @@ def test_validation(db_path: Path) -> None:
             call()
 
 
-def test_records_upsert_in_first_seen_order(db_path: Path) -> None:
+def test_records_upsert_in_first_seen_order(db: DbTarget) -> None:
     s = sessions.create()
     sessions.upsert_record(s.id, "a", json.dumps({"id": "a", "status": "in-flight"}))
     sessions.upsert_record(s.id, "b", json.dumps({"id": "b", "status": "in-flight"}))
@@ -59,14 +58,14 @@ def test_records_upsert_in_first_seen_order(db_path: Path) -> None:
     assert sessions.list_all()[0].request_count == 2
 
 
-def test_batch_upsert_skips_deleted_sessions(db_path: Path) -> None:
+def test_batch_upsert_skips_deleted_sessions(db: DbTarget) -> None:
     s = sessions.create()
     written = sessions.upsert_records([(s.id, "a", "{}"), ("gone", "b", "{}"), (s.id, "a", "[]")])
     assert written == 2
     assert sessions.list_records(s.id) == ["[]"]
 
 
-def test_delete_cascades(db_path: Path) -> None:
+def test_delete_cascades(db: DbTarget) -> None:
     s = sessions.create()
     keep = sessions.create()
     sessions.upsert_record(s.id, "a", "{}")
@@ -76,7 +75,7 @@ def test_delete_cascades(db_path: Path) -> None:
     assert sessions.list_records(keep.id) == ["{}"]
 
 
-def test_close_all_active_and_restart(db_path: Path) -> None:
+def test_close_all_active_and_restart(db: DbTarget) -> None:
     a = sessions.create("a")
     b = sessions.create("b")
     sessions.update(b.id, "stop")
@@ -84,7 +83,7 @@ def test_close_all_active_and_restart(db_path: Path) -> None:
     at = datetime(2031, 5, 5, tzinfo=UTC)
     assert sessions.close_all_active(at) == 1
     close_database()
-    open_database(db_path)
+    open_database(db)
     assert sessions.get(a.id).ended_at == at
     assert sessions.list_records(a.id) == ['{"x":1}']
     assert sessions.active() == []

@@ -1,10 +1,11 @@
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 from router.store import calllogs, sessions
 from router.store.records import CallLog
 from router.store.writer import BatchWriter, CallLogWriter, SessionRecordWriter
+
+from .conftest import DbTarget
 
 
 def _log(i: int) -> CallLog:
@@ -17,7 +18,7 @@ def _log(i: int) -> CallLog:
     )
 
 
-def test_burst_of_10k_drains(db_path: Path) -> None:
+def test_burst_of_10k_drains(db: DbTarget) -> None:
     writer = CallLogWriter()
     try:
         for i in range(10_000):
@@ -82,7 +83,7 @@ def test_close_drains_then_drops_late_submits() -> None:
     assert writer.dropped == 1 and seen == list(range(10))
 
 
-def test_session_record_writer(db_path: Path) -> None:
+def test_session_record_writer(db: DbTarget) -> None:
     s = sessions.create()
     writer = SessionRecordWriter()
     try:
@@ -95,7 +96,7 @@ def test_session_record_writer(db_path: Path) -> None:
     assert sessions.list_records(s.id) == ['{"status":200}', "{}"]
 
 
-async def test_submit_from_event_loop(db_path: Path) -> None:
+async def test_submit_from_event_loop(db: DbTarget) -> None:
     writer = CallLogWriter()
     try:
         writer.submit(_log(1))  # called on the loop thread, returns at once
