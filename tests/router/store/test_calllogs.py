@@ -94,7 +94,7 @@ def test_analytics(db: DbTarget) -> None:
         calllogs.analytics("year")
 
 
-def test_analytics_per_agent_and_combo_by_the_hour(db_path: Path) -> None:
+def test_analytics_per_agent_and_combo_by_the_hour(db: DbTarget) -> None:
     calllogs.insert_many(
         [
             _log(1, agent="codex", combo="fast"),
@@ -121,7 +121,7 @@ def test_analytics_per_agent_and_combo_by_the_hour(db_path: Path) -> None:
         calllogs.analytics("day", bucket="minute")
 
 
-def test_list_logs_sorted_by_a_column_newest_first_among_equals(db_path: Path) -> None:
+def test_list_logs_sorted_by_a_column_newest_first_among_equals(db: DbTarget) -> None:
     calllogs.insert_many(
         [_log(1, costUsd=0.5), _log(2, costUsd=0.01), _log(3, costUsd=0.5), _log(4, status=502)]
     )
