@@ -27,6 +27,8 @@ import peewee
 from peewee import DatabaseProxy, SqliteDatabase
 
 from router.errors import BadRequest, FieldError
+from router.store.sql import execute as execute  # re-exported: the store modules use it
+from router.store.sql import placeholders
 
 Engine = Literal["sqlite", "postgres"]
 
@@ -174,19 +176,6 @@ def new_id() -> str:
 
 
 # --------------------------------------------------------------------------- raw SQL
-# The store writes raw SQL with "?" placeholders (SQLite's); on PostgreSQL they become "%s"
-# and a literal "%" is doubled, so one statement text serves both engines.
-
-
-def _sql(db: Any, sql: str) -> str:
-    if db.param == "?":
-        return sql
-    return sql.replace("%", "%%").replace("?", db.param)
-
-
-def execute(db: Any, sql: str, params: Sequence[object] = ()) -> Any:
-    """``db.execute_sql`` with engine-neutral placeholders; returns the DB-API cursor."""
-    return db.execute_sql(_sql(db, sql), tuple(params))
 
 
 def executemany(db: Any, sql: str, rows: Sequence[Sequence[object]]) -> None:
@@ -195,7 +184,7 @@ def executemany(db: Any, sql: str, rows: Sequence[Sequence[object]]) -> None:
     if not rows:
         return
     cursor = db.cursor()
-    cursor.executemany(_sql(db, sql), rows)
+    cursor.executemany(placeholders(db, sql), rows)
 
 
 def upsert_sql(table: str, columns: Sequence[str], key: Sequence[str], rows: int = 1) -> str:

@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from router.store.db import execute
+from router.store.sql import execute
 
 Migration = Callable[[Any], None]
 
