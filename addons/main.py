@@ -47,7 +47,7 @@ async def build_runtime(settings: Settings) -> Any:
     from router.store import db as store_db
     from router.store import keys as store_keys
     from router.store.state import PersistentState
-    from router.store.writer import CallLogWriter, SessionRecordWriter
+    from router.store.writer import CallLogWriter, SessionRecordWriter, StoreWriter
     from router.traffic.buffer import LiveBuffer
     from router.traffic.service import CallRecorder, Inspector
     from router.usage import cost_usd
@@ -71,7 +71,9 @@ async def build_runtime(settings: Settings) -> Any:
 
     resilience = ResilienceSettings.model_validate(store_config.get_resilience())
     guard = ResilienceGuard(BreakerRegistry(resilience), ConcurrencyLimiter(), NodeStats())
-    state = PersistentState()
+    # One writer thread (one connection) for every background sink: see router/store/writer.
+    store_writer = StoreWriter()
+    state = PersistentState(store_writer)
     strategy_ctx = StrategyContext(
         stats=guard.stats,
         breakers=guard.breakers,
@@ -89,7 +91,7 @@ async def build_runtime(settings: Settings) -> Any:
             max_response_bytes=settings.max_response_mb << 20,
         ),
     )
-    writer = CallLogWriter()
+    writer = CallLogWriter(writer=store_writer)
     router.observers.append(lambda info, phase: log_call(writer, info, phase))
 
     def verify_key(key: str) -> str | None:
@@ -98,7 +100,7 @@ async def build_runtime(settings: Settings) -> Any:
 
     services = Services(settings=settings, router=router, catalog=catalog, verify_key=verify_key)
     # The inspector: live buffer, recording sessions, /v1 calls as records.
-    session_writer = SessionRecordWriter()
+    session_writer = SessionRecordWriter(writer=store_writer)
     inspector = Inspector(
         LiveBuffer(settings.buffer_size, settings.max_body_kb),
         lambda sid, rid, data: session_writer.submit((sid, rid, data)),
@@ -115,6 +117,7 @@ async def build_runtime(settings: Settings) -> Any:
         BridgeControl.from_settings(settings, catalog),
         _inspector=inspector,
         session_writer=session_writer,
+        store_writer=store_writer,
     )
     calls = CallRecorder(inspector, lambda: rt.api_port or settings.port)
     router.observers.append(calls.observe)

@@ -39,7 +39,7 @@ from web.context import Services
 
 if TYPE_CHECKING:
     from router.bridge.control import BridgeControl
-    from router.store.writer import CallLogWriter, SessionRecordWriter
+    from router.store.writer import CallLogWriter, SessionRecordWriter, StoreWriter
     from router.traffic.service import Inspector
 
 log = logging.getLogger("llmtap.runtime")
@@ -87,6 +87,7 @@ class Runtime:
     bridge: BridgeControl
     _inspector: Inspector | None = None
     session_writer: SessionRecordWriter | None = None
+    store_writer: StoreWriter | None = None  # the one background writer thread
     custom_hosts: dict[str, Any] = field(default_factory=dict)  # by reload_custom_hosts
     capture: Any = None  # the capture-modes controller (addons), None without mitmproxy
     api_port: int = 0  # the bound API port once announced (settings.port may be 0)
@@ -208,6 +209,8 @@ class Runtime:
             if self._inspector is not None:
                 self._inspector.close()
             self.state.close()
+            if self.store_writer is not None:
+                self.store_writer.close()
         finally:
             store_db.close_database()
 

@@ -7,16 +7,16 @@ import json
 from typing import Any
 
 from router.store import config
-from router.store.writer import BatchWriter
+from router.store.writer import BatchWriter, StoreWriter
 
 
 class PersistentState:
     """A ``StateStore`` (router/routing/strategies.py): reads from memory, writes behind."""
 
-    def __init__(self) -> None:
+    def __init__(self, writer: StoreWriter | None = None) -> None:
         self._data = {key: json.dumps(value) for key, value in config.all_states().items()}
         self._writer: BatchWriter[tuple[str, Any]] = BatchWriter(
-            lambda items: config.set_states(dict(items)), name="llmtap-state-writer"
+            lambda items: config.set_states(dict(items)), name="llmtap-state-writer", writer=writer
         )
 
     def get(self, key: str) -> Any:

@@ -104,3 +104,32 @@ async def test_submit_from_event_loop(db: DbTarget) -> None:
         assert calllogs.get_log("log-00001").status == 200
     finally:
         assert writer.close()
+
+
+def test_every_channel_runs_on_the_one_writer_thread(db_path: Path) -> None:
+    """Two writer threads on two connections contend for SQLite's write lock (and sleep in its
+    busy handler); the call-log, session and state sinks share one thread instead."""
+    from router.store.writer import StoreWriter
+
+    threads: dict[str, set[str]] = {"a": set(), "b": set()}
+    writer = StoreWriter()
+    try:
+        a = writer.channel(lambda batch: threads["a"].add(threading.current_thread().name), name="a")
+        b = writer.channel(lambda batch: threads["b"].add(threading.current_thread().name), name="b")
+        logs = CallLogWriter(writer=writer)
+        for i in range(50):
+            a.submit(i)
+            b.submit(i)
+            logs.submit(_log(i))
+        assert writer.flush(timeout=10)
+        assert (a.written, b.written, logs.written) == (50, 50, 50)
+        assert calllogs.count() == 50
+        assert threads["a"] == threads["b"] == {"llmtap-writer"}
+        assert sum(t.name == "llmtap-writer" for t in threading.enumerate()) == 1
+        assert a.close(timeout=10)  # closing a channel leaves the thread to the others
+        a.submit(99)
+        b.submit(99)
+        assert b.flush(timeout=10) and (a.dropped, b.written) == (1, 51)
+    finally:
+        assert writer.close()
+    assert not any(t.name == "llmtap-writer" for t in threading.enumerate())
