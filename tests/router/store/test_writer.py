@@ -114,8 +114,12 @@ def test_every_channel_runs_on_the_one_writer_thread(db_path: Path) -> None:
     threads: dict[str, set[str]] = {"a": set(), "b": set()}
     writer = StoreWriter()
     try:
-        a = writer.channel(lambda batch: threads["a"].add(threading.current_thread().name), name="a")
-        b = writer.channel(lambda batch: threads["b"].add(threading.current_thread().name), name="b")
+        a = writer.channel(
+            lambda batch: threads["a"].add(threading.current_thread().name), name="a"
+        )
+        b = writer.channel(
+            lambda batch: threads["b"].add(threading.current_thread().name), name="b"
+        )
         logs = CallLogWriter(writer=writer)
         for i in range(50):
             a.submit(i)
