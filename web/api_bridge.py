@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from router.bridge.control import BridgeControl
 from router.store import agents as store_agents
+from router.store.records import AgentState
 from web.context import runtime
 from web.errors import read_json
 from web.openapi import doc
@@ -159,6 +160,68 @@ class Diagnosis(BaseModel):
     checks: list[CheckRow]
 
 
+class DnsResult(AgentState):
+    """The agent's state (the contract's snake_case row) and what changed in the hosts file."""
+
+    hosts_lines_added: list[str] = Field(default_factory=list, alias="hostsLinesAdded")
+    hosts_lines_removed: list[str] = Field(default_factory=list, alias="hostsLinesRemoved")
+    resolver_flushed: bool = Field(default=False, alias="resolverFlushed")
+    resolver_detail: str = Field(default="", alias="resolverDetail")
+    hint: str | None = None
+    warning: str | None = None
+
+
+class TrustResult(BaseModel):
+    status: str
+    store: str
+    detail: str = ""
+    guide: str | None = None
+    nss: list[str] = Field(default_factory=list)
+    trusted: bool
+    fingerprint: str | None = None
+
+
+class CertInfo(BaseModel):
+    path: str
+    fingerprint: str
+    not_after: str = Field(alias="notAfter")
+    subject: str
+    trusted: bool
+
+
+class Regenerated(BaseModel):
+    regenerated: bool
+    fingerprint: str
+    previous_fingerprint: str = Field(alias="previousFingerprint")
+    path: str
+    reloaded: bool
+    trusted: bool
+    trust: TrustResult | None = None
+    hint: str | None = None
+
+
+class ServerResult(BaseModel):
+    """``start``/``stop``/``restart``: the listener's state; ``trust-cert``: a trust result;
+    ``regenerate-cert``: the new CA. One object holding whichever applies."""
+
+    running: bool | None = None
+    port: int | None = None
+    trusted: bool | None = None
+    fingerprint: str | None = None
+    regenerated: bool | None = None
+
+
+class UpstreamCa(BaseModel):
+    path: str | None
+    source: Literal["env", "flag", "api"] | None
+    stored: str | None
+    valid: bool | None = None
+    subjects: list[str] | None = None
+    error: str | None = None
+    overridden_by: str | None = Field(default=None, alias="overriddenBy")
+    applies_after_restart: bool | None = Field(default=None, alias="appliesAfterRestart")
+
+
 class RepairResult(BaseModel):
     hosts_lines_removed: list[str] = Field(alias="hostsLinesRemoved")
     resolver_flushed: bool = Field(alias="resolverFlushed")
@@ -188,14 +251,16 @@ def _dumps(data: Any) -> str:
 
 
 @routes.get(f"{PREFIX}/agents")
-@doc("the nine agents: state, hosts, divert support (capture-only ones say why)")
+@doc("the nine agents: state, hosts, divert support (capture-only ones say why)",
+     response=list[AgentRow])  # fmt: skip
 async def list_agents(request: web.Request) -> web.Response:
     rows = await asyncio.to_thread(control(request).list_agents)
     return _json([AgentRow.model_validate(r).model_dump(mode="json") for r in rows])
 
 
 @routes.post(f"{PREFIX}/agents/{{agentId}}/dns")
-@doc("add or remove the agent's hosts-file lines", request=DnsAction, errors=(403, 409, 501))
+@doc("add or remove the agent's hosts-file lines", request=DnsAction, response=DnsResult,
+     errors=(403, 409, 501))  # fmt: skip
 async def agent_dns(request: web.Request) -> web.Response:
     body = parse_body(DnsAction, await read_json(request))
     result = await control(request).set_dns(request.match_info["agentId"], body.enabled)
@@ -204,20 +269,21 @@ async def agent_dns(request: web.Request) -> web.Response:
 
 @routes.post(f"{PREFIX}/agents/{{agentId}}/route-all")
 @doc("divert every chat call of the agent (unmapped ones with the model unchanged)",
-     request=RouteAllBody)  # fmt: skip
+     request=RouteAllBody, response=AgentState)  # fmt: skip
 async def agent_route_all(request: web.Request) -> web.Response:
     body = parse_body(RouteAllBody, await read_json(request))
     return _json(control(request).set_route_all(request.match_info["agentId"], body.route_all))
 
 
 @routes.get(f"{PREFIX}/agents/{{agentId}}/mappings")
-@doc("the agent's model mappings")
+@doc("the agent's model mappings", response=list[MappingRow], errors=(400,))
 async def get_mappings(request: web.Request) -> web.Response:
     return _json(control(request).mappings(request.match_info["agentId"]))
 
 
 @routes.put(f"{PREFIX}/agents/{{agentId}}/mappings")
-@doc("replace the agent's mappings atomically (targets must resolve)", request=MappingPut)
+@doc("replace the agent's mappings atomically (targets must resolve)", request=MappingPut,
+     response=list[MappingRow])  # fmt: skip
 async def put_mappings(request: web.Request) -> web.Response:
     body = parse_body(MappingPut, await read_json(request))
     rows = control(request).put_mappings(
@@ -227,7 +293,8 @@ async def put_mappings(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/agents/{{agentId}}/detected-models")
-@doc("models seen in this agent's captured traffic, with counts")
+@doc("models seen in this agent's captured traffic, with counts",
+     response=list[DetectedModel], errors=(400,))  # fmt: skip
 async def detected_models(request: web.Request) -> web.Response:
     bridge = control(request)
     agent_id = request.match_info["agentId"]
@@ -251,13 +318,14 @@ async def detected_models(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/bypass")
-@doc("bypass patterns (never decrypted): the defaults and the user's")
+@doc("bypass patterns (never decrypted): the defaults and the user's", response=list[BypassRow])
 async def get_bypass(request: web.Request) -> web.Response:
     return _json(control(request).bypass_rows())
 
 
 @routes.put(f"{PREFIX}/bypass")
-@doc("replace the user's bypass patterns (applied to the next connection)", request=BypassPut)
+@doc("replace the user's bypass patterns (applied to the next connection)", request=BypassPut,
+     response=list[BypassRow])  # fmt: skip
 async def put_bypass(request: web.Request) -> web.Response:
     body = parse_body(BypassPut, await read_json(request))
     return _json(control(request).put_bypass(body.patterns))
@@ -274,7 +342,7 @@ async def get_state(request: web.Request) -> web.Response:
 
 @routes.post(f"{PREFIX}/server")
 @doc("start, stop or restart the listener; trust or regenerate the CA", request=ServerAction,
-     errors=(403, 409, 501))  # fmt: skip
+     response=ServerResult, errors=(403, 409, 501))  # fmt: skip
 async def server_action(request: web.Request) -> web.Response:
     body = parse_body(ServerAction, await read_json(request))
     bridge = control(request)
@@ -291,13 +359,14 @@ async def server_action(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/cert")
-@doc("the CA: path, SHA-256 fingerprint, expiry, trusted")
+@doc("the CA: path, SHA-256 fingerprint, expiry, trusted", response=CertInfo)
 async def get_cert(request: web.Request) -> web.Response:
     return _json(await asyncio.to_thread(control(request).cert_info))
 
 
 @routes.post(f"{PREFIX}/cert")
-@doc("download the CA certificate (PEM) or regenerate the CA", request=CertAction)
+@doc("download the CA certificate (PEM) or regenerate the CA", request=CertAction,
+     response=Regenerated, alt_media="application/x-pem-file")  # fmt: skip
 async def cert_action(request: web.Request) -> web.StreamResponse:
     body = parse_body(CertAction, await read_json(request))
     bridge = control(request)
@@ -315,7 +384,7 @@ async def cert_action(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post(f"{PREFIX}/cert/untrust")
-@doc("remove the CA from the OS trust store")
+@doc("remove the CA from the OS trust store", response=TrustResult, no_body=True)
 async def cert_untrust(request: web.Request) -> web.Response:
     return _json(await asyncio.to_thread(control(request).untrust_ca))
 
@@ -347,7 +416,8 @@ async def diagnose(request: web.Request) -> web.Response:
 
 
 @routes.post(f"{PREFIX}/repair")
-@doc("remove every hosts-file line llmtap wrote and revert the system proxy", response=RepairResult)
+@doc("remove every hosts-file line llmtap wrote and revert the system proxy",
+     response=RepairResult, no_body=True)  # fmt: skip
 async def repair(request: web.Request) -> web.Response:
     return _json(dict(await asyncio.to_thread(control(request).repair)))
 

@@ -289,7 +289,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 @routes.post("/api/combos/test")
 @doc("dry run: the ordered attempt plan for a model name, with skip reasons",
-     request=ComboTest, response=PlanView)  # fmt: skip
+     request=ComboTest, response=PlanView, errors=(404,))  # fmt: skip
 async def test_combo(request: web.Request) -> web.Response:
     data = parse_body(ComboTest, await read_json(request))
     return reply(

@@ -28,6 +28,15 @@ routes = web.RouteTableDef()
 # --------------------------------------------------------------------------- resilience
 
 
+class OpenApiDocument(BaseModel):
+    """An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0)."""
+
+    model_config = ConfigDict(extra="allow")
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+
+
 class ResetResult(BaseModel):
     reset: int  # how many breakers were forgotten
 
@@ -67,7 +76,7 @@ async def patch_resilience(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/resilience/reset")
-@doc("reset every circuit breaker and 429 cooldown", response=ResetResult)
+@doc("reset every circuit breaker and 429 cooldown", response=ResetResult, no_body=True)
 async def reset_resilience(request: web.Request) -> web.Response:
     guard = getattr(runtime(request), "guard", None)
     count = 0
@@ -201,6 +210,7 @@ async def patch_settings(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/openapi/spec")
-@doc("this API as an OpenAPI 3.1 document, generated from the routes and models")
+@doc("this API as an OpenAPI 3.1 document, generated from the routes and models",
+     response=OpenApiDocument)  # fmt: skip
 async def openapi_spec(request: web.Request) -> web.Response:
     return web.json_response(build_spec(request.app))

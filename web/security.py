@@ -55,7 +55,7 @@ HOP_SECRET = secrets.token_urlsafe(32)
 
 _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The router API is also served under /api (web/v1.py PREFIXES); it uses router API keys.
-_ROUTER_PREFIXES = ("/api/v1/", "/api/v1beta/")
+_ROUTER_PREFIXES = ("/api/v1/", "/api/v1beta/", "/api/v1internal:")
 _ROUTER_EXACT = frozenset({"/api/v1", "/api/v1beta"})
 
 
@@ -294,7 +294,7 @@ def _token_redirect(request: web.Request, token: str) -> NoReturn:
 def is_router_path(path: str) -> bool:
     """The router API: ``/v1...`` and its ``/api/v1...`` aliases."""
     return (
-        path.startswith(("/v1/", "/v1beta/"))
+        path.startswith(("/v1/", "/v1beta/", "/v1internal:"))
         or path in ("/v1", "/v1beta")
         or (path in _ROUTER_EXACT or path.startswith(_ROUTER_PREFIXES))
     )

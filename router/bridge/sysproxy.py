@@ -23,6 +23,10 @@ DEFAULT_BYPASS: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
 
 
 class SystemProxyUnavailable(LlmtapError):
+    """No way to set the OS proxy on this system: not a server fault, a missing feature here."""
+
+    status = 501
+    type = "not_implemented"
     code = "system_proxy_unavailable"
 
 

@@ -15,6 +15,16 @@ from tests.fakes.upstream import FakeUpstream, Reply
 from tests.web.harness import Server, start_server
 from web.security import HOP_HEADER, HOP_SECRET
 
+# Every POST path that spends provider keys, the Cloud Code envelope and the /api aliases too.
+ROUTER_POSTS = (
+    "/v1/chat/completions",
+    "/v1/messages",
+    "/v1/responses",
+    "/v1internal:generateContent",
+    "/v1internal:streamGenerateContent",
+    "/api/v1internal:generateContent",
+    "/api/v1/chat/completions",
+)
 CHAT = {"model": "oa/gpt-4o-mini", "messages": [{"role": "user", "content": "spend"}]}
 
 
@@ -25,7 +35,7 @@ async def _calls(server: Server) -> int:
 async def test_dns_rebinding_request_is_refused(server: Server) -> None:
     server.upstream.script(Reply.text("should not be sent"))
     async with httpx.AsyncClient(base_url=server.url) as client:
-        for path in ("/v1/chat/completions", "/api/v1/chat/completions"):
+        for path in ROUTER_POSTS:
             resp = await client.post(path, json=CHAT, headers={"Host": "evil.example"})
             assert resp.status_code == 403, resp.text
             err = resp.json()["error"]
@@ -51,7 +61,7 @@ async def test_cross_site_simple_post_is_refused(server: Server, headers: dict[s
     server.upstream.script(Reply.text("should not be sent"))
     raw = httpx.Request("POST", "/", json=CHAT).content
     async with httpx.AsyncClient(base_url=server.url) as client:
-        for path in ("/v1/chat/completions", "/v1/messages", "/v1/responses"):
+        for path in ROUTER_POSTS:
             resp = await client.post(path, content=raw, headers=headers)
             assert resp.status_code in (403, 415), (path, headers, resp.text)
             assert resp.json()["error"]["requestId"]
