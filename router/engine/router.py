@@ -201,10 +201,28 @@ class Router:
         pipe = StreamPipe(
             call, req, codec_in, codec_out, _StreamAttempt(self, info, req, step, lease)
         )
-        first = await pipe.prefetch()  # raises UpstreamError when nothing reached us: failover
+        first = await self._first_content(pipe, step, info.t_sent)
         return Reply(
             200, {**SSE_HEADERS, **self._headers(info, final=False)}, stream=pipe.run(first)
         )
+
+    async def _first_content(self, pipe: StreamPipe, step: Step, t_sent: float) -> bytes:
+        """The stream's first content, within the first-byte timeout counted from the request:
+        keep-alives (SSE comments, Anthropic pings) reset the idle timeout but are not content,
+        so without this bound an upstream that only pings would hold the call (and failover)
+        for ever. Raises UpstreamError when nothing usable arrived: the caller fails over."""
+        limit = self.timeouts.first_byte
+        budget = max(0.0, limit - (time.perf_counter() - t_sent))
+        try:
+            async with asyncio.timeout(budget):
+                return await pipe.prefetch()
+        except TimeoutError:
+            conn = step.connection
+            raise UpstreamError(
+                f"{conn.name} ({conn.provider}) sent no content within {limit:g}s",
+                kind="timeout",
+                provider=conn.name,
+            ) from None
 
     def _upstream_body(
         self,

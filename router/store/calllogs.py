@@ -96,7 +96,12 @@ def delete_older_than(cutoff: datetime) -> int:
 def _aggregates() -> list[Any]:
     return [
         fn.COUNT(CallLogRow.id).alias("requests"),
-        fn.SUM(peewee.Case(None, [((CallLogRow.status >= 400), 1)], 0)).alias("errors"),
+        # An in-band failure keeps the client's 200 but carries its error (CallLog.outcome).
+        fn.SUM(
+            peewee.Case(
+                None, [((CallLogRow.status >= 400) | CallLogRow.error.is_null(False), 1)], 0
+            )
+        ).alias("errors"),
         fn.SUM(CallLogRow.tokens_in).alias("tokens_in"),
         fn.SUM(CallLogRow.tokens_out).alias("tokens_out"),
         fn.SUM(CallLogRow.cache_read_tokens).alias("cache_read_tokens"),

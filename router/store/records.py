@@ -9,7 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    field_validator,
+)
 
 from router.traffic.masking import mask_json, mask_text
 
@@ -150,6 +157,13 @@ class CallLog(Record):
     streamed: bool = False
     dropped_fields: list[str] = Field(default_factory=list, alias="droppedFields")
     error: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented pattern
+    @property
+    def outcome(self) -> Literal["ok", "failed"]:
+        """``failed`` for an error status and for a stream that failed after its 200 went out
+        (the error then reached the client in-band): what analytics count as errors."""
+        return "failed" if self.status >= 400 or self.error is not None else "ok"
 
     # A client can put anything in a model name, a key included ("x/echo-sk-..."): the row is
     # masked before it is stored, like every other place a secret can travel.

@@ -15,8 +15,11 @@ import pytest
 
 from tests.fakes.upstream import DEFAULT_TEXT, Reply
 from tests.web.duo import (
+    AN_PING,
+    AN_START,
     CONTENT_FRAMES,
     DUO_LOOP,
+    TIMEOUT_S,
     Duo,
     an_event,
     request_for,
@@ -96,6 +99,17 @@ FAULTS: dict[str, Fault] = {
     ),
     "refused": Fault(refused=True),
     "no-headers": Fault(both(Reply.text("late", delay_first=3600)), status=504, cancels=True),
+    # Keep-alives and nothing else: each resets the idle timeout, so only a bound on time to
+    # first content (the first-byte timeout) ends the wait.
+    "pings-only": Fault(
+        {
+            "oa": Reply.sse(*[": keep-alive\n\n"] * 3000, chunk_delay=TIMEOUT_S / 5),
+            "an": Reply.sse(AN_START, *[AN_PING] * 3000, chunk_delay=TIMEOUT_S / 5),
+        },
+        status=504,
+        stream_only=True,
+        cancels=True,
+    ),
     "empty-200": Fault(both(BROKEN_200["empty"])),
     "non-json-200": Fault(
         both(Reply.raw("<html>oops</html>", headers={"Content-Type": "text/html"}))
