@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from router.errors import BadRequest, FieldError, LlmtapError, NotFound
+from router.errors import BadRequest, Conflict, FieldError, LlmtapError, NotFound
 from router.settings import Settings
 from router.store.records import STRATEGIES
 
@@ -121,6 +121,38 @@ def server_state(data_dir: Path) -> tuple[int, str, int] | None:
     except PermissionError:
         pass  # alive, owned by someone else
     return pid, host, port
+
+
+def llmtap_on_port(port: int) -> int | None:
+    """The pid of an ``llmtap up`` listening on ``port`` (any data dir), if psutil can see it."""
+    import psutil
+
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port:
+                continue
+            if conn.pid and conn.pid != os.getpid():
+                argv = psutil.Process(conn.pid).cmdline()
+                words = {os.path.basename(a) for a in argv}
+                if "up" in words and ({"llmtap", "addons.main"} & words):
+                    return conn.pid
+    except (psutil.Error, OSError):
+        return None
+    return None
+
+
+def refuse_second_instance(settings: Settings) -> None:
+    """``up`` stops here, in one line, when llmtap already runs on this data dir (its
+    server.json names a live pid) or on the port asked for."""
+    state = server_state(settings.data_dir)
+    if state is not None and state[0] != os.getpid():
+        pid, _host, port = state
+        raise Conflict(
+            f"llmtap is already running (pid {pid}, port {port}) with data dir {settings.data_dir}"
+        )
+    pid_on_port = llmtap_on_port(settings.port) if settings.port else None
+    if pid_on_port is not None:
+        raise Conflict(f"llmtap is already running (pid {pid_on_port}, port {settings.port})")
 
 
 def running_server(data_dir: Path) -> tuple[str, int] | None:

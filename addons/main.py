@@ -459,18 +459,6 @@ def check_data_dir(path: Path) -> None:
         raise BadRequest(f"data dir {path} is not readable and writable by this user")
 
 
-def _refuse_second_instance(settings: Settings) -> None:
-    from addons.cli import server_state
-    from router.errors import Conflict
-
-    state = server_state(settings.data_dir)
-    if state is not None and state[0] != os.getpid():
-        pid, _host, port = state
-        raise Conflict(
-            f"llmtap is already running (pid {pid}, port {port}) with data dir {settings.data_dir}"
-        )
-
-
 def cli(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = _parse(parser, argv)
@@ -491,7 +479,9 @@ def cli(argv: Sequence[str] | None = None) -> None:
         if args.command == "up":
             settings = _settings_from_args(args)
             check_data_dir(settings.data_dir)
-            _refuse_second_instance(settings)
+            from addons.cli import refuse_second_instance
+
+            refuse_second_instance(settings)
             code = asyncio.run(run_up(settings, args.provider))
         elif args.command in cli_capture_commands():
             from addons import cli_capture

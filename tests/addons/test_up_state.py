@@ -33,7 +33,8 @@ def test_a_second_up_leaves_the_first_alone(tmp_path: Path) -> None:
         # another data dir, the same (busy) port
         busy = _run("up", "--data-dir", str(tmp_path / "other"), "--port", str(first.port))
         assert busy.returncode != 0
-        assert f"port {first.port}" in busy.stderr and "Traceback" not in busy.stderr
+        assert f"already running (pid {first.proc.pid}, port {first.port})" in busy.stderr
+        assert "Traceback" not in busy.stderr and len(busy.stderr.strip().splitlines()) == 1
         assert (data / "server.json").read_text() == state
         status = _run("status", "--data-dir", str(data))
         assert status.returncode == 0, status.stderr
@@ -54,6 +55,15 @@ def test_unreadable_data_dir_is_one_line(tmp_path: Path) -> None:
         locked.chmod(0o700)
     assert out.returncode != 0
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_data_dir_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    # sysfs refuses new entries even to root (a locked directory does not stop root).
+    out = _run("up", "--data-dir", "/sys/llmtap-test-data", "--port", str(free_port()))
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert "Traceback" not in out.stderr and len(lines) == 1, out.stderr
+    assert "/sys/llmtap-test-data" in lines[0]
 
 
 @pytest.mark.parametrize("command", ["up", "status"])
