@@ -7,11 +7,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from addons.cli import running_server
+from addons.cli import running_server, table
 from router.bridge.envcmd import SHELLS, Shell, render_env
 from router.errors import LlmtapError
 from router.settings import Settings
@@ -31,6 +31,7 @@ def add_commands(sub: Any, common: Callable[[argparse.ArgumentParser], None]) ->
     )
     common(repair)
     repair.add_argument("--hosts-file", type=Path, help="hosts file (default /etc/hosts)")
+    repair.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def dispatch(
@@ -38,7 +39,7 @@ def dispatch(
 ) -> int:
     settings = settings_fn(args)
     if args.command == "repair":
-        return _repair(settings)
+        return _repair(settings, as_json=args.json)
     server = running_server(settings.data_dir)  # the one liveness rule (addons/cli.py)
     if server is None:
         raise LlmtapError("llmtap is not running; start it first with ./scripts/up (or llmtap up)")
@@ -100,7 +101,7 @@ def _start_http_proxy(settings: Settings, server: tuple[str, int]) -> None:
         settings.proxy_port = port
 
 
-def _repair(settings: Settings) -> int:
+def _repair(settings: Settings, *, as_json: bool = False) -> int:
     """Works with the server stopped (and while it runs: the files are the truth). With a
     database, the agents' DNS flags are cleared too, so nothing re-adds the lines."""
     from router.bridge.control import BridgeControl
@@ -117,8 +118,24 @@ def _repair(settings: Settings) -> int:
             close_database()
     else:
         report = repair(control.hosts, SystemProxy(control.runner, control.journal))
-    print(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2) if as_json else repair_table(report, settings))
     return 1 if report["errors"] else 0
+
+
+def repair_table(report: Mapping[str, Any], settings: Settings) -> str:
+    """What ``repair`` did, one row per half, like the other commands' tables."""
+    removed = report["hostsLinesRemoved"]
+    rows = [
+        {"action": "hosts file", "result": (
+            f"removed {len(removed)} lines ({settings.hosts_file})" if removed
+            else f"nothing to remove ({settings.hosts_file})")},
+        {"action": "resolver cache",
+         "result": "flushed" if report["resolverFlushed"] else "not flushed"},
+        {"action": "system proxy",
+         "result": "reverted" if report["systemProxyReverted"] else "not set by llmtap"},
+    ]  # fmt: skip
+    rows += [{"action": "error", "result": error} for error in report["errors"]]
+    return table(rows, ["action", "result"])
 
 
 def _guess_shell() -> Shell:

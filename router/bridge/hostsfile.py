@@ -182,6 +182,12 @@ class HostsFile:
     def _permission_error(self, verb: str, command: str) -> HostsPermissionError:
         if self.platform == "win32":
             fix = f"run from an Administrator terminal: {command}"
+        elif os.geteuid() == 0:
+            # sudo would change nothing: root itself is refused.
+            fix = (
+                "even root may not change it: the file is immutable (`lsattr`, `chattr -i`) "
+                "or on a read-only mount; fix that, then run: " + command
+            )
         else:
             fix = f"run: sudo {command}"
         return HostsPermissionError(f"cannot {verb} {self.path} (permission denied); {fix}")
@@ -206,6 +212,8 @@ class HostsFile:
         # /etc/hosts, often with /etc read-only) can only be rewritten in place: a temp file
         # next to it may not be creatable and a rename over a mount point fails with EBUSY.
         tmp = None if is_mount_point(self.path) else self._write_temp(content, st, command)
+        key = str(self.path)
+        before = self.journal.read().hosts.get(key)
         try:
             self._backup_once(st)
             with self.journal.edit() as data:
@@ -217,11 +225,23 @@ class HostsFile:
                     entry.newline_added = None
                 if self.backup_path.exists():
                     entry.backup = str(self.backup_path)
-                entry.record("add" if added else "remove", added or removed)
-            if tmp is None:
-                self._write_in_place(content, command)
-            else:
-                self._replace(tmp, content, command)
+            try:
+                if tmp is None:
+                    self._write_in_place(content, command)
+                else:
+                    self._replace(tmp, content, command)
+            except BaseException:
+                # Not done: the journal goes back to what is still true of the file.
+                with self.journal.edit() as data:
+                    if before is None:
+                        data.hosts.pop(key, None)
+                    else:
+                        data.hosts[key] = before
+                raise
+            # The history says what was done, so it is written once the file was changed
+            # (what the undo needs, above, is written before).
+            with self.journal.edit() as data:
+                data.hosts[key].record("add" if added else "remove", added or removed)
         finally:
             if tmp is not None:
                 with contextlib.suppress(FileNotFoundError):

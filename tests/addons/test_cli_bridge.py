@@ -158,7 +158,7 @@ def test_kill_9_during_dns_enable_then_repair_restores_the_file_exactly(tmp_path
 
     tool.unlink()  # repair flushes the resolver too; a quick fake this time
     env.fake.add_tool("resolvectl")
-    res = env.cli("repair")
+    res = env.cli("repair", "--json")
     assert res.returncode == 0, res.stdout + res.stderr
     report = json.loads(res.stdout)
     assert len(report["hostsLinesRemoved"]) == 4 and report["resolverFlushed"] is True
@@ -166,4 +166,4 @@ def test_kill_9_during_dns_enable_then_repair_restores_the_file_exactly(tmp_path
     rows = ok_json(env, "agents", "list")
     assert isinstance(rows, list)
     assert not any(r["dns_enabled"] for r in rows), "repair clears the flags too"
-    assert json.loads(env.cli("repair").stdout)["hostsLinesRemoved"] == []
+    assert json.loads(env.cli("repair", "--json").stdout)["hostsLinesRemoved"] == []

@@ -80,7 +80,12 @@ def test_crash_then_repair_restores(tmp_path: Path) -> None:
     assert_pointed_at(fake, app.proxy_port)
     out = subprocess.run(
         llmtap_argv(
-            "repair", "--data-dir", str(app.data_dir), "--hosts-file", str(tmp_path / "hosts")
+            "repair",
+            "--json",
+            "--data-dir",
+            str(app.data_dir),
+            "--hosts-file",
+            str(tmp_path / "hosts"),
         ),
         env=app.env,
         capture_output=True,
