@@ -20,9 +20,14 @@ log = logging.getLogger("llmtap.web.ws")
 HEARTBEAT_S = 30.0
 QUEUE_SIZE = 1000
 CLOSE_TIMEOUT_S = 5.0
-# The snapshot goes out in frames of at most this much (a record bigger than that alone gets a
-# frame of its own): common WebSocket clients refuse frames over 1 MiB.
+# The snapshot goes out in frames of at most this much, and no event frame is larger: common
+# WebSocket clients refuse frames over 1 MiB. A record too big for a frame goes without its
+# bodies, marked ``wsTruncated`` (the UI reads the whole record from GET requests/{id}).
 SNAPSHOT_PAGE_BYTES = 256 * 1024
+# Room a record's frame needs besides the record (the snapshot or event envelope).
+_ENVELOPE_BYTES = 128
+_BULKY = ("requestBody", "responseBody")
+_BULKY_LLM = ("response", "conversation")
 
 
 @dataclass(eq=False)
@@ -86,14 +91,40 @@ class Hub:
     def _publish_event(self, event: str, record: InterceptedRequest | None) -> None:
         if event == "clear" or record is None:
             self.publish({"type": "clear"})
-        else:
-            self.publish({"type": event, "data": record.to_wire()})
+        elif self._clients:
+            # ``event`` is one of the buffer's fixed names ("new", "update"): no escaping needed.
+            self._queue(f'{{"type": "{event}", "data": {self.record_json(record)}}}')
+
+    def record_json(self, record: InterceptedRequest) -> str:
+        """The record's JSON for a frame: whole when it fits in one, else without its bodies
+        (``wsTruncated``, ``wsSize`` = the whole record's size in bytes)."""
+        wire = record.to_wire()
+        text = self._dumps(wire)
+        limit = SNAPSHOT_PAGE_BYTES - _ENVELOPE_BYTES
+        if len(text) * 4 <= limit or len(text.encode()) <= limit:  # chars * 4 >= UTF-8 bytes
+            return text
+        size = len(text.encode())
+        slim = {key: value for key, value in wire.items() if key not in _BULKY}
+        if isinstance(wire.get("llm"), dict):
+            slim["llm"] = {k: v for k, v in wire["llm"].items() if k not in _BULKY_LLM}
+        slim |= {"wsTruncated": True, "wsSize": size}
+        text = self._dumps(slim)
+        if len(text.encode()) <= limit:
+            return text
+        # Headers alone too big (a pathological record): what the list row needs, no more.
+        keep = ("id", "source", "agent", "timestamp", "method", "scheme", "host", "port",
+                "status", "error", "sourceModel", "mappedModel", "detectedKind", "sessionId")  # fmt: skip
+        slim = {key: wire.get(key) for key in keep}
+        slim["path"] = str(wire.get("path", ""))[:2048]
+        slim |= {"wsTruncated": True, "wsSize": size}
+        return self._dumps(slim)
 
     def publish(self, message: dict[str, object]) -> None:
         """Serialise ``message`` once and queue the same string for every client."""
-        if not self._clients:
-            return
-        text = self._dumps(message)
+        if self._clients:
+            self._queue(self._dumps(message))
+
+    def _queue(self, text: str) -> None:
         for client in list(self._clients):
             if client.dropped:
                 continue
@@ -144,7 +175,7 @@ class Hub:
         """The buffer as ``{"type": "snapshot", "page": n, "more": bool, "data": [...]}``
         frames of about ``page_bytes`` each (each record serialised once). A client keeps the
         pages until ``more`` is false, then shows them as one snapshot."""
-        items = [self._dumps(r.to_wire()) for r in self.inspector.list()]
+        items = [self.record_json(r) for r in self.inspector.list()]
         groups: list[list[str]] = [[]]
         size = 0
         for item in items:

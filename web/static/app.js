@@ -70,6 +70,7 @@ const live = {
   event(type, record) {
     if (!record || typeof record.id !== "string") return;
     const added = put(record);
+    if (record.wsTruncated && record.id === state.selected) loadWhole(record.id);
     if (added) {
       evict();
       invalidate();
@@ -202,6 +203,16 @@ function select(id, { scroll = false } = {}) {
   const r = state.selected ? records.get(state.selected) : null;
   $("f-context").disabled = !r?.contextKey && !state.filter.context;
   renderDetail(true);
+  if (r?.wsTruncated) loadWhole(r.id);
+}
+
+// A record too big for one WebSocket frame arrives without its bodies (wsTruncated): once it
+// is selected, the detail view reads it whole.
+async function loadWhole(id) {
+  const res = await api("GET", `${API}/requests/${encodeURIComponent(id)}`);
+  if (!res.ok || res.data?.id !== id || records.get(id)?.wsTruncated !== true) return;
+  put(res.data);
+  if (state.selected === id) renderDetail(true);
 }
 
 // Select a call in the list (from a resend result or another view): a call the page does not
