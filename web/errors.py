@@ -117,11 +117,24 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-async def read_json(request: web.Request, *, limit_mb: int | None = None) -> dict[str, Any]:
-    """The request body as a JSON object, or a field-level 400 / 413."""
-    if limit_mb is not None and request.content_length and request.content_length > limit_mb << 20:
-        raise PayloadTooLarge(f"request body exceeds {limit_mb} MiB")
-    raw = await request.read()
+async def read_body(request: web.Request) -> bytearray:
+    """The whole body, read once into one buffer and not kept on the request.
+
+    aiohttp's ``request.read()`` builds the body twice (a bytearray, then ``bytes`` of it) and
+    caches the result on the request object, which a keep-alive connection holds until its
+    next request arrives: a 30 MB body stayed in memory for as long as the client kept the
+    connection open. The app's ``client_max_size`` still applies (413)."""
+    limit = request.client_max_size
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body += chunk
+        if limit and len(body) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    return body
+
+
+def parse_json(raw: bytes | bytearray) -> dict[str, Any]:
+    """``raw`` as a JSON object, or a field-level 400."""
     if not raw:
         raise BadRequest("request body is empty; a JSON object is required", [_body("required")])
     try:
@@ -134,6 +147,14 @@ async def read_json(request: web.Request, *, limit_mb: int | None = None) -> dic
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object", [_body("expected object")])
     return data
+
+
+async def read_json(request: web.Request, *, limit_mb: int | None = None) -> dict[str, Any]:
+    """The request body as a JSON object, or a field-level 400 / 413. Read once: a second
+    call on the same request finds the body consumed."""
+    if limit_mb is not None and request.content_length and request.content_length > limit_mb << 20:
+        raise PayloadTooLarge(f"request body exceeds {limit_mb} MiB")
+    return parse_json(await read_body(request))
 
 
 def _body(message: str) -> FieldError:

@@ -24,7 +24,7 @@ from router.traffic.merge import model_from_path
 from router.traffic.record import InterceptedRequest, RecordFilter
 from router.traffic.service import Inspector
 from web.context import RUNTIME, runtime, services
-from web.errors import read_json
+from web.errors import parse_json, read_body, read_json
 from web.openapi import Param, doc
 from web.v1 import send
 from web.validation import parse_body
@@ -97,10 +97,10 @@ async def flush_sessions(request: web.Request) -> None:
 async def optional_json(request: web.Request) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
-    raw = await request.read()
+    raw = await read_body(request)
     if not raw.strip():
         return {}
-    return await read_json(request)
+    return parse_json(raw)
 
 
 def wire(records: Iterable[InterceptedRequest]) -> list[dict[str, Any]]:

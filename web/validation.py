@@ -32,7 +32,7 @@ def parse_body[M: BaseModel](model: type[M], data: dict[str, Any]) -> M:
         raise validation_error(exc, "invalid request body") from exc
 
 
-def too_deep(raw: bytes) -> BadRequest:
+def too_deep(raw: bytes | bytearray) -> BadRequest:
     """The 400 for a body whose nesting overflowed the parser, naming the top-level field."""
     return BadRequest(
         f"JSON nested deeper than {MAX_JSON_DEPTH} levels",
@@ -40,7 +40,7 @@ def too_deep(raw: bytes) -> BadRequest:
     )
 
 
-def check_json_shape(raw: bytes, data: Any) -> None:
+def check_json_shape(raw: bytes | bytearray, data: Any) -> None:
     """Refuse what parses but cannot be handled: nesting deeper than ``MAX_JSON_DEPTH`` and
     strings with a lone surrogate (no UTF-8 form: they cannot be stored, logged or sent on).
     Both walks are skipped unless a cheap scan of the raw bytes says they could find something."""
@@ -75,7 +75,7 @@ def _surrogate_error(path: tuple[str, ...]) -> BadRequest:
     )
 
 
-def _top_level_key(raw: bytes) -> str | None:
+def _top_level_key(raw: bytes | bytearray) -> str | None:
     """The key of the top-level member where the text first nests past the limit (a small
     scanner: the parser gave up, so there is no tree to look at)."""
     depth, key, i, n = 0, None, 0, len(raw)

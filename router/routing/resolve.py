@@ -101,7 +101,12 @@ class Resolver:
             return Plan(model, [Step(c, name) for c in conns if c.is_active])
         plan = Plan(model)
         self._estimate, self._dry_run = estimate, dry_run
-        self._expand(model, plan, depth=0, via="direct")
+        try:
+            self._expand(model, plan, depth=0, via="direct")
+        finally:
+            # The estimate closes over the request: kept here, the last request (a 30 MB body)
+            # would live until the next one.
+            self._estimate, self._dry_run = _no_estimate, False
         if not plan.steps and not plan.skipped:
             raise ModelNotFound(model, self._suggest(model))
         if plan.combo is None:
