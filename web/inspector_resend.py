@@ -25,6 +25,7 @@ from router.traffic.record import InterceptedRequest
 from web.context import runtime, services
 from web.errors import read_json
 from web.inspector import PREFIX, replay_inbound
+from web.openapi import doc
 from web.validation import parse_body
 
 routes = web.RouteTableDef()
@@ -198,7 +199,16 @@ async def _to_original(
         }
 
 
+class ResendResult(BaseModel):
+    """The new call's outcome, next to the recorded answer (``original``)."""
+
+    model_config = ConfigDict(extra="allow")
+    original: dict[str, Any]
+
+
 @routes.post(f"{PREFIX}/requests/{{id}}/resend")
+@doc("send the recorded (or an edited) request again, to the router or the original host",
+     request=ResendBody, response=ResendResult, errors=(429, 502, 504))  # fmt: skip
 async def resend(request: web.Request) -> web.Response:
     record_id = request.match_info["id"]
     body = parse_body(ResendBody, await read_json(request))

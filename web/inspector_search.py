@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict
 
 from router.errors import BadRequest, FieldError
 from router.store import sessions as store_sessions
@@ -18,6 +19,7 @@ from router.traffic.search import Hit, prefilter, search
 from router.traffic.service import Inspector
 from web.context import runtime
 from web.inspector import PREFIX
+from web.openapi import doc
 
 MAX_QUERY = 200
 DEFAULT_LIMIT = 500
@@ -79,7 +81,15 @@ def _result(hit: Hit, live: bool) -> dict[str, Any]:
     return {"id": hit.record.id, "fields": list(hit.fields), "snippet": hit.snippet, "live": live}
 
 
+class SearchResult(BaseModel):
+    """The hits (``id``, ``fields``, ``snippet``, ``live``) and what was searched."""
+
+    model_config = ConfigDict(extra="allow")
+
+
 @routes.get(f"{PREFIX}/search")
+@doc("search the live buffer and stored sessions (every word must occur)",
+     response=SearchResult, errors=(400, 404))  # fmt: skip
 async def search_records(request: web.Request) -> web.Response:
     """``q`` (required; every word must occur, case-insensitive), ``limit`` (default 500),
     and the list filters (``sessionId`` searches that session's stored records only; without

@@ -241,6 +241,8 @@ async def test_every_operation_answers_documented_statuses_in_camel_case(
         await call("GET", f"{I}/requests/{{id}}", id=rid)
         await call("PUT", f"{I}/requests/{{id}}/annotation", {"annotation": "a"}, id=rid)
         await call("POST", f"{I}/requests/{{id}}/replay", {}, id=rid)
+        await call("POST", f"{I}/requests/{{id}}/resend", {}, id=rid)
+        await call("GET", f"{I}/search", query={"q": "hi"})
         await call("GET", f"{I}/export.har")
         await call("GET", f"{I}/export.jsonl")
         await call("GET", f"{I}/sessions")

@@ -7,15 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from addons.main import build_runtime
 from router.settings import build
 from web.app import create_app
 from web.openapi import METHODS, build_spec, declared
-from web.runtime import Runtime
 from web.security import INGEST_PATH, is_protected, is_router_path
 
 
 async def test_every_route_has_its_operation_body_and_statuses(tmp_path: Path) -> None:
-    rt = await Runtime.start(build(cli={"data_dir": tmp_path / "data", "port": 0}, env={}))
+    rt = await build_runtime(build(cli={"data_dir": tmp_path / "data", "port": 0}, env={}))
     try:
         app = create_app(rt)
         spec = build_spec(app)
