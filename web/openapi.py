@@ -341,6 +341,11 @@ def _register_others() -> None:
     document(v1.models, OpDoc("models clients may ask for", response=ModelList))
     document(v1.provider_models, OpDoc("one provider's models", response=ModelList, errors=(400,)))
     document(v1.index, OpDoc("name, version, status", response=Index))
+    document(
+        v1.v1_ws.responses_ws,
+        OpDoc("the Responses API over a WebSocket (Codex): response.create messages", status=101,
+              errors=(426,)),
+    )  # fmt: skip
     document(ui.index, OpDoc("the web UI", media="text/html"))
     document(ui.static, OpDoc("the web UI's files", media="*/*"))
     document(prov.list_providers, OpDoc("list provider connections", response=ProviderList))
