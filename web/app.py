@@ -25,6 +25,7 @@ from web import (
     inspector,
     inspector_resend,
     inspector_search,
+    inspector_sessions,
     ui,
     v1,
 )
@@ -52,6 +53,7 @@ def create_app(rt: Runtime) -> web.Application:
     # Fixed /search before the inspector's own routes take any {id}-like path.
     app.router.add_routes(inspector_search.routes)
     app.router.add_routes(inspector_resend.routes)
+    app.router.add_routes(inspector_sessions.routes)
     api_bridge.add_routes(app)
     return app
 

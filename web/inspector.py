@@ -293,8 +293,6 @@ async def _ws(request: web.Request) -> web.WebSocketResponse:
 def add_routes(app: web.Application) -> None:
     """Register the inspector API and its WebSocket hub (closed at app shutdown, before
     aiohttp waits for the open handlers). Needs the Runtime in the app's services."""
-    from web import inspector_sessions  # it builds on this module's helpers
-
     hub = Hub(app[RUNTIME].inspector)
     app[HUB] = hub
 
@@ -304,4 +302,3 @@ def add_routes(app: web.Application) -> None:
     app.on_shutdown.append(close_hub)
     app.router.add_get(f"{PREFIX}/ws", _ws)
     app.router.add_routes(routes)
-    app.router.add_routes(inspector_sessions.routes)
