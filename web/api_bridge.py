@@ -211,17 +211,6 @@ class ServerResult(BaseModel):
     regenerated: bool | None = None
 
 
-class UpstreamCa(BaseModel):
-    path: str | None
-    source: Literal["env", "flag", "api"] | None
-    stored: str | None
-    valid: bool | None = None
-    subjects: list[str] | None = None
-    error: str | None = None
-    overridden_by: str | None = Field(default=None, alias="overriddenBy")
-    applies_after_restart: bool | None = Field(default=None, alias="appliesAfterRestart")
-
-
 class RepairResult(BaseModel):
     hosts_lines_removed: list[str] = Field(alias="hostsLinesRemoved")
     resolver_flushed: bool = Field(alias="resolverFlushed")

@@ -106,7 +106,7 @@ async def test_submit_from_event_loop(db: DbTarget) -> None:
         assert writer.close()
 
 
-def test_every_channel_runs_on_the_one_writer_thread(db_path: Path) -> None:
+def test_every_channel_runs_on_the_one_writer_thread(db: DbTarget) -> None:
     """Two writer threads on two connections contend for SQLite's write lock (and sleep in its
     busy handler); the call-log, session and state sinks share one thread instead."""
     from router.store.writer import StoreWriter
