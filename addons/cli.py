@@ -203,6 +203,14 @@ class DbBackend:
         self.settings = settings
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        result = self._call(method, path, body)
+        if method != "GET":
+            from router.store.shared import announce_change
+
+            announce_change()  # gateway instances on this database reload (no-op on SQLite)
+        return result
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         from router.store import combos, keys, providers
         from router.store.records import (
             ComboCreate,

@@ -46,6 +46,13 @@ async def build_runtime(settings: Settings) -> Any:
     from router.store import config as store_config
     from router.store import db as store_db
     from router.store import keys as store_keys
+    from router.store.shared import (
+        ChangeFeed,
+        SharedBreakers,
+        SharedLeases,
+        SharedState,
+        current_change,
+    )
     from router.store.state import PersistentState
     from router.store.writer import CallLogWriter, SessionRecordWriter, StoreWriter
     from router.traffic.buffer import LiveBuffer
@@ -59,6 +66,8 @@ async def build_runtime(settings: Settings) -> Any:
         load_upstream_ca(settings.upstream_ca)
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     store_db.open_database(settings.database)
+    # Read before any configuration is loaded: a change made after this is reloaded.
+    change_counter = current_change() if settings.shared_database else None
     catalog = Catalog()
     pricing = PricingTable(store_config.list_prices())
 
@@ -70,10 +79,23 @@ async def build_runtime(settings: Settings) -> Any:
         return found.context_window if found else None
 
     resilience = ResilienceSettings.model_validate(store_config.get_resilience())
-    guard = ResilienceGuard(BreakerRegistry(resilience), ConcurrencyLimiter(), NodeStats())
+    # On a shared database (a team gateway) breakers, 429 cooldowns, maxConcurrent leases and
+    # strategy state are shared with the other instances (router/store/shared.py).
+    shared = settings.shared_database
+    share = SharedBreakers() if shared else None
+    if share is not None:
+        share.refresh(store_db.database.connection())
+    leases = SharedLeases() if shared else None
+    guard = ResilienceGuard(
+        BreakerRegistry(resilience, share=share), ConcurrencyLimiter(), NodeStats(), leases
+    )
+    # One instance per SQLite file: state in memory, written behind. On PostgreSQL the
+    # instances of a gateway advance one shared rotation in the database.
     # One writer thread (one connection) for every background sink: see router/store/writer.
     store_writer = StoreWriter()
-    state = PersistentState(store_writer)
+    state: PersistentState | SharedState = (
+        SharedState() if shared else PersistentState(store_writer)
+    )
     strategy_ctx = StrategyContext(
         stats=guard.stats,
         breakers=guard.breakers,
@@ -127,6 +149,15 @@ async def build_runtime(settings: Settings) -> Any:
     rt.bridge.on_bypass = lambda patterns: setattr(rt, "bypass", BypassMatcher(patterns))
     rt.management_token()
     rt.started_with = {name: getattr(settings, name) for name in RESTART_TO_APPLY}
+    if share is not None and leases is not None:
+        loop = asyncio.get_running_loop()
+        rt.feed = ChangeFeed(
+            str(settings.database),
+            lambda: loop.call_soon_threadsafe(rt.reload_shared),
+            seen=change_counter,
+            refreshers=[share.refresh, leases.renew],
+        )
+        rt.feed.start()
     return rt
 
 
@@ -219,6 +250,77 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
             return 1
         return 0
     finally:
+        await runtime.close()
+
+
+def _serving(settings: Settings, host: str, port: int) -> None:
+    """Say where everything is, once the API listens."""
+    from router.store.db import redact_url
+
+    # Everything alive now (mitmproxy, pydantic schemas, codecs) lives as long as the
+    # process: move it out of the collector's sight, so a full collection walks only
+    # what the traffic holds (about 80 ms per pass otherwise, a p99 spike on calls).
+    gc.collect()
+    gc.freeze()
+    base = f"http://{host}:{port}"
+    what = "gateway " if settings.gateway else ""
+    print(f"llmtap {what}{__version__} is up", flush=True)
+    print(f"  UI            {base}/", flush=True)
+    print(f"  router API    {base}/v1   (OpenAI / Anthropic / Responses / Gemini)", flush=True)
+    print(f"  management    {base}/api", flush=True)
+    print(f"  data dir      {settings.data_dir}", flush=True)
+    if settings.database_url:
+        print(f"  database      {redact_url(settings.database_url)}", flush=True)
+    print("Ctrl-C stops.", flush=True)
+
+
+# --------------------------------------------------------------------------- llmtap up --gateway
+
+
+async def run_gateway(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
+    """A team gateway: router API, management API and UI on one aiohttp server, without
+    mitmproxy and its capture listeners (a gateway has no agents of its own). Several of
+    these share one PostgreSQL database behind a load balancer (docs/deploy.md)."""
+    from aiohttp import web
+
+    from web.app import create_app
+    from web.runtime import parse_provider_spec
+
+    runtime = await build_runtime(settings)
+    runner: web.AppRunner | None = None
+    try:
+        for spec in provider_specs:
+            created = runtime.ensure_provider(parse_provider_spec(spec))
+            print(f"provider {created.name} ({created.provider}) -> {created.url}", flush=True)
+        # handler_cancellation: a client that disconnects cancels its upstream call.
+        runner = web.AppRunner(create_app(runtime), handler_cancellation=True, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            print(
+                f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
+        sockets = getattr(site._server, "sockets", None) or []
+        port = int(sockets[0].getsockname()[1]) if sockets else settings.port
+        runtime.announce(settings.host, port)
+        _serving(settings, settings.host, port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):  # Windows
+                signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+        await stop.wait()
+        return 0
+    finally:
+        if runner is not None:
+            await runner.cleanup()
         await runtime.close()
 
 
@@ -409,6 +511,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run llmtap (router API, management API, UI, capture)")
     _common(up)
+    up.add_argument(
+        "--gateway",
+        action="store_true",
+        help="a team gateway: router API, management API and UI without capture, usually "
+        "several instances on one PostgreSQL (--database-url); beyond loopback it needs "
+        "requireApiKey on and LLMTAP_MANAGEMENT_TOKEN set (docs/deploy.md)",
+    )
     up.add_argument("--proxy-port", type=int, help=_opt("proxy_port", "HTTP proxy capture port"))
     up.add_argument("--bridge-port", type=int, help=_opt("bridge_port", "AgentBridge TLS port"))
     up.add_argument(
@@ -427,10 +536,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     from addons import cli as cli_commands
-    from addons import cli_bridge, cli_capture
+    from addons import cli_bridge, cli_capture, cli_db
 
     cli_capture.add_commands(sub, _common)
     cli_bridge.add_commands(sub, _common)
+    cli_db.add_commands(sub, _common)
     cli_commands.add_commands(sub, _common)
     return parser
 
@@ -482,7 +592,8 @@ def cli(argv: Sequence[str] | None = None) -> None:
             from addons.cli import refuse_second_instance
 
             refuse_second_instance(settings)
-            code = asyncio.run(run_up(settings, args.provider))
+            run = run_gateway if settings.gateway else run_up
+            code = asyncio.run(run(settings, args.provider))
         elif args.command in cli_capture_commands():
             from addons import cli_capture
 
@@ -491,6 +602,10 @@ def cli(argv: Sequence[str] | None = None) -> None:
             from addons import cli_bridge
 
             code = cli_bridge.dispatch(args, _settings_from_args)
+        elif args.command == "db":
+            from addons import cli_db
+
+            code = cli_db.dispatch(args, _settings_from_args)
         else:
             from addons import cli as cli_commands
 

@@ -159,8 +159,10 @@ def load(cli: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = N
 
         where = store_db.redact_url(str(first.database))
         try:
-            store_db.open_database(first.database)
-            stored = store_config.get_settings()
+            # Read only: migrating is for `up` and `llmtap db migrate`, not for every command.
+            store_db.connect(first.database)
+            if store_db.database.table_exists("setting"):
+                stored = store_config.get_settings()
         except Exception:  # an unreadable DB must not stop the CLI from starting
             log.warning("could not read stored settings from %s", where, exc_info=True)
         finally:

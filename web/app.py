@@ -31,13 +31,14 @@ from web import (
 )
 from web.context import RUNTIME, SERVICES
 from web.errors import error_middleware
+from web.gateway import change_middleware
 from web.runtime import Runtime
 from web.security import security_middleware
 
 
 def create_app(rt: Runtime) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware, security_middleware],
+        middlewares=[error_middleware, security_middleware, change_middleware],
         client_max_size=rt.settings.max_request_mb << 20,
     )
     app[SERVICES] = rt.services

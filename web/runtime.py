@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from router.catalog import Catalog
 from router.engine import CallInfo, Router
-from router.errors import BadRequest, FieldError
+from router.errors import BadRequest, Conflict, FieldError
 from router.pricing import PricingTable
 from router.providers import normalize_url
+from router.routing.breaker import ResilienceSettings
 from router.routing.guard import ResilienceGuard
-from router.settings import Settings
+from router.settings import MUTABLE, Settings
 from router.store import combos as store_combos
 from router.store import config as store_config
 from router.store import db as store_db
@@ -32,6 +33,11 @@ from router.store.records import (
     ModelPrice,
     ProviderConnection,
     ProviderConnectionCreate,
+)
+from router.store.shared import (
+    ChangeFeed,
+    SharedState,
+    announce_change,
 )
 from router.store.state import PersistentState
 from router.usage import token_fields
@@ -83,7 +89,7 @@ class Runtime:
     writer: CallLogWriter
     pricing: PricingTable
     guard: ResilienceGuard
-    state: PersistentState
+    state: PersistentState | SharedState
     bridge: BridgeControl
     _inspector: Inspector | None = None
     session_writer: SessionRecordWriter | None = None
@@ -93,7 +99,39 @@ class Runtime:
     api_port: int = 0  # the bound API port once announced (settings.port may be 0)
     started_with: dict[str, Any] = field(default_factory=dict)  # RESTART_TO_APPLY at start
     closed: bool = False
+    feed: ChangeFeed | None = None  # on a shared database: changes made by other instances
     renew_upstream: Callable[[], None] | None = None  # set by the web app while it runs
+
+    # ------------------------------------------------------------------ shared database
+
+    def changed(self) -> None:
+        """Configuration changed through this instance: tell the others sharing the
+        database (a no-op on SQLite)."""
+        if self.feed is not None:
+            self.feed.announce()
+        else:
+            announce_change()
+
+    def reload_shared(self) -> None:
+        """Another instance changed the configuration: read everything this process holds a
+        copy of again (catalog, pricing, resilience thresholds, runtime settings, hosts)."""
+        self.reload_catalog()
+        self.reload_custom_hosts()
+        self.pricing.replace(store_config.list_prices())
+        self.guard.breakers.settings = ResilienceSettings.model_validate(
+            store_config.get_resilience()
+        )
+        stored = store_config.get_settings()
+        changes = {
+            name: stored[name]
+            for name in MUTABLE
+            if name in stored and stored[name] != getattr(self.settings, name)
+        }
+        if changes:
+            try:
+                self.apply_settings(changes)
+            except ValueError:
+                log.warning("ignoring stored settings this instance cannot apply: %s", changes)
 
     # ------------------------------------------------------------------ catalog
 
@@ -116,13 +154,26 @@ class Runtime:
             url = normalize_url(data.provider, data.url)
         except BadRequest:
             url = data.url  # create() below says what is wrong, field by field
-        for conn in store_providers.list_all():
-            if (data.name and conn.name == data.name) or (
-                not data.name and conn.provider == data.provider and conn.url == url
-            ):
-                return conn
-        created = store_providers.create(data)
+
+        def existing() -> ProviderConnection | None:
+            for conn in store_providers.list_all():
+                if (data.name and conn.name == data.name) or (
+                    not data.name and conn.provider == data.provider and conn.url == url
+                ):
+                    return conn
+            return None
+
+        if (found := existing()) is not None:
+            return found
+        try:
+            created = store_providers.create(data)
+        except Conflict:
+            # Another gateway instance starting with the same --provider won the race.
+            if (found := existing()) is None:
+                raise
+            return found
         self.reload_catalog()
+        self.changed()
         return created
 
     # ------------------------------------------------------------------ process state
@@ -211,6 +262,8 @@ class Runtime:
             self.state.close()
             if self.store_writer is not None:
                 self.store_writer.close()
+            if self.feed is not None:
+                self.feed.close()
         finally:
             store_db.close_database()
 

@@ -333,7 +333,17 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
         return await handler(request)
     if not _needs_checks(request):
         return await handler(request)
-    _check_peer_and_host(request)
+    settings = services(request).settings
+    # A team gateway serves its management API and UI to the team (behind a load balancer,
+    # under any name), so the management token replaces the loopback-only checks; it is
+    # required on every /api request, whatever requireLogin says.
+    gateway = settings.gateway
+    if not gateway:
+        _check_peer_and_host(request)
+    elif (origin := request.headers.get("Origin")) is not None and not is_same_origin(
+        origin, request.headers.get("Host") or ""
+    ):
+        raise Forbidden("cross-origin requests are not allowed")
     cached: list[str] = []
 
     def token() -> str:
@@ -346,7 +356,7 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     if not is_protected(path) or path == INGEST_PATH:
         return await handler(request)
     _check_csrf(request, token)
-    if services(request).settings.require_login:
+    if gateway or settings.require_login:
         _check_login(request, token)
     return await handler(request)
 

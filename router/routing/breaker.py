@@ -6,6 +6,13 @@ the limit is the whole account's; then the whole connection waits.
 
 Everything here runs on the event loop thread, so there are no locks. Time comes from an
 injected ``clock`` so the state machine is testable without sleeping.
+
+Instances of a team gateway share what they learn through a :class:`BreakerShare`
+(store/shared.py): a breaker one instance opens, and a 429 cooldown it starts, is honoured by
+the others (read from a local copy, no I/O per request); after the cooldown exactly one
+instance wins the probe (an atomic claim in the database), and its outcome closes or reopens
+the breaker everywhere. Shared times are wall-clock seconds (``wall``), as processes on
+different hosts have no common monotonic clock.
 """
 
 from __future__ import annotations
@@ -14,9 +21,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, Self
+from typing import Any, Literal, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from router.store.records import RemoteBreaker
 
 Clock = Callable[[], float]
 
@@ -50,6 +59,22 @@ class ResilienceSettings(BaseModel):
         return self
 
 
+class BreakerShare(Protocol):
+    """Breaker state shared with other instances (store/shared.py implements it)."""
+
+    def view(self, conn_id: str) -> RemoteBreaker | None: ...
+
+    def opened(self, conn_id: str, until: float, cooldown_s: float) -> None: ...
+
+    def closed(self, conn_id: str | None) -> None: ...
+
+    def rate_limited(self, conn_id: str, model: str | None, until: float) -> None: ...
+
+    def claim_probe(self, conn_id: str, until: float) -> bool: ...
+
+    def release_probe(self, conn_id: str) -> None: ...
+
+
 @dataclass(slots=True)
 class _Breaker:
     cooldown_s: float
@@ -74,11 +99,21 @@ class BreakerRegistry:
     ``on_failure`` or ``on_cancel`` so a half-open probe is never leaked.
     """
 
-    def __init__(self, settings: ResilienceSettings | None = None, clock: Clock = time.monotonic):
+    def __init__(
+        self,
+        settings: ResilienceSettings | None = None,
+        clock: Clock = time.monotonic,
+        *,
+        share: BreakerShare | None = None,
+        wall: Clock = time.time,
+    ):
         self.settings = settings or ResilienceSettings()
         self.clock = clock
+        self.share = share
+        self.wall = wall
         self._breakers: dict[str, _Breaker] = {}
         self._probe_seq = 0
+        self._remote_probes: set[str] = set()  # connections whose shared probe we hold
 
     def _get(self, conn_id: str) -> _Breaker:
         b = self._breakers.get(conn_id)
@@ -121,8 +156,45 @@ class BreakerRegistry:
             if b.probe_started_at is not None:
                 return False, "probe_in_flight"
             if take_probe:
+                if self.share is not None:
+                    # Opened here, but the probe is one for all instances.
+                    wall = self.wall()
+                    if not self.share.claim_probe(conn_id, wall + self.settings.max_cooldown_s):
+                        return False, "probe_in_flight"
+                    self._remote_probes.add(conn_id)
                 self._probe_seq += 1
                 b.probe_started_at, b.probe_id = now, self._probe_seq
+        elif self.share is not None:
+            return self._check_shared(conn_id, model, b, now, take_probe=take_probe)
+        return True, None
+
+    def _check_shared(
+        self, conn_id: str, model: str | None, b: _Breaker, now: float, *, take_probe: bool
+    ) -> tuple[bool, BreakerReason | None]:
+        """Locally closed: what did the other instances learn?"""
+        assert self.share is not None
+        remote = self.share.view(conn_id)
+        if remote is None:
+            return True, None
+        wall = self.wall()
+        if wall < remote.limited_until(model):
+            return False, "rate_limited"
+        if remote.open_until <= 0:
+            return True, None
+        if wall < remote.open_until:
+            return False, "breaker_open"
+        if wall < remote.probe_until:
+            return False, "probe_in_flight"
+        if not take_probe:
+            return True, None
+        # The cooldown is over: one instance (whoever claims first) sends the probe.
+        if not self.share.claim_probe(conn_id, wall + self.settings.max_cooldown_s):
+            return False, "probe_in_flight"
+        self._remote_probes.add(conn_id)
+        b.state = BreakerState.HALF_OPEN
+        b.cooldown_s = max(remote.cooldown_s, self.settings.cooldown_s)
+        self._probe_seq += 1
+        b.probe_started_at, b.probe_id = now, self._probe_seq
         return True, None
 
     def allow(self, conn_id: str, model: str | None = None) -> tuple[bool, BreakerReason | None]:
@@ -142,6 +214,10 @@ class BreakerRegistry:
         waits = [self._limited_until(b, model) - now]
         if b.state is BreakerState.OPEN:
             waits.append(b.opened_at + b.cooldown_s - now)
+        remote = self.share.view(conn_id) if self.share is not None else None
+        if remote is not None:
+            wall = self.wall()
+            waits += [remote.limited_until(model) - wall, remote.open_until - wall]
         wait = max(waits)
         return wait if wait > 0 else None
 
@@ -152,6 +228,15 @@ class BreakerRegistry:
 
     def on_success(self, conn_id: str, model: str | None = None) -> None:
         b = self._get(conn_id)
+        if self.share is not None:
+            remote = self.share.view(conn_id)
+            if (
+                conn_id in self._remote_probes
+                or b.state is not BreakerState.CLOSED
+                or (remote is not None and (remote.open_until > 0 or remote.rate_limited_until > 0))
+            ):
+                self.share.closed(conn_id)  # the probe (or any success) closes it everywhere
+            self._remote_probes.discard(conn_id)
         # Any success proves the upstream works, even one that was in flight when it opened;
         # it proves the account has room, but says nothing about another model's limit.
         b.state = BreakerState.CLOSED
@@ -193,16 +278,24 @@ class BreakerRegistry:
                 b.rate_limited_until = max(b.rate_limited_until, until)
             else:
                 b.model_limited_until[model] = max(b.model_limited_until.get(model, 0.0), until)
+            if self.share is not None:
+                scope = None if model is None or connection_wide else model
+                self.share.rate_limited(conn_id, scope, self.wall() + max(wait, 0.0))
+        if conn_id in self._remote_probes and not breaker_worthy:
+            # The shared probe came back without a verdict on the upstream: free it.
+            self._remote_probes.discard(conn_id)
+            if self.share is not None:
+                self.share.release_probe(conn_id)
         if not breaker_worthy:
             return
         b.consecutive_failures += 1
         if was_probe:
-            self._open(b, now, min(b.cooldown_s * 2, self.settings.max_cooldown_s))
+            self._open(b, now, min(b.cooldown_s * 2, self.settings.max_cooldown_s), conn_id)
         elif (
             b.state is BreakerState.CLOSED
             and b.consecutive_failures >= self.settings.failure_threshold
         ):
-            self._open(b, now, self.settings.cooldown_s)
+            self._open(b, now, self.settings.cooldown_s, conn_id)
         # Already OPEN: stragglers that were in flight before it opened change nothing.
 
     def probe_id(self, conn_id: str) -> int | None:
@@ -216,20 +309,31 @@ class BreakerRegistry:
         b = self._get(conn_id)
         if probe_id is None or b.probe_id == probe_id:
             b.probe_started_at = None
+            if conn_id in self._remote_probes:
+                self._remote_probes.discard(conn_id)
+                if self.share is not None:
+                    self.share.release_probe(conn_id)
 
-    def _open(self, b: _Breaker, now: float, cooldown: float) -> None:
+    def _open(self, b: _Breaker, now: float, cooldown: float, conn_id: str) -> None:
         b.state = BreakerState.OPEN
         b.opened_at = now
         b.cooldown_s = cooldown
         b.probe_started_at = None
         b.trips += 1
+        if self.share is not None:
+            self._remote_probes.discard(conn_id)
+            self.share.opened(conn_id, self.wall() + cooldown, cooldown)
 
     def reset(self, conn_id: str | None = None) -> None:
         """Forget one connection's breaker, or all of them (POST /api/resilience/reset)."""
         if conn_id is None:
             self._breakers.clear()
+            self._remote_probes.clear()
         else:
             self._breakers.pop(conn_id, None)
+            self._remote_probes.discard(conn_id)
+        if self.share is not None:
+            self.share.closed(conn_id)
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Per connection id, the JSON view for /api/combos/metrics and /api/monitoring/health."""

@@ -236,3 +236,8 @@ class _ReadOnlyState:
 
     def set(self, key: str, value: Any) -> None:
         self.local[key] = value
+
+    def update[R](self, key: str, step: Callable[[Any], tuple[Any, R]]) -> R:
+        new, result = step(self.get(key))
+        self.local[key] = new
+        return result

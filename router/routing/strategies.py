@@ -34,11 +34,17 @@ SkipReason = Literal[
 
 
 class StateStore(Protocol):
-    """Strategy state that should survive a restart; values are JSON-serialisable."""
+    """Strategy state that should survive a restart; values are JSON-serialisable.
+
+    ``update`` is the one way a strategy advances its state: ``step(old)`` returns the new
+    value and a result, and no other caller sees ``old`` in between, even another instance
+    sharing the same database (store/shared.py), so a turn is never taken twice."""
 
     def get(self, key: str) -> Any: ...
 
     def set(self, key: str, value: Any) -> None: ...
+
+    def update[R](self, key: str, step: Callable[[Any], tuple[Any, R]]) -> R: ...
 
 
 class MemoryStateStore:
@@ -54,6 +60,11 @@ class MemoryStateStore:
 
     def set(self, key: str, value: Any) -> None:
         self.data[key] = json.dumps(value)
+
+    def update[R](self, key: str, step: Callable[[Any], tuple[Any, R]]) -> R:
+        new, result = step(self.get(key))
+        self.set(key, new)
+        return result
 
 
 @dataclass(slots=True, frozen=True)
@@ -310,17 +321,18 @@ def _round_robin(
     n = len(nodes)
     if n == 0:
         return []
-    key = f"round-robin:{combo}"
-    stored = ctx.state.get(key)
-    start = stored % n if isinstance(stored, int) and not isinstance(stored, bool) else 0
-    rotation = [(start + k) % n for k in range(n)]
     ready_set, busy_set = set(ready), set(busy)
-    order = [i for i in rotation if i in ready_set] + [i for i in rotation if i in busy_set]
-    # Next time start after the node this request gets, so a skipped node does not hand its
-    # turn to its neighbour (which would then serve twice in a row).
-    chosen = order[0] if order else start
-    ctx.state.set(key, (chosen + 1) % n)
-    return order
+
+    def take_turn(stored: Any) -> tuple[int, list[int]]:
+        start = stored % n if isinstance(stored, int) and not isinstance(stored, bool) else 0
+        rotation = [(start + k) % n for k in range(n)]
+        order = [i for i in rotation if i in ready_set] + [i for i in rotation if i in busy_set]
+        # Next time start after the node this request gets, so a skipped node does not hand
+        # its turn to its neighbour (which would then serve twice in a row).
+        chosen = order[0] if order else start
+        return (chosen + 1) % n, order
+
+    return ctx.state.update(f"round-robin:{combo}", take_turn)
 
 
 def _strict_random(
@@ -328,21 +340,23 @@ def _strict_random(
 ) -> list[int]:
     if not nodes:
         return []
-    key = f"strict-random:{combo}"
     keys = [c.key for c in nodes]
-    stored = ctx.state.get(key)
-    deck: list[int] = []
-    if isinstance(stored, dict) and stored.get("keys") == keys:
-        deck = [i for i in stored.get("deck", []) if isinstance(i, int) and 0 <= i < len(nodes)]
     # Ready nodes take their turn first; busy ones only when nothing is ready.
     group = set(ready or busy)
-    first = _draw(deck, group)
-    if first is None and group:
-        # Deck used up (or only holds nodes that cannot serve now): a fresh shuffle.
-        deck = list(range(len(nodes)))
-        ctx.rng.shuffle(deck)
+
+    def draw(stored: Any) -> tuple[dict[str, Any], int | None]:
+        deck: list[int] = []
+        if isinstance(stored, dict) and stored.get("keys") == keys:
+            deck = [i for i in stored.get("deck", []) if isinstance(i, int) and 0 <= i < len(nodes)]
         first = _draw(deck, group)
-    ctx.state.set(key, {"keys": keys, "deck": deck})
+        if first is None and group:
+            # Deck used up (or only holds nodes that cannot serve now): a fresh shuffle.
+            deck = list(range(len(nodes)))
+            ctx.rng.shuffle(deck)
+            first = _draw(deck, group)
+        return {"keys": keys, "deck": deck}, first
+
+    first = ctx.state.update(f"strict-random:{combo}", draw)
     return [*([] if first is None else [first]), *(i for i in ready + busy if i != first)]
 
 

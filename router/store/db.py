@@ -47,6 +47,8 @@ PRAGMAS: dict[str, str | int] = {
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
+log = logging.getLogger(__name__)
+
 
 class _HideSqlParameters(logging.Filter):
     """peewee logs each query as ``(sql, params)`` at DEBUG; the parameters include provider
@@ -113,6 +115,30 @@ def _postgres(url: str) -> peewee.Database:
     from playhouse.db_url import parse
     from playhouse.pool import PooledPostgresqlDatabase
 
+    class _Database(PooledPostgresqlDatabase):  # type: ignore[misc]  # untyped base
+        """Survives a server restart or a dropped connection: each thread keeps its
+        connection, so a dead one is replaced when it is next used, and a statement that
+        failed outside a transaction (nothing half-done) is sent once more on a new one."""
+
+        def cursor(self, named_cursor: Any = None) -> Any:
+            if (
+                not self.is_closed()
+                and not self.in_transaction()
+                and not self.is_connection_usable()
+            ):
+                self.close()
+            return super().cursor(named_cursor)
+
+        def execute_sql(self, sql: str, params: Any = None) -> Any:
+            try:
+                return super().execute_sql(sql, params)
+            except (peewee.OperationalError, peewee.InterfaceError):
+                if self.in_transaction() or self.is_connection_usable():
+                    raise
+                log.warning("the database connection was lost; reconnecting")
+                self.close()
+                return super().execute_sql(sql, params)
+
     try:
         import psycopg  # noqa: F401  # the driver peewee will use
     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -127,22 +153,27 @@ def _postgres(url: str) -> peewee.Database:
     params.setdefault("stale_timeout", 300)
     params.setdefault("connect_timeout", 10)
     params.setdefault("application_name", "llmtap")
-    db: peewee.Database = PooledPostgresqlDatabase(prefer_psycopg3=True, **params)
+    db: peewee.Database = _Database(prefer_psycopg3=True, **params)
     return db
 
 
+def make_database(target: Path | str) -> peewee.Database:
+    """A database object for ``target`` (a SQLite path, ``sqlite:///PATH`` or
+    ``postgresql://...``), not yet connected and not bound to :data:`database`."""
+    if isinstance(target, Path):
+        return _sqlite(target)
+    if engine_of(target) == "sqlite":
+        path = urlsplit(target).path
+        return _sqlite(Path(path[1:] if path.startswith("//") else path))
+    return _postgres(target)
+
+
 def connect(target: Path | str) -> Engine:
-    """Point :data:`database` at ``target`` (a SQLite path, ``sqlite:///PATH`` or
-    ``postgresql://...``) and open this thread's connection, without migrating."""
+    """Point :data:`database` at ``target`` and open this thread's connection, without
+    migrating."""
     close_database()
     engine = engine_of(target)
-    if isinstance(target, Path):
-        db: peewee.Database = _sqlite(target)
-    elif engine == "sqlite":
-        path = urlsplit(target).path
-        db = _sqlite(Path(path[1:] if path.startswith("//") else path))
-    else:
-        db = _postgres(target)
+    db = make_database(target)
     database.initialize(db)
     db.connect(reuse_if_open=True)
     return engine

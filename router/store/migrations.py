@@ -232,6 +232,48 @@ def _006_detected_models(db: Any) -> None:
     )
 
 
+def _007_shared_change_counter(db: Any) -> None:
+    # Instances sharing one database (a team gateway) learn of configuration changes made
+    # elsewhere from this counter (bumped with every change, next to a NOTIFY; store/shared.py).
+    _run(
+        db,
+        """
+        CREATE TABLE shared_epoch (name TEXT PRIMARY KEY, n BIGINT NOT NULL DEFAULT 0);
+        INSERT INTO shared_epoch (name, n) VALUES ('config', 0)
+        """,
+    )
+
+
+def _008_shared_breakers_and_leases(db: Any) -> None:
+    # A team gateway's instances share breakers, 429 cooldowns (model '' = the whole
+    # connection) and maxConcurrent leases that expire when their instance dies. Times are
+    # wall-clock seconds since the epoch.
+    _run(
+        db,
+        """
+        CREATE TABLE breaker_state (
+            connection_id TEXT PRIMARY KEY,
+            open_until {real} NOT NULL DEFAULT 0,
+            cooldown_s {real} NOT NULL DEFAULT 0,
+            probe_until {real} NOT NULL DEFAULT 0
+        );
+        CREATE TABLE rate_limit (
+            connection_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            until_ts {real} NOT NULL,
+            PRIMARY KEY (connection_id, model)
+        );
+        CREATE TABLE connection_lease (
+            id TEXT PRIMARY KEY,
+            connection_id TEXT NOT NULL,
+            instance_id TEXT NOT NULL,
+            expires_at {real} NOT NULL
+        );
+        CREATE INDEX connection_lease_connection ON connection_lease (connection_id)
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _001_router_core,
     _002_inspector_and_bridge,
@@ -239,6 +281,8 @@ MIGRATIONS: list[Migration] = [
     _004_agent_effort_and_route_all,
     _005_connection_responses_capability,
     _006_detected_models,
+    _007_shared_change_counter,
+    _008_shared_breakers_and_leases,
 ]
 
 

@@ -6,6 +6,7 @@ from every serialisation (``exclude=True``); the public view carries only ``keyP
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -335,3 +336,24 @@ class BypassPattern(Record):
     pattern: str
     source: Literal["default", "user"] = "user"
     created_at: datetime | None = None
+
+
+# --------------------------------------------------------------------------- shared state
+
+
+@dataclass(slots=True, frozen=True)
+class RemoteBreaker:
+    """What the instances sharing a database know about one connection (wall-clock times;
+    0 means none)."""
+
+    open_until: float = 0.0  # > 0: opened by some instance; after it, a probe may go
+    cooldown_s: float = 0.0
+    probe_until: float = 0.0  # an instance holds the probe until then (or its outcome)
+    rate_limited_until: float = 0.0  # the whole connection
+    model_limited_until: dict[str, float] = field(default_factory=dict)
+
+    def limited_until(self, model: str | None) -> float:
+        until = self.rate_limited_until
+        if model is not None:
+            until = max(until, self.model_limited_until.get(model, 0.0))
+        return until

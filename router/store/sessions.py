@@ -8,7 +8,7 @@ from datetime import datetime
 from peewee import JOIN, fn
 
 from router.errors import BadRequest, FieldError, NotFound
-from router.store.db import database, execute, executemany, new_id, utcnow
+from router.store.db import database, execute, new_id, upsert_rows, utcnow
 from router.store.records import Session
 from router.store.tables import SessionRecordRow, SessionRow
 
@@ -130,11 +130,8 @@ def upsert_records(items: Iterable[tuple[str, str, str]]) -> int:
             r.id for r in SessionRow.select(SessionRow.id).where(SessionRow.id.in_(list(wanted)))
         }
         rows = [item for item in batch if item[0] in existing]
-        executemany(
-            database,
-            "INSERT INTO session_record (session_id, record_id, data) VALUES (?, ?, ?) "
-            "ON CONFLICT (session_id, record_id) DO UPDATE SET data = excluded.data",
-            rows,
+        upsert_rows(
+            "session_record", ["session_id", "record_id", "data"], ["session_id", "record_id"], rows
         )
     return len(rows)
 

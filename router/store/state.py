@@ -4,6 +4,7 @@ behind to the database, so it survives restarts without the request path touchin
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from router.store import config
@@ -27,6 +28,13 @@ class PersistentState:
         encoded = json.dumps(value)  # a value that is not JSON fails here, not in the writer
         self._data[key] = encoded
         self._writer.submit((key, json.loads(encoded)))
+
+    def update[R](self, key: str, step: Callable[[Any], tuple[Any, R]]) -> R:
+        """One process per SQLite database: the dict is the truth, advanced on the event
+        loop thread (no other thread touches it); the database is written behind."""
+        new, result = step(self.get(key))
+        self.set(key, new)
+        return result
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         return self._writer.flush(timeout)

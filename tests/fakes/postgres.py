@@ -108,6 +108,16 @@ class PostgresCluster:
             check=True, capture_output=True, timeout=90,
         )  # fmt: skip
 
+    def restart(self) -> None:
+        """Stop (dropping every connection) and start again on the same port."""
+        subprocess.run(
+            self._cmd(
+                str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w",
+                "-t", "60", "-l", str(self.root / "server.log"), "restart",
+            ),
+            check=True, capture_output=True, timeout=90,
+        )  # fmt: skip
+
     def stop(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
             subprocess.run(

@@ -15,6 +15,7 @@ from router.store.db import (
     redact_url,
 )
 from router.store.records import ProviderConnectionCreate
+from tests.fakes.postgres import PostgresCluster
 
 from .conftest import DbTarget
 
@@ -101,3 +102,17 @@ def test_full_key_never_in_db_bytes(sqlite_db: Path) -> None:
     assert full.encode() not in blob
     assert full[-4:].encode() in blob  # the preview is there, so the bytes were really read
     open_database(sqlite_db)
+
+
+def test_postgres_connection_survives_a_server_restart(
+    postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    open_database(postgres_url)
+    try:
+        config.set_alias("a", "b")
+        postgres_cluster.restart()  # the connection this thread holds is now dead
+        assert [x.target for x in config.list_aliases()] == ["b"]
+        config.set_alias("c", "d")  # and writes work again too
+        assert len(config.list_aliases()) == 2
+    finally:
+        close_database()
