@@ -181,7 +181,7 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
     from mitmproxy.master import Master
 
     from addons.webapp import WebApp
-    from router.providers.http import preload_trust
+    from router.providers.session import preload_trust
     from router.usage import warm_tokenizers
     from web.app import create_app
     from web.runtime import parse_provider_spec

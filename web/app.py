@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from router.providers import make_client
-from router.providers.http import UpstreamSession
+from router.providers.session import UpstreamSession
 from web import (
     api_bridge,
     api_combos,

@@ -34,7 +34,8 @@ from router.errors import AllAttemptsFailed, Attempt, LlmtapError, UpstreamError
 from router.formats import Codec, get_codec
 from router.formats.sse import sse_comment
 from router.providers import call_format, forwarded_headers, open_call
-from router.providers.http import UpstreamCall, UpstreamSession
+from router.providers.http import UpstreamCall
+from router.providers.session import UpstreamSession
 from router.routing.resolve import Plan, Resolver, Step
 from router.usage import complete_usage, request_tokens
 

@@ -20,18 +20,20 @@ for _kind in (openai.PROVIDER, anthropic.PROVIDER, gemini.PROVIDER):
     register(_kind)
 
 from router.providers.http import (  # noqa: E402  # after the registry is filled
-    DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FIRST_BYTE_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT,
-    ROUTER_MARKER_HEADER,
-    ROUTER_MARKER_VALUE,
     UpstreamCall,
     build_headers,
     list_models,
-    load_upstream_ca,
-    make_client,
     map_transport_error,
     open_call,
+)
+from router.providers.session import (  # noqa: E402
+    DEFAULT_CONNECT_TIMEOUT,
+    ROUTER_MARKER_HEADER,
+    ROUTER_MARKER_VALUE,
+    load_upstream_ca,
+    make_client,
     upstream_ssl_context,
 )
 

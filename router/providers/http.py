@@ -1,6 +1,6 @@
-"""The upstream transport: one shared ``aiohttp.ClientSession`` per process (system roots plus
-the upstream CA), and the call API the router engine uses (:func:`open_call`,
-:class:`UpstreamCall`, :func:`list_models`) with first-byte and idle timeouts and typed errors.
+"""The upstream call API the router engine uses (:func:`open_call`, :class:`UpstreamCall`,
+:func:`list_models`) on the one shared ``aiohttp.ClientSession`` of
+:mod:`router.providers.session`, with first-byte and idle timeouts and typed errors.
 
 Why aiohttp and not httpx here: profiled per routed call, httpx + httpcore + h11 + anyio were
 about 40% of the router's CPU; aiohttp's client (already the server we run) costs a fraction.
@@ -18,28 +18,25 @@ so a request's headers and body are never held back by Nagle.
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
-import sys
-import weakref
 from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
-from cryptography.hazmat.primitives.serialization import Encoding
-from yarl import URL
 
-from certs.upstream import UpstreamCAError, validate_upstream_ca
 from router import jsonfast
-from router.errors import BadRequest, FieldError, UpstreamError, UpstreamKind
+from router.errors import UpstreamError, UpstreamKind
 from router.providers.base import Provider, get_provider
+from router.providers.session import (
+    PENDING_ROOTS,
+    ROUTER_MARKER_HEADER,
+    ROUTER_MARKER_VALUE,
+    proxy_for,
+    trusted,
+)
 from router.store.records import ProviderConnection
 
-ROUTER_MARKER_HEADER = "x-llmtap-origin"
-ROUTER_MARKER_VALUE = "router"
-DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_FIRST_BYTE_TIMEOUT = 120.0
 DEFAULT_IDLE_TIMEOUT = 120.0
 DEFAULT_MAX_RESPONSE_BYTES = 32 << 20
@@ -51,167 +48,6 @@ _RESERVED_HEADERS = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "authorization", "x-api-key",
      "x-goog-api-key", ROUTER_MARKER_HEADER}
 )  # fmt: skip
-
-# The session type every caller passes around (one per process).
-UpstreamSession = aiohttp.ClientSession
-
-
-# ---------------------------------------------------------------------- TLS and the session
-
-
-def load_upstream_ca(path: Path) -> str:
-    """The PEM text of an upstream CA bundle, validated by :mod:`certs.upstream` (exists,
-    readable, at least one PEM certificate). Raises :class:`BadRequest` naming what is wrong."""
-    try:
-        ca = validate_upstream_ca(path)
-    except UpstreamCAError as exc:
-        raise BadRequest(str(exc), [FieldError("upstreamCa", str(exc))]) from exc
-    return "".join(c.public_bytes(Encoding.PEM).decode() for c in ca.certificates)
-
-
-def upstream_ssl_context(upstream_ca: Path | None = None) -> ssl.SSLContext:
-    """The system's default roots, plus the upstream CA when given (added, never replacing)."""
-    ctx = _bare_context(upstream_ca)
-    _load_system_roots(ctx)
-    return ctx
-
-
-def _bare_context(upstream_ca: Path | None) -> ssl.SSLContext:
-    """A verifying client context holding only the upstream CA (validated now): the system's
-    roots are added by :func:`_load_system_roots`."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, hostnames checked
-    keylog = os.environ.get("SSLKEYLOGFILE")  # as ssl.create_default_context honours it
-    if keylog and not sys.flags.ignore_environment:
-        ctx.keylog_filename = keylog
-    if upstream_ca is not None:
-        ctx.load_verify_locations(cadata=load_upstream_ca(upstream_ca))
-    return ctx
-
-
-def _load_system_roots(ctx: ssl.SSLContext) -> None:
-    ctx.load_default_certs()
-    paths = ssl.get_default_verify_paths()
-    if not (paths.cafile or paths.capath) and ctx.cert_store_stats()["x509_ca"] == 0:
-        # No system store at all (some minimal images, python.org builds on macOS): fall back to
-        # the Mozilla bundle rather than trusting nothing.
-        import certifi
-
-        ctx.load_verify_locations(cafile=certifi.where())
-
-
-class _Roots:
-    """The system roots of a session's SSL context, loaded once in a worker thread: parsing a
-    few hundred certificates is kept off the start-up path (the composition root calls
-    :func:`preload_trust` once serving), and a call that comes first waits for them."""
-
-    def __init__(self, ctx: ssl.SSLContext) -> None:
-        self.ctx = ctx
-        self.future: asyncio.Future[None] | None = None
-
-    def ensure(self) -> asyncio.Future[None]:
-        if self.future is None:
-            loop = asyncio.get_running_loop()
-            self.future = loop.run_in_executor(None, _load_system_roots, self.ctx)
-        return self.future
-
-
-_ROOTS: weakref.WeakKeyDictionary[aiohttp.ClientSession, _Roots] = weakref.WeakKeyDictionary()
-
-
-def preload_trust(client: aiohttp.ClientSession | None) -> None:
-    """Start loading the session's system roots now (in a worker thread), if not yet done."""
-    roots = _ROOTS.get(client) if client is not None else None
-    if roots is not None:
-        roots.ensure()
-
-
-async def _trusted(client: aiohttp.ClientSession) -> None:
-    roots = _ROOTS.get(client)
-    if roots is None:
-        return
-    loading = roots.ensure()
-    if not loading.done():
-        await asyncio.shield(loading)
-    else:
-        loading.result()  # a failed load fails every call that needs it, never silently
-        del _ROOTS[client]  # loaded: later calls skip the lookup
-
-
-def make_client(
-    *,
-    upstream_ca: Path | None = None,
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-    trust_env: bool = True,
-    keepalive_timeout: float = 30.0,
-) -> aiohttp.ClientSession:
-    """The one session every upstream call shares: pooled, every request tagged with the router
-    marker so the capture layer skips it. Must be created inside the running loop; the caller
-    closes it (``await session.close()``, or ``async with``). HTTP/1.1 only (aiohttp has no
-    HTTP/2 client); upstream APIs all speak it. The upstream CA is validated now; the system's
-    roots load in a worker thread (see :class:`_Roots`)."""
-    ctx = _bare_context(upstream_ca)  # validates the CA before any socket exists
-    # Streams last minutes, so the pool must not cap open connections (per-connection
-    # concurrency is the router's semaphore); keep-alive only bounds idle sockets.
-    connector = aiohttp.TCPConnector(
-        ssl=ctx, limit=0, limit_per_host=0, keepalive_timeout=keepalive_timeout
-    )
-    session = aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
-        trust_env=False,  # read once here instead (_EnvProxies)
-        headers={ROUTER_MARKER_HEADER: ROUTER_MARKER_VALUE, "user-agent": "llmtap"},
-        json_serialize=jsonfast.dumps_str,
-    )
-    _ROOTS[session] = _Roots(ctx)
-    if trust_env:
-        proxies = _EnvProxies.read()
-        if proxies.by_scheme:
-            _PROXIES[session] = proxies
-    return session
-
-
-class _EnvProxies:
-    """The environment's proxies (``HTTP(S)_PROXY``, ``NO_PROXY``; credentials from the URL
-    or ~/.netrc), read once per session. aiohttp's own ``trust_env`` reads them again, and
-    ~/.netrc, on every request, each in a worker-thread hop: two thread round trips added to
-    every upstream call's latency."""
-
-    def __init__(self, by_scheme: dict[str, tuple[URL, aiohttp.BasicAuth | None]]) -> None:
-        self.by_scheme = by_scheme
-        self._hosts: dict[tuple[str, str], tuple[URL | None, aiohttp.BasicAuth | None]] = {}
-
-    @classmethod
-    def read(cls) -> _EnvProxies:
-        from aiohttp.helpers import proxies_from_env
-
-        found = proxies_from_env()
-        return cls({scheme: (info.proxy, info.proxy_auth) for scheme, info in found.items()})
-
-    def for_url(self, url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
-        scheme, _, rest = url.partition("://")
-        host = rest.partition("/")[0]
-        key = (scheme, host)
-        hit = self._hosts.get(key)
-        if hit is None:
-            from urllib.request import proxy_bypass
-
-            proxy = self.by_scheme.get(scheme)
-            bypass = proxy is None or proxy_bypass(host.rpartition("@")[2])
-            hit = self._hosts[key] = (None, None) if bypass or proxy is None else proxy
-        return hit
-
-
-_PROXIES: weakref.WeakKeyDictionary[aiohttp.ClientSession, _EnvProxies] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _proxy_for(
-    client: aiohttp.ClientSession, url: str
-) -> tuple[URL | None, aiohttp.BasicAuth | None]:
-    proxies = _PROXIES.get(client) if _PROXIES else None
-    return proxies.for_url(url) if proxies is not None else (None, None)
-
 
 # ---------------------------------------------------------------------- transport errors
 
@@ -272,9 +108,28 @@ def _verify_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     return None
 
 
-# Everything a send can raise short of a bug: aiohttp's errors, socket errors it lets through
-# (a bad port), and ValueError for a URL it refuses (aiohttp.InvalidURL is one).
-_SEND_ERRORS = (aiohttp.ClientError, OSError, OverflowError, ValueError, ExceptionGroup)
+# Everything a send can raise short of a bug: our deadline (TimeoutError), aiohttp's errors,
+# socket errors it lets through (a bad port), and ValueError for a URL it refuses
+# (aiohttp.InvalidURL is one).
+_SEND_ERRORS = (
+    TimeoutError,
+    aiohttp.ClientError,
+    OSError,
+    OverflowError,
+    ValueError,
+    ExceptionGroup,
+)
+
+
+def _send_error(
+    exc: BaseException, conn: ProviderConnection, timed_out: str, phase: str
+) -> UpstreamError:
+    """A failed send: the deadline's own message when it ran out, else the transport error."""
+    if isinstance(exc, TimeoutError):
+        return UpstreamError(
+            f"{conn.name} ({conn.provider}) {timed_out}", kind="timeout", provider=conn.name
+        )
+    return map_transport_error(exc, conn, phase=phase)
 
 
 # ---------------------------------------------------------------------- one call
@@ -436,11 +291,11 @@ async def open_call(
     url = provider.call_url(conn, model, stream=stream, api_format=api_format)
     content = bytes(body) if isinstance(body, bytes) else jsonfast.dumps(body)
     headers = build_headers(conn, stream=stream, extra_headers=extra_headers)
-    if _ROOTS:
-        await _trusted(client)
+    if PENDING_ROOTS:
+        await trusted(client)
     try:
         async with asyncio.timeout(first_byte_timeout):
-            proxy, proxy_auth = _proxy_for(client, url)
+            proxy, proxy_auth = proxy_for(client, url)
             response = await client.request(
                 "POST",
                 url,
@@ -450,14 +305,10 @@ async def open_call(
                 proxy=proxy,
                 proxy_auth=proxy_auth,
             )
-    except TimeoutError as exc:
-        raise UpstreamError(
-            f"{conn.name} ({conn.provider}) sent no response within {first_byte_timeout:g}s",
-            kind="timeout",
-            provider=conn.name,
-        ) from exc
     except _SEND_ERRORS as exc:
-        raise map_transport_error(exc, conn, phase="before the response") from exc
+        raise _send_error(
+            exc, conn, f"sent no response within {first_byte_timeout:g}s", "before the response"
+        ) from exc
     if 200 <= response.status < 300:
         return UpstreamCall(response, conn, idle_timeout=idle_timeout, max_bytes=max_response_bytes)
     raise await _error_from(provider, conn, response, idle_timeout)
@@ -495,10 +346,10 @@ async def list_models(
     provider = get_provider(conn.provider)
     headers = build_headers(conn, stream=False)
     del headers["content-type"]
-    if _ROOTS:
-        await _trusted(client)
+    if PENDING_ROOTS:
+        await trusted(client)
     models_url = provider.models_url(conn)
-    proxy, proxy_auth = _proxy_for(client, models_url)
+    proxy, proxy_auth = proxy_for(client, models_url)
     models: list[str] = []
     params: dict[str, str] = {}
     for _ in range(max_pages):
@@ -510,14 +361,10 @@ async def list_models(
                 ) as response,
             ):
                 status, resp_headers, raw = response.status, response.headers, await response.read()
-        except TimeoutError as exc:
-            raise UpstreamError(
-                f"{conn.name} ({conn.provider}) did not list its models within {timeout:g}s",
-                kind="timeout",
-                provider=conn.name,
-            ) from exc
         except _SEND_ERRORS as exc:
-            raise map_transport_error(exc, conn, phase="listing models") from exc
+            raise _send_error(
+                exc, conn, f"did not list its models within {timeout:g}s", "listing models"
+            ) from exc
         if not 200 <= status < 300:
             raise provider.map_error(conn, status, resp_headers, raw)
         try:

@@ -93,16 +93,16 @@ async def test_the_system_roots_load_in_a_worker_thread_before_the_first_call(
     loop: a worker thread loads them, once, and the first call waits for them."""
     import threading
 
-    from router.providers import http as http_mod
+    from router.providers import session as session_mod
 
     threads: list[str] = []
-    original = http_mod._load_system_roots
+    original = session_mod._load_system_roots
 
     def load(ctx: ssl.SSLContext) -> None:
         threads.append(threading.current_thread().name)
         original(ctx)
 
-    monkeypatch.setattr(http_mod, "_load_system_roots", load)
+    monkeypatch.setattr(session_mod, "_load_system_roots", load)
     tls = tls_cert_for(tmp_path)
     async with (
         FakeUpstream(ssl_context=tls.server_context()) as upstream,
