@@ -2,7 +2,7 @@
 middlewares, and the lifetime of what the app owns (the router's upstream session).
 
 What the app serves (the Runtime) is built, wired and closed by the composition root
-(:func:`addons.main.build_runtime`), which outlives the app. Shutdown order: ``on_shutdown``
+(:func:`addons.compose.build_runtime`), which outlives the app. Shutdown order: ``on_shutdown``
 closes every inspector WebSocket with 1001 (going away), aiohttp then waits for the open
 handlers, and only then does ``cleanup_ctx`` close the upstream session.
 """

@@ -28,6 +28,7 @@ from web.inspector import (
     wire,
 )
 from web.openapi import doc
+from web.runtime import CaptureControl
 from web.security import INGEST_HEADER, INGEST_PATH, ingest_token, tokens_equal
 from web.validation import parse_body
 
@@ -248,12 +249,13 @@ async def delete_host(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- capture modes
 
 
-def _capture(request: web.Request) -> Any:
-    capture = getattr(runtime(request), "capture", None)
+NO_CAPTURE = "capture is not running in this process (the proxy modes need `llmtap up`)"
+
+
+def _capture(request: web.Request) -> CaptureControl:
+    capture = runtime(request).capture
     if capture is None:
-        raise ServiceUnavailable(
-            "capture is not running in this process (the proxy modes need `llmtap up`)"
-        )
+        raise ServiceUnavailable(NO_CAPTURE)
     return capture
 
 
@@ -266,7 +268,7 @@ AGENT_BRIDGE_NOTE = (
 @routes.get(f"{PREFIX}/capture-modes")
 @doc("each capture mode's state", response=CaptureModes)
 async def capture_modes(request: web.Request) -> web.Response:
-    capture = getattr(runtime(request), "capture", None)
+    capture = runtime(request).capture
     if capture is not None:
         return web.json_response(capture.state())
     settings = services(request).settings
@@ -274,7 +276,7 @@ async def capture_modes(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "running": False,
-            "reason": "capture is not running in this process (the proxy modes need `llmtap up`)",
+            "reason": NO_CAPTURE,
             "agentBridge": {"active": False, "note": AGENT_BRIDGE_NOTE},
             "customHosts": {"active": bool(custom), "count": len(custom)},
             "httpProxy": {

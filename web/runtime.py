@@ -1,7 +1,7 @@
 """The running process's services (settings, store, catalog, router, writers, inspector,
 agent-bridge control) and what they do for the API: reload, apply settings, announce, close.
 
-The composition root (:func:`addons.main.build_runtime`, behind ``llmtap up``) builds and wires
+The composition root (:func:`addons.compose.build_runtime`, behind ``llmtap up``) builds and wires
 it; the tests build it the same way, so a test server is the real thing minus mitmproxy.
 """
 
@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from router.catalog import Catalog
 from router.engine import CallInfo, Router
@@ -50,6 +50,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("llmtap.runtime")
 
+
+class CaptureControl(Protocol):
+    """What the API needs from the capture modes (``addons.modes.CaptureModes``, which web must
+    not import): their state and the actions of ``/api/tools/traffic-inspector/capture-modes``.
+    Each returns the new :meth:`state`."""
+
+    def state(self) -> dict[str, Any]: ...
+
+    async def http_proxy(self, action: str) -> dict[str, Any]: ...
+
+    async def system_proxy(
+        self, action: str, port: int | None = None, guard_minutes: int | None = None
+    ) -> dict[str, Any]: ...
+
+    async def tls_intercept(self, enabled: bool) -> dict[str, Any]: ...
+
+
 # Runtime-mutable settings (router.settings.MUTABLE) that take effect only after a restart.
 RESTART_TO_APPLY = ("max_request_mb", "bridge_port")
 
@@ -79,7 +96,7 @@ def parse_provider_spec(spec: str) -> ProviderConnectionCreate:
 @dataclass
 class Runtime:
     """What the process shares, built and wired by the composition root
-    (:func:`addons.main.build_runtime`), which also closes it (:meth:`close`) when the process
+    (:func:`addons.compose.build_runtime`), which also closes it (:meth:`close`) when the process
     ends. The web app owns only the router's upstream session (``web.app.create_app``)."""
 
     settings: Settings
@@ -95,7 +112,7 @@ class Runtime:
     session_writer: SessionRecordWriter | None = None
     store_writer: StoreWriter | None = None  # the one background writer thread
     custom_hosts: dict[str, Any] = field(default_factory=dict)  # by reload_custom_hosts
-    capture: Any = None  # the capture-modes controller (addons), None without mitmproxy
+    capture: CaptureControl | None = None  # set by the composition root; None: no mitmproxy
     api_port: int = 0  # the bound API port once announced (settings.port may be 0)
     started_with: dict[str, Any] = field(default_factory=dict)  # RESTART_TO_APPLY at start
     closed: bool = False
@@ -270,7 +287,7 @@ class Runtime:
     @property
     def inspector(self) -> Inspector:
         if self._inspector is None:
-            raise RuntimeError("the inspector is created by addons.main.build_runtime")
+            raise RuntimeError("the inspector is created by addons.compose.build_runtime")
         return self._inspector
 
     # ------------------------------------------------------------------ management API

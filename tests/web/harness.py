@@ -1,4 +1,4 @@
-"""A real llmtap server for tests: the same Runtime (``addons.main.build_runtime``) and app as
+"""A real llmtap server for tests: the same Runtime (``addons.compose.build_runtime``) and app as
 ``llmtap up`` (minus mitmproxy), served by the real WebApp addon on 127.0.0.1:0, with providers
 added through /api/providers."""
 
@@ -14,7 +14,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from addons.main import build_runtime
+from addons.compose import build_runtime
 from addons.webapp import WebApp
 from router.settings import build
 from tests.fakes.upstream import FakeUpstream

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from addons.main import build_runtime
+from addons.compose import build_runtime
 from addons.webapp import WebApp
 from router.settings import load as load_settings
 from router.store import calllogs

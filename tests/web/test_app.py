@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from addons.main import build_runtime
+from addons.compose import build_runtime
 from addons.webapp import WebApp
 from router.settings import build
 from tests.fakes.upstream import FakeUpstream, Reply

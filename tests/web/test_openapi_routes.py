@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from addons.main import build_runtime
+from addons.compose import build_runtime
 from router.settings import build
 from web.app import create_app
 from web.openapi import METHODS, build_spec, declared
