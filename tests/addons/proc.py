@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,3 +117,16 @@ def start_llmtap(
         inst.stop(signal.SIGKILL)
         raise AssertionError(f"llmtap did not become healthy in {timeout}s:\n{inst.log()}")
     return inst
+
+
+@contextlib.contextmanager
+def llmtap_up(
+    data_dir: Path, *extra: str, env: Mapping[str, str] | None = None
+) -> Iterator[Llmtap]:
+    """``start_llmtap`` for a ``with`` block: on the way out it stops the process, which must
+    exit cleanly (its log is the failure message)."""
+    app = start_llmtap(data_dir, *extra, env=env)
+    try:
+        yield app
+    finally:
+        assert app.stop() == 0, app.log()

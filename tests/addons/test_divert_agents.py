@@ -7,65 +7,27 @@ the agents call resolves to loopback, and the records show nothing else was reac
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.addons.proc import Llmtap, llmtap_argv, start_llmtap
+from tests.addons.agentstack import Stack, agent_stack
+from tests.addons.proc import Llmtap, llmtap_argv
 from tests.addons.test_http_proxy import records
 from tests.agents.harness import run_agent
-from tests.fakes.fixtures import TlsFiles, tls_cert_for
-from tests.fakes.upstream import FakeUpstream, Reply
-from tests.router.bridge.dnsfake import FakeDns
+from tests.fakes.upstream import Reply
 
 pytestmark = pytest.mark.timeout(300)
 
 HOSTS = ("api.anthropic.com", "api.openai.com", "chatgpt.com")
-BRIDGE_API = "/api/tools/agent-bridge"
-
-
-@dataclass
-class Setup:
-    app: Llmtap
-    upstream: FakeUpstream
-    origin: FakeUpstream
-    origin_tls: TlsFiles
-
-    def map(self, agent: str, target: str) -> None:
-        body = {"mappings": [{"source": "*", "target": target}]}
-        resp = self.app.api("PUT", f"{BRIDGE_API}/agents/{agent}/mappings", json=body)
-        assert resp.status_code == 200, resp.text
 
 
 @pytest.fixture
-def dns() -> Iterator[FakeDns]:
-    with FakeDns({h: ["127.0.0.1"] for h in HOSTS}) as server:
-        yield server
-
-
-@pytest.fixture
-async def setup(tmp_path: Path, dns: FakeDns) -> AsyncIterator[Setup]:
-    origin_tls = tls_cert_for(tmp_path, hosts=HOSTS, name="origin")
-    async with (
-        FakeUpstream() as upstream,
-        FakeUpstream(ssl_context=origin_tls.server_context()) as origin,
-    ):
-        app = start_llmtap(
-            tmp_path / "data",
-            "--upstream-ca",
-            str(origin_tls.ca_pem),
-            "--provider",
-            f"openai={upstream.url}/v1,name=fo,models=gpt-4o-mini",
-            "--provider",
-            f"anthropic={upstream.url},name=fa,models=claude-x",
-            env={"LLMTAP_DNS_SERVERS": dns.spec, "LLMTAP_ORIGIN_PORT": str(origin.port)},
-        )
-        try:
-            yield Setup(app, upstream, origin, origin_tls)
-        finally:
-            assert app.stop() == 0, app.log()
+async def setup(tmp_path: Path) -> AsyncIterator[Stack]:
+    # No AgentBridge: `llmtap run` points the agents at the HTTP proxy itself.
+    async with agent_stack(tmp_path, HOSTS, bridge=False) as stack:
+        yield stack
 
 
 async def llmtap_run(app: Llmtap, agent: str, model: str, home: Path) -> tuple[int | None, str]:
@@ -112,7 +74,7 @@ def only_agent_hosts(app: Llmtap) -> None:
     ],
 )  # fmt: skip
 async def test_llmtap_run_agent_is_diverted_by_a_star_mapping(
-    setup: Setup,
+    setup: Stack,
     tmp_path: Path,
     agent: str,
     agent_id: str,
@@ -121,7 +83,7 @@ async def test_llmtap_run_agent_is_diverted_by_a_star_mapping(
     target: str,
     upstream_path: str,
 ) -> None:
-    setup.map(agent_id, target)
+    setup.map(agent_id, [("*", target)])
     answer = f"Hi from the mapped provider to {agent}"
     setup.upstream.default_reply = Reply.text(answer, usage=(21, 7, 0, 0, 0))
     code, out = await llmtap_run(setup.app, agent, model, tmp_path / "home")
@@ -147,7 +109,7 @@ async def test_llmtap_run_agent_is_diverted_by_a_star_mapping(
 
 
 async def test_llmtap_run_claude_without_mapping_reaches_the_real_origin(
-    setup: Setup, tmp_path: Path
+    setup: Stack, tmp_path: Path
 ) -> None:
     setup.origin.default_reply = Reply.text("Hi from the real origin", usage=(9, 3, 0, 0, 0))
     code, out = await llmtap_run(setup.app, "claude", "claude-sonnet-4-5", tmp_path / "home")

@@ -11,7 +11,6 @@ import json
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,20 +22,16 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from router.store import agents as store_agents
 from router.store import db as store_db
-from tests.addons.proc import Llmtap, free_port, start_llmtap
-from tests.addons.test_http_proxy import ca_file, records, wait_listening
-from tests.fakes.fixtures import TlsFiles, tls_cert_for
+from tests.addons.agentstack import AGENT_HOSTS, Stack, divert_up, dns, stack
+from tests.addons.proc import Llmtap, free_port
+from tests.addons.test_http_proxy import ca_file, records
+from tests.fakes.fixtures import tls_cert_for
 from tests.fakes.upstream import FakeUpstream, Reply
 from tests.router.bridge.dnsfake import FakeDns
 
-AGENT_HOSTS = (
-    "api.anthropic.com",
-    "chatgpt.com",
-    "api.githubcopilot.com",
-    "cloudcode-pa.googleapis.com",
-)
+__all__ = ["dns", "stack"]  # the fixtures, imported for this module's tests
+
 WORDS = ["alpha ", "beta ", "gamma ", "delta"]
-BRIDGE_API = "/api/tools/agent-bridge"
 
 
 @dataclass(frozen=True)
@@ -137,80 +132,6 @@ def stream_text(fmt: str, raw: str) -> str:
 
 
 # --------------------------------------------------------------------------- set-up
-
-
-@dataclass
-class Stack:
-    app: Llmtap
-    upstream: FakeUpstream  # the router's provider (plain HTTP)
-    origin: FakeUpstream  # the agents' "real origin" (TLS, cert for the agent hosts)
-    origin_tls: TlsFiles
-    dns: FakeDns
-    bridge_port: int
-
-    def map(self, agent: str, pairs: list[tuple[str, str]]) -> None:
-        """Replace the agent's mappings through the AgentBridge API (no restart)."""
-        body = {"mappings": [{"source": s, "target": t} for s, t in pairs]}
-        resp = self.app.api("PUT", f"{BRIDGE_API}/agents/{agent}/mappings", json=body)
-        assert resp.status_code == 200, resp.text
-
-    def detected(self, agent: str, count: int, timeout: float = 10) -> list[dict]:
-        """``detected-models`` once the batched sightings reached the store."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            resp = self.app.api("GET", f"{BRIDGE_API}/agents/{agent}/detected-models")
-            assert resp.status_code == 200, resp.text
-            if sum(r["count"] for r in resp.json()) >= count:
-                return list(resp.json())
-            time.sleep(0.2)
-        raise AssertionError(f"detected models of {agent}: {resp.json()}")
-
-
-def temp_hosts(tmp_path: Path) -> Path:
-    """The hosts file llmtap manages in these tests (never the machine's /etc/hosts)."""
-    path = tmp_path / "hosts"
-    if not path.exists():
-        path.write_text("127.0.0.1 localhost\n")
-    return path
-
-
-@pytest.fixture
-def dns() -> Iterator[FakeDns]:
-    with FakeDns({h: ["127.0.0.1"] for h in AGENT_HOSTS}) as server:
-        yield server
-
-
-@pytest.fixture
-async def stack(tmp_path: Path, dns: FakeDns) -> AsyncIterator[Stack]:
-    origin_tls = tls_cert_for(tmp_path, hosts=AGENT_HOSTS, name="origin")
-    async with (
-        FakeUpstream() as upstream,
-        FakeUpstream(ssl_context=origin_tls.server_context()) as origin,
-    ):
-        bridge_port = free_port()
-        app = start_llmtap(
-            tmp_path / "data",
-            "--upstream-ca",
-            str(origin_tls.ca_pem),
-            "--provider",
-            f"openai={upstream.url}/v1,name=fo,models=gpt-4o-mini",
-            "--provider",
-            f"anthropic={upstream.url},name=fa,models=claude-x",
-            env={
-                "LLMTAP_HTTP_PROXY_AUTOSTART": "true",
-                "LLMTAP_BRIDGE_AUTOSTART": "true",
-                "LLMTAP_HOSTS_FILE": str(temp_hosts(tmp_path)),
-                "LLMTAP_BRIDGE_PORT": str(bridge_port),
-                "LLMTAP_DNS_SERVERS": dns.spec,
-                "LLMTAP_ORIGIN_PORT": str(origin.port),
-            },
-        )
-        try:
-            wait_listening(app.proxy_port)
-            wait_listening(bridge_port)
-            yield Stack(app, upstream, origin, origin_tls, dns, bridge_port)
-        finally:
-            assert app.stop() == 0, app.log()
 
 
 def proxy_client(app: Llmtap) -> httpx.AsyncClient:
@@ -443,21 +364,9 @@ async def test_bridge_bypass_is_tunnelled_undecrypted(tmp_path: Path, dns: FakeD
     finally:
         store_db.close_database()
     async with FakeUpstream(ssl_context=origin_tls.server_context()) as origin:
-        bridge_port = free_port()
-        app = start_llmtap(
-            data,
-            "--upstream-ca",
-            str(origin_tls.ca_pem),
-            env={
-                "LLMTAP_BRIDGE_AUTOSTART": "true",
-                "LLMTAP_HOSTS_FILE": str(temp_hosts(tmp_path)),
-                "LLMTAP_BRIDGE_PORT": str(bridge_port),
-                "LLMTAP_DNS_SERVERS": dns.spec,
-                "LLMTAP_ORIGIN_PORT": str(origin.port),
-            },
-        )
-        try:
-            wait_listening(bridge_port)
+        args = ("--upstream-ca", str(origin_tls.ca_pem))
+        with divert_up(tmp_path, dns, *args, origin_port=origin.port, data_dir=data) as running:
+            app, bridge_port = running
             case = CASES[2]  # copilot
             origin.script(Reply.text("untouched"))
             # The client trusts only the ORIGIN's CA: it works only if nothing was decrypted.
@@ -469,28 +378,13 @@ async def test_bridge_bypass_is_tunnelled_undecrypted(tmp_path: Path, dns: FakeD
                 await call_via_bridge(bridge_port, ca_file(app), case, False)
             await asyncio.sleep(0.2)
             assert not [r for r in records(app) if r["host"] == case.host and r["method"] == "POST"]
-        finally:
-            assert app.stop() == 0, app.log()
 
 
 async def test_bridge_passthrough_loop_is_508(tmp_path: Path, dns: FakeDns) -> None:
     bridge_port = free_port()
     # The DNS answer for the agent's host is loopback, and the origin port is our own
     # listener: a real origin that is llmtap itself.
-    app = start_llmtap(
-        tmp_path / "data",
-        env={
-            "LLMTAP_BRIDGE_AUTOSTART": "true",
-            "LLMTAP_HOSTS_FILE": str(temp_hosts(tmp_path)),
-            "LLMTAP_BRIDGE_PORT": str(bridge_port),
-            "LLMTAP_DNS_SERVERS": dns.spec,
-            "LLMTAP_ORIGIN_PORT": str(bridge_port),
-        },
-    )
-    try:
-        wait_listening(bridge_port)
+    with divert_up(tmp_path, dns, origin_port=bridge_port, bridge_port=bridge_port) as (app, _):
         status, _, text, _ = await call_via_bridge(bridge_port, ca_file(app), CASES[0], False)
         assert status == 508, text
         assert json.loads(text)["error"]["code"] == "loop_detected"
-    finally:
-        assert app.stop() == 0, app.log()

@@ -18,17 +18,16 @@ import h2.config
 import h2.connection
 import h2.events
 
+from tests.addons.agentstack import Stack
+from tests.addons.agentstack import stack as stack  # the fixture this module uses
 from tests.addons.test_divert_e2e import (
     CASES,
     WORDS,
     Case,
-    Stack,
     check_answer,
     check_diverted,
     final_records,
 )
-from tests.addons.test_divert_e2e import dns as dns  # the fixtures this module uses
-from tests.addons.test_divert_e2e import stack as stack
 from tests.addons.test_http_proxy import ca_file, records
 from tests.fakes.upstream import Reply
 

@@ -8,19 +8,12 @@ import asyncio
 import json
 import time
 
-from tests.addons.test_divert_e2e import (
-    CASES,
-    WORDS,
-    Stack,
-    call_via_proxy,
-    dns,
-    final_records,
-    stack,
-)
+from tests.addons.agentstack import Stack, stack
+from tests.addons.test_divert_e2e import CASES, WORDS, call_via_proxy, final_records
 from tests.addons.test_http_proxy import records
 from tests.fakes.upstream import Reply
 
-__all__ = ["dns", "stack"]  # the fixtures, imported for this module's tests
+__all__ = ["stack"]  # the fixture, imported for this module's tests
 
 
 async def test_a_diverted_record_shows_the_request_sent_upstream(stack: Stack) -> None:

@@ -8,76 +8,40 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.addons.agentstack import BRIDGE_API as B
+from tests.addons.agentstack import Stack, agent_stack
 from tests.addons.bridgeenv import ORIGINAL, BridgeEnv, bridge_env
-from tests.addons.proc import Llmtap, free_port, start_llmtap
-from tests.addons.test_divert_e2e import AGENT_HOSTS, CASES, call_via_bridge, reply_text
-from tests.addons.test_http_proxy import ca_file, records, wait_listening
+from tests.addons.test_divert_e2e import CASES, call_via_bridge, reply_text
+from tests.addons.test_http_proxy import ca_file, records
 from tests.fakes.fixtures import tls_cert_for
-from tests.fakes.upstream import FakeUpstream, Reply
-from tests.router.bridge.dnsfake import FakeDns
+from tests.fakes.upstream import Reply
 from tests.web.browser import UI, screenshot
 
-B = "/api/tools/agent-bridge"
 CLAUDE = CASES[0]  # claude-code, api.anthropic.com, Anthropic Messages
 assert CLAUDE.agent == "claude-code"
 
 
-@dataclass
-class Bridge:
-    app: Llmtap
-    env: BridgeEnv
-    upstream: FakeUpstream  # the router's provider
-    origin: FakeUpstream  # the agents' "real origin" (TLS)
-    port: int
+@pytest.fixture
+def machine(tmp_path: Path) -> BridgeEnv:
+    return bridge_env(tmp_path)
 
 
 @pytest.fixture
-def dns() -> Iterator[FakeDns]:
-    with FakeDns({h: ["127.0.0.1"] for h in AGENT_HOSTS}) as server:
-        yield server
+async def bridge(tmp_path: Path, machine: BridgeEnv) -> AsyncIterator[Stack]:
+    async with agent_stack(
+        tmp_path, data_dir=machine.data_dir, hosts_file=machine.hosts, env=machine.env
+    ) as stack:
+        yield stack
 
 
 @pytest.fixture
-async def bridge(tmp_path: Path, dns: FakeDns) -> AsyncIterator[Bridge]:
-    env = bridge_env(tmp_path)
-    origin_tls = tls_cert_for(tmp_path, hosts=AGENT_HOSTS, name="origin")
-    async with (
-        FakeUpstream() as upstream,
-        FakeUpstream(ssl_context=origin_tls.server_context()) as origin,
-    ):
-        port = free_port()
-        app = start_llmtap(
-            env.data_dir,
-            "--upstream-ca",
-            str(origin_tls.ca_pem),
-            "--provider",
-            f"openai={upstream.url}/v1,name=fo,models=gpt-4o-mini",
-            "--provider",
-            f"anthropic={upstream.url},name=fa,models=claude-x",
-            env={
-                **env.env,
-                "LLMTAP_BRIDGE_AUTOSTART": "true",
-                "LLMTAP_BRIDGE_PORT": str(port),
-                "LLMTAP_DNS_SERVERS": dns.spec,
-                "LLMTAP_ORIGIN_PORT": str(origin.port),
-            },
-        )
-        try:
-            wait_listening(port)
-            yield Bridge(app, env, upstream, origin, port)
-        finally:
-            assert app.stop() == 0, app.log()
-
-
-@pytest.fixture
-async def page(browser_context: Any, bridge: Bridge) -> AsyncIterator[UI]:
+async def page(browser_context: Any, bridge: Stack) -> AsyncIterator[UI]:
     from playwright.async_api import expect
 
     expect.set_options(timeout=15_000)
@@ -99,20 +63,20 @@ def card(ui: UI, agent: str) -> Any:
 
 
 async def test_a_mapping_set_in_the_page_applies_to_the_next_diverted_call(
-    page: UI, bridge: Bridge
+    page: UI, bridge: Stack
 ) -> None:
     from playwright.async_api import expect
 
     ui, cafile = page, ca_file(bridge.app)
     # Before any mapping: the agent's call passes through to its real origin.
     bridge.origin.script(Reply.text("from the real origin"))
-    status, _, text, _ = await call_via_bridge(bridge.port, cafile, CLAUDE, False)
+    status, _, text, _ = await call_via_bridge(bridge.bridge_port, cafile, CLAUDE, False)
     assert status == 200 and reply_text("anthropic", json.loads(text)) == "from the real origin"
 
     await open_agents(ui)
     server = ui.page.locator("#ag-server")
     await expect(server.locator("#ag-running")).to_have_text("running")
-    await expect(server.locator("#ag-port")).to_have_text(str(bridge.port))
+    await expect(server.locator("#ag-port")).to_have_text(str(bridge.bridge_port))
     claude = card(ui, "claude-code")
     await expect(claude.locator(".ag-divert")).to_have_text("divert supported")
     await expect(claude.locator(".ag-hosts")).to_have_text("api.anthropic.com")
@@ -148,7 +112,7 @@ async def test_a_mapping_set_in_the_page_applies_to_the_next_diverted_call(
 
     # The very next call is diverted through the router to the mapped model.
     bridge.upstream.script(Reply.text("mapped answer"))
-    status, _, text, _ = await call_via_bridge(bridge.port, cafile, CLAUDE, False)
+    status, _, text, _ = await call_via_bridge(bridge.bridge_port, cafile, CLAUDE, False)
     assert status == 200 and reply_text("anthropic", json.loads(text)) == "mapped answer"
     sent = bridge.upstream.requests[-1]
     assert sent.json["model"] == "gpt-4o-mini" and sent.json["reasoning_effort"] == "low"
@@ -170,11 +134,11 @@ async def test_a_mapping_set_in_the_page_applies_to_the_next_diverted_call(
 
 
 async def test_listener_dns_certificate_bypass_upstream_ca_diagnose_repair(
-    page: UI, bridge: Bridge, tmp_path: Path
+    page: UI, bridge: Stack, machine: BridgeEnv, tmp_path: Path
 ) -> None:
     from playwright.async_api import expect
 
-    ui, env = page, bridge.env
+    ui, env = page, machine
     await open_agents(ui)
     codex = card(ui, "codex")
 

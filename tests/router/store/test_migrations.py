@@ -1,4 +1,3 @@
-import threading
 from pathlib import Path
 
 import pytest
@@ -6,7 +5,7 @@ import pytest
 from router.store import migrations, sessions
 from router.store.db import close_database, connect, database, execute, open_database
 
-from .conftest import DbTarget
+from .conftest import DbTarget, on_connections
 
 
 def _tables() -> set[str]:
@@ -116,23 +115,7 @@ def test_concurrent_starts_migrate_once(empty: DbTarget) -> None:
     """Four threads (each its own connection) open one empty database at once: every step
     runs once, under the engine's lock (BEGIN IMMEDIATE / pg_advisory_lock)."""
     connect(empty)  # binds the proxy; each thread then opens its own connection
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(4)
-
-    def start() -> None:
-        try:
-            barrier.wait(10)
-            migrations.apply(database)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            close_database()
-
-    threads = [threading.Thread(target=start) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    errors = on_connections(4, lambda: migrations.apply(database))
     try:
         assert errors == []
         versions = [r[0] for r in execute(database, "SELECT version FROM schema_version")]

@@ -16,6 +16,8 @@ from router.store.shared import (
     announce_change,
 )
 
+from .conftest import on_connections
+
 
 def test_concurrent_advances_never_take_the_same_turn(postgres_url: str) -> None:
     """Eight threads (eight connections, as eight instances would be) each take 50 turns:
@@ -30,20 +32,14 @@ def test_concurrent_advances_never_take_the_same_turn(postgres_url: str) -> None
         return current + 1, current
 
     def worker() -> None:
-        try:
-            for _ in range(50):
-                ticket = state.update("round-robin:c", take)
-                with lock:
-                    tickets.append(ticket)
-        finally:
-            close_database()
+        for _ in range(50):
+            ticket = state.update("round-robin:c", take)
+            with lock:
+                tickets.append(ticket)
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    errors = on_connections(8, worker)
     try:
+        assert errors == []
         assert sorted(tickets) == list(range(400))
         assert state.get("round-robin:c") == 400
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,11 @@ from router.engine import CallInfo, Inbound
 from router.errors import NotFound
 from router.formats import get_codec
 from router.store import sessions as store_sessions
-from router.store.db import close_database, open_database
 from router.store.writer import SessionRecordWriter
 from router.traffic.buffer import LiveBuffer
 from router.traffic.record import InterceptedRequest
 from router.traffic.service import Inspector, record_from_call
 from tests.router.traffic.factory import make_record
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "data" / "llmtap.db"
-    open_database(path)
-    yield path
-    close_database()
 
 
 class Sink:
@@ -47,7 +37,7 @@ class Sink:
         return out
 
 
-def test_add_then_update_is_one_record_with_two_events(db: Path) -> None:
+def test_add_then_update_is_one_record_with_two_events(sqlite_db: Path) -> None:
     inspector = Inspector(LiveBuffer(10), Sink())
     events: list[tuple[str, str | None]] = []
     inspector.subscribe(lambda ev, rec: events.append((ev, rec.id if rec else None)))
@@ -60,7 +50,7 @@ def test_add_then_update_is_one_record_with_two_events(db: Path) -> None:
     assert stored is not None and stored.status == 200
 
 
-def test_inspector_fields_survive_a_capture_update(db: Path) -> None:
+def test_inspector_fields_survive_a_capture_update(sqlite_db: Path) -> None:
     inspector = Inspector(LiveBuffer(10), Sink())
     rec = make_record(status="in-flight")
     inspector.add(rec)
@@ -74,7 +64,7 @@ def test_inspector_fields_survive_a_capture_update(db: Path) -> None:
     assert again.note is None
 
 
-def test_session_records_final_state_of_a_call_in_flight_when_it_started(db: Path) -> None:
+def test_session_records_final_state_of_a_call_in_flight_when_it_started(sqlite_db: Path) -> None:
     sink = Sink()
     inspector = Inspector(LiveBuffer(10), sink)
     before = make_record(status="in-flight", response_body=None)
@@ -96,7 +86,7 @@ def test_session_records_final_state_of_a_call_in_flight_when_it_started(db: Pat
     assert store_sessions.get(session.id).ended_at is not None
 
 
-def test_session_profile_filters_what_it_records(db: Path) -> None:
+def test_session_profile_filters_what_it_records(sqlite_db: Path) -> None:
     sink = Sink()
     inspector = Inspector(LiveBuffer(10), sink)
     session = inspector.start_session(None, "llm")
@@ -105,7 +95,7 @@ def test_session_profile_filters_what_it_records(db: Path) -> None:
     assert set(sink.final(session.id)) == {llm.id}
 
 
-def test_update_of_an_evicted_record_still_reaches_the_session(db: Path) -> None:
+def test_update_of_an_evicted_record_still_reaches_the_session(sqlite_db: Path) -> None:
     sink = Sink()
     inspector = Inspector(LiveBuffer(2), sink)
     session = inspector.start_session()
@@ -118,7 +108,7 @@ def test_update_of_an_evicted_record_still_reaches_the_session(db: Path) -> None
     assert sink.final(session.id)[old.id].status == 201
 
 
-def test_sessions_are_persisted_and_closed_at_shutdown(db: Path) -> None:
+def test_sessions_are_persisted_and_closed_at_shutdown(sqlite_db: Path) -> None:
     writer = SessionRecordWriter(max_delay=0.0)
     try:
         inspector = Inspector(LiveBuffer(10), lambda s, r, d: writer.submit((s, r, d)))
@@ -138,7 +128,7 @@ def test_sessions_are_persisted_and_closed_at_shutdown(db: Path) -> None:
     assert json.loads(data)["id"] == rec.id
 
 
-def test_annotation_updates_live_record_and_every_session_copy(db: Path) -> None:
+def test_annotation_updates_live_record_and_every_session_copy(sqlite_db: Path) -> None:
     writer = SessionRecordWriter(max_delay=0.0)
     try:
         inspector = Inspector(LiveBuffer(1), lambda s, r, d: writer.submit((s, r, d)))
@@ -164,7 +154,7 @@ def test_annotation_updates_live_record_and_every_session_copy(db: Path) -> None
         writer.close()
 
 
-def test_twenty_thousand_records_keep_the_buffer_bounded(db: Path) -> None:
+def test_twenty_thousand_records_keep_the_buffer_bounded(sqlite_db: Path) -> None:
     inspector = Inspector(LiveBuffer(1000), None)
     for n in range(20_000):
         rec = inspector.add(make_record(n, status="in-flight"))
