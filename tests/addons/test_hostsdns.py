@@ -10,28 +10,15 @@ from mitmproxy.test import taddons
 
 from addons.hostsdns import HostsDns
 from router.bridge.control import BridgeControl
-from router.settings import build
-from router.store.db import close_database, open_database
-from tests.router.bridge.fakeos import FakeOS
+from tests.router.bridge.tempcontrol import temp_control
 
 USER = b"127.0.0.1 localhost\n"
 
 
 @pytest.fixture
 def control(tmp_path: Path) -> Iterator[BridgeControl]:
-    hosts = tmp_path / "hosts"
-    hosts.write_bytes(USER)
-    fake = FakeOS(tmp_path / "os", ("resolvectl",))
-    settings = build(
-        cli={"data_dir": tmp_path / "data", "hosts_file": hosts, "tools_path": str(fake.bin)},
-        env={},
-    )
-    settings.data_dir.mkdir()
-    open_database(settings.db_path)
-    try:
-        yield BridgeControl.from_settings(settings)
-    finally:
-        close_database()
+    with temp_control(tmp_path, USER) as control:
+        yield control
 
 
 async def test_done_removes_the_lines_and_running_writes_none_without_a_listener(

@@ -37,7 +37,15 @@ ANSWER = {
 }
 
 
-def _flow(host: str, path: str, body: bytes, ctype: str, answer: bytes, answer_type: str) -> Any:
+def _flow(
+    host: str,
+    path: str,
+    body: bytes = json.dumps(REQUEST).encode(),
+    ctype: str = "application/json",
+    answer: bytes = json.dumps(ANSWER).encode(),
+    answer_type: str = "application/json",
+) -> Any:
+    """A finished POST flow; by default the LLM call REQUEST answered with ANSWER."""
     req = tutils.treq(
         host=host, port=443, scheme=b"https", method=b"POST", path=path.encode(), content=body
     )
@@ -76,14 +84,7 @@ def _record(flow: Any) -> tuple[LiveBuffer, dict[str, int]]:
 
 
 def test_an_llm_call_is_parsed_and_masked_once() -> None:
-    flow = _flow(
-        "api.openai.com",
-        "/v1/chat/completions",
-        json.dumps(REQUEST).encode(),
-        "application/json",
-        json.dumps(ANSWER).encode(),
-        "application/json",
-    )
+    flow = _flow("api.openai.com", "/v1/chat/completions")
     buffer, counts = _record(flow)
     [record] = buffer.list()
     assert record.status == 200 and record.llm is not None and record.llm.tokens_out == 200
@@ -149,14 +150,7 @@ def test_a_json_app_flow_is_app_without_parsing_its_body() -> None:
 def test_an_llm_body_on_an_unknown_host_is_still_found() -> None:
     """inspector.md's third rule (a JSON body with ``model`` and a prompt field) needs the
     body: it is read when the raw bytes name a model, and only then."""
-    flow = _flow(
-        "llm.internal.example",
-        "/gateway",
-        json.dumps(REQUEST).encode(),
-        "application/json",
-        json.dumps(ANSWER).encode(),
-        "application/json",
-    )
+    flow = _flow("llm.internal.example", "/gateway")
     buffer, counts = _record(flow)
     [record] = buffer.list()
     assert record.detected_kind == "llm" and record.request_body is not None

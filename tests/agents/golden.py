@@ -98,6 +98,16 @@ def load(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def checked_in(path: Path, live: Any) -> Any | None:
+    """What is committed at ``path``, for ``live`` to be compared with; with
+    LLMTAP_REGEN_GOLDEN=1, None after writing ``live`` there instead (review the diff)."""
+    if regen():
+        dump(path, live)
+        return None
+    assert path.exists(), f"no {path}; run with LLMTAP_REGEN_GOLDEN=1 and review it"
+    return load(path)
+
+
 def dump(path: Path, value: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(value, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -66,12 +66,9 @@ async def test_capture_matches_fixture(
         "format": SOURCE[agent],
         "calls": calls,
     }
-    path = golden.FIXTURES / f"{agent}.json"
-    if golden.regen():
-        golden.dump(path, fixture)
+    committed = golden.checked_in(golden.FIXTURES / f"{agent}.json", fixture)
+    if committed is None:
         return
-    assert path.exists(), f"no {path}; run with LLMTAP_REGEN_GOLDEN=1"
-    committed = golden.load(path)
     assert committed["version"] == fixture["version"], (
         f"{PACKAGE[agent]} was bumped: re-capture with LLMTAP_REGEN_GOLDEN=1 and review the diff"
     )
@@ -113,12 +110,9 @@ def _golden_cases() -> list[Any]:
 def test_codec_golden(agent: str, index: int) -> None:
     fixture = golden.load(golden.FIXTURES / f"{agent}.json")
     got = json.loads(json.dumps(render_all(fixture, index)))  # tuples -> lists, as on disk
-    path = golden.EXPECTED / f"{agent}-{index}.json"
-    if golden.regen():
-        golden.dump(path, got)
+    expected = golden.checked_in(golden.EXPECTED / f"{agent}-{index}.json", got)
+    if expected is None:
         return
-    assert path.exists(), f"no {path}; run with LLMTAP_REGEN_GOLDEN=1 and review it"
-    expected = golden.load(path)
     for fmt in golden.RENDER_TO:
         assert got[fmt] == expected[fmt], f"{agent} call {index} rendered as {fmt} changed"
 

@@ -101,6 +101,20 @@ def tls_cert_for(
     return files
 
 
+def issuer_key_id(leaf: x509.Certificate) -> bytes:
+    """The key id of the CA that signed ``leaf`` (its authority key identifier)."""
+    aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    assert aki.key_identifier is not None
+    return aki.key_identifier
+
+
+def ca_key_id(pem: str) -> bytes:
+    """A CA certificate's own key id (its subject key identifier), to compare with
+    ``issuer_key_id`` of a leaf."""
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+
+
 @pytest.fixture
 async def fake_upstream() -> AsyncIterator[FakeUpstream]:
     async with FakeUpstream() as upstream:

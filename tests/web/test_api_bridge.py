@@ -16,7 +16,7 @@ from cryptography import x509
 
 from tests.addons.bridgeenv import ORIGINAL, BridgeEnv, bridge_env
 from tests.addons.proc import Llmtap
-from tests.fakes.fixtures import TlsFiles, tls_cert_for
+from tests.fakes.fixtures import TlsFiles, ca_key_id, issuer_key_id, tls_cert_for
 
 B = "/api/tools/agent-bridge"
 
@@ -275,15 +275,7 @@ def _peer_cert(proxy_port: int, sni: str, port: int = 443) -> x509.Certificate:
 
 def _leaf_issuer_key(proxy_port: int, sni: str) -> bytes:
     """The key identifier of the CA that signed the leaf mitmproxy serves for ``sni``."""
-    leaf = _peer_cert(proxy_port, sni)
-    aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
-    assert aki.key_identifier is not None
-    return aki.key_identifier
-
-
-def _ca_key_id(pem: str) -> bytes:
-    cert = x509.load_pem_x509_certificate(pem.encode())
-    return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    return issuer_key_id(_peer_cert(proxy_port, sni))
 
 
 def test_regenerate_switches_the_running_proxy_to_the_new_ca(app: Llmtap) -> None:
@@ -295,7 +287,7 @@ def test_regenerate_switches_the_running_proxy_to_the_new_ca(app: Llmtap) -> Non
     assert old_pem.status_code == 200
     assert old_pem.text.startswith("-----BEGIN CERTIFICATE-----")
     old_fp = old_pem.headers["X-Llmtap-Fingerprint"]
-    assert _leaf_issuer_key(app.proxy_port, "api.anthropic.com") == _ca_key_id(old_pem.text)
+    assert _leaf_issuer_key(app.proxy_port, "api.anthropic.com") == ca_key_id(old_pem.text)
 
     resp = app.api("POST", f"{B}/cert", json={"action": "regenerate"})
     assert resp.status_code == 200, resp.text
@@ -305,7 +297,7 @@ def test_regenerate_switches_the_running_proxy_to_the_new_ca(app: Llmtap) -> Non
     new_pem = app.api("POST", f"{B}/cert", json={"action": "download"}).text
     assert new_pem != old_pem.text
     # Same SNI as before: a cached leaf of the old CA must not be served.
-    assert _leaf_issuer_key(app.proxy_port, "api.anthropic.com") == _ca_key_id(new_pem)
+    assert _leaf_issuer_key(app.proxy_port, "api.anthropic.com") == ca_key_id(new_pem)
     assert app.api("GET", f"{B}/cert").json()["fingerprint"] == result["fingerprint"]
 
 

@@ -12,6 +12,7 @@ from cryptography import x509
 
 from tests.addons.bridgeenv import ORIGINAL, bridge_env
 from tests.addons.proc import free_port
+from tests.fakes.fixtures import ca_key_id, issuer_key_id
 
 B = "/api/tools/agent-bridge"
 HOSTS = "/api/tools/traffic-inspector/hosts"
@@ -32,14 +33,7 @@ def _issuer_key(port: int, sni: str) -> bytes:
     assert leaf.subject.rfc4514_string().endswith(sni) or sni in str(
         leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     )
-    aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
-    assert aki.key_identifier is not None
-    return aki.key_identifier
-
-
-def _ca_key_id(pem: str) -> bytes:
-    cert = x509.load_pem_x509_certificate(pem.encode())
-    return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    return issuer_key_id(leaf)
 
 
 def test_dns_follows_the_listener_and_custom_hosts_share_the_file(tmp_path: Path) -> None:
@@ -65,11 +59,11 @@ def test_dns_follows_the_listener_and_custom_hosts_share_the_file(tmp_path: Path
 
         # The bridge serves leaves from llmtap's CA; after regenerate, from the new one.
         pem = app.api("POST", f"{B}/cert", json={"action": "download"}).text
-        assert _issuer_key(port, "api.anthropic.com") == _ca_key_id(pem)
+        assert _issuer_key(port, "api.anthropic.com") == ca_key_id(pem)
         regen = app.api("POST", f"{B}/server", json={"action": "regenerate-cert"})
         assert regen.status_code == 200, regen.text
         new_pem = app.api("POST", f"{B}/cert", json={"action": "download"}).text
-        assert _issuer_key(port, "api.anthropic.com") == _ca_key_id(new_pem) != _ca_key_id(pem)
+        assert _issuer_key(port, "api.anthropic.com") == ca_key_id(new_pem) != ca_key_id(pem)
 
         # A custom host gets lines while the listener runs; disabling or deleting takes them.
         resp = app.api("POST", HOSTS, json={"host": "llm.corp.example", "kind": "llm"})

@@ -20,20 +20,40 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 # --------------------------------------------------------------------------- client headers
 
 
+async def _sent_by_anthropic_sdk(server: Server, kind: str, headers: dict[str, str]) -> Any:
+    """The headers the upstream got for one Anthropic SDK call carrying ``headers``."""
+    client = anthropic.AsyncAnthropic(base_url=server.url, api_key=CLIENT_KEY)
+    await client.messages.create(
+        model=server.model(kind),
+        max_tokens=50,
+        messages=MESSAGES,  # type: ignore[arg-type]
+        extra_headers=headers,
+    )
+    return server.upstream.requests[-1].headers
+
+
+async def _sent_by_openai_sdk(server: Server, kind: str, headers: dict[str, str]) -> Any:
+    """The headers the upstream got for one OpenAI SDK chat call carrying ``headers``."""
+    client = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key=CLIENT_KEY)
+    await client.chat.completions.create(
+        model=server.model(kind),
+        messages=MESSAGES,  # type: ignore[arg-type]
+        extra_headers=headers,
+    )
+    return server.upstream.requests[-1].headers
+
+
 async def test_client_headers_are_dropped_anthropic_beta_and_version(server: Server) -> None:
     """Claude Code's ``anthropic-beta`` and ``anthropic-version`` reach an Anthropic upstream on
     a same-format call; the client's own key does not."""
-    client = anthropic.AsyncAnthropic(base_url=server.url, api_key=CLIENT_KEY)
-    await client.messages.create(
-        model=server.model("an"),
-        max_tokens=50,
-        messages=MESSAGES,  # type: ignore[arg-type]
-        extra_headers={
+    sent = await _sent_by_anthropic_sdk(
+        server,
+        "an",
+        {
             "anthropic-beta": "interleaved-thinking-2025-05-14,oauth-2025-04-20",
             "anthropic-version": "2024-10-22",
         },
     )
-    sent = server.upstream.requests[-1].headers
     assert sent["anthropic-beta"] == "interleaved-thinking-2025-05-14"  # no auth-mode beta
     assert sent["anthropic-version"] == "2024-10-22"
     assert sent["x-api-key"] == "sk-test-an-0123456789abcdef"
@@ -45,26 +65,18 @@ async def test_client_headers_are_dropped_anthropic_beta_from_another_format(
 ) -> None:
     """From an OpenAI client the beta flag still goes to Anthropic, but the version stays the
     router's: the body Anthropic gets was written by the router, in the router's version."""
-    client = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key=CLIENT_KEY)
-    await client.chat.completions.create(
-        model=server.model("an"),
-        messages=MESSAGES,  # type: ignore[arg-type]
-        extra_headers={"anthropic-beta": "context-1m-2025-08-07", "anthropic-version": "1999"},
+    sent = await _sent_by_openai_sdk(
+        server, "an", {"anthropic-beta": "context-1m-2025-08-07", "anthropic-version": "1999"}
     )
-    sent = server.upstream.requests[-1].headers
     assert sent["anthropic-beta"] == "context-1m-2025-08-07"
     assert sent["anthropic-version"] == "2023-06-01"
     assert CLIENT_KEY not in str(sent)
 
 
 async def test_client_headers_are_dropped_openai_beta(server: Server) -> None:
-    client = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key=CLIENT_KEY)
-    await client.chat.completions.create(
-        model=server.model("oa"),
-        messages=MESSAGES,  # type: ignore[arg-type]
-        extra_headers={"OpenAI-Beta": "assistants=v2", "anthropic-beta": "x-2025"},
+    sent = await _sent_by_openai_sdk(
+        server, "oa", {"OpenAI-Beta": "assistants=v2", "anthropic-beta": "x-2025"}
     )
-    sent = server.upstream.requests[-1].headers
     assert sent["openai-beta"] == "assistants=v2"
     assert "anthropic-beta" not in sent  # meaningless to an OpenAI upstream
     assert sent["authorization"] == "Bearer sk-test-oa-0123456789abcdef"
@@ -73,40 +85,33 @@ async def test_client_headers_are_dropped_openai_beta(server: Server) -> None:
 async def test_client_headers_are_dropped_anthropic_headers_never_reach_openai(
     server: Server,
 ) -> None:
-    client = anthropic.AsyncAnthropic(base_url=server.url, api_key=CLIENT_KEY)
-    await client.messages.create(
-        model=server.model("oa"),
-        max_tokens=50,
-        messages=MESSAGES,  # type: ignore[arg-type]
-        extra_headers={"anthropic-beta": "interleaved-thinking-2025-05-14"},
+    sent = await _sent_by_anthropic_sdk(
+        server, "oa", {"anthropic-beta": "interleaved-thinking-2025-05-14"}
     )
-    sent = server.upstream.requests[-1].headers
     assert "anthropic-beta" not in sent and "anthropic-version" not in sent
     assert "x-api-key" not in sent
 
 
-async def test_client_headers_are_dropped_goog_api_client(server: Server) -> None:
+async def _sent_by_gemini_call(server: Server, kind: str, headers: dict[str, str]) -> Any:
+    """The headers the upstream got for one generateContent call carrying ``headers``."""
     body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
-    headers = {"x-goog-api-client": "google-genai-sdk/1.0 gl-python/3.12", "x-goog-api-key": "c"}
     async with httpx.AsyncClient() as http:
         resp = await http.post(
-            f"{server.url}/v1beta/models/{server.model('ge')}:generateContent",
+            f"{server.url}/v1beta/models/{server.model(kind)}:generateContent",
             json=body,
             headers=headers,
         )
     assert resp.status_code == 200, resp.text
-    sent = server.upstream.requests[-1].headers
+    return server.upstream.requests[-1].headers
+
+
+async def test_client_headers_are_dropped_goog_api_client(server: Server) -> None:
+    headers = {"x-goog-api-client": "google-genai-sdk/1.0 gl-python/3.12", "x-goog-api-key": "c"}
+    sent = await _sent_by_gemini_call(server, "ge", headers)
     assert sent["x-goog-api-client"] == headers["x-goog-api-client"]
     assert sent["x-goog-api-key"] == "sk-test-ge-0123456789abcdef"
     # Translated, the SDK's identification would describe a body it did not write.
-    async with httpx.AsyncClient() as http:
-        resp = await http.post(
-            f"{server.url}/v1beta/models/{server.model('oa')}:generateContent",
-            json=body,
-            headers=headers,
-        )
-    assert resp.status_code == 200, resp.text
-    assert "x-goog-api-client" not in server.upstream.requests[-1].headers
+    assert "x-goog-api-client" not in await _sent_by_gemini_call(server, "oa", headers)
 
 
 # --------------------------------------------------------------------------- provider URLs

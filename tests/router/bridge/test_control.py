@@ -16,33 +16,22 @@ from router.errors import BadRequest, Forbidden
 from router.settings import build
 from router.store import agents as store_agents
 from router.store import config as store_config
-from router.store.db import close_database, open_database
 from router.store.records import ProviderConnection
-from tests.router.bridge.fakeos import FakeOS, run_as_nobody, world_readable_dir
+from tests.router.bridge.fakeos import run_as_nobody, world_readable_dir
+from tests.router.bridge.tempcontrol import temp_control
 
 USER = b"127.0.0.1 localhost\n10.1.1.1 mine # keep"
 
 
 @pytest.fixture
 def control(tmp_path: Path) -> Iterator[BridgeControl]:
-    hosts = tmp_path / "hosts"
-    hosts.write_bytes(USER)
-    fake = FakeOS(tmp_path / "os", ("resolvectl",))
-    settings = build(
-        cli={"data_dir": tmp_path / "data", "hosts_file": hosts, "tools_path": str(fake.bin)},
-        env={},
-    )
-    settings.data_dir.mkdir()
-    open_database(settings.db_path)
     catalog = Catalog()
     catalog.set_connections(
         [ProviderConnection(id="c1", provider="openai", name="oa", url="http://x/v1")]
     )
     catalog.set_aliases({"fast": "oa/gpt-4o-mini"})
-    try:
-        yield BridgeControl.from_settings(settings, catalog)
-    finally:
-        close_database()
+    with temp_control(tmp_path, USER, catalog) as control:
+        yield control
 
 
 def test_dns_round_trip_and_flags(control: BridgeControl) -> None:

@@ -4,12 +4,15 @@ a same-format upstream gets, and whether its streams may carry SSE comments."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from router import ir
 from router.formats import FORMATS, get_codec
+from tests.router.formats.openai_chat import samples as openai_chat_samples
+from tests.router.formats.responses import samples as responses_samples
 
 
 def _reply(fmt: str) -> dict[str, Any]:
@@ -76,3 +79,20 @@ def test_passthrough_body_replaces_only_the_model() -> None:
 
 def test_only_gemini_streams_refuse_sse_comments() -> None:
     assert [f for f in FORMATS if not get_codec(f).sse_comments] == ["gemini", "cloudcode"]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "full_body"),
+    [
+        ("openai-chat", openai_chat_samples.full_body),
+        ("responses", responses_samples.full_body),
+    ],
+)
+def test_ir_round_trip_parse_render_parse(fmt: str, full_body: Callable[[], Any]) -> None:
+    """A body using every field the format has: parsed, rendered and parsed again, the IR is
+    the same."""
+    codec = get_codec(fmt)
+    first = codec.parse_request(full_body())
+    second = codec.parse_request(codec.render_request(first))
+    first.dropped = second.dropped = []
+    assert second == first

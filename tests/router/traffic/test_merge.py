@@ -15,6 +15,8 @@ from router.traffic.merge import (
     model_from_path,
     parse_response,
 )
+from tests.router.formats.openai_chat.samples import usage as chat_usage
+from tests.router.formats.responses.samples import usage as responses_usage
 
 
 def sse(*events: tuple[str | None, Any]) -> bytes:
@@ -69,17 +71,22 @@ OPENAI_STREAM = sse(
         {
             **OPENAI_CHUNK,
             "choices": [],
-            "usage": {
-                "prompt_tokens": 42,
-                "completion_tokens": 17,
-                "total_tokens": 59,
-                "prompt_tokens_details": {"cached_tokens": 8},
-                "completion_tokens_details": {"reasoning_tokens": 0},
-            },
+            "usage": chat_usage(42, 17, cached=8, reasoning=0),
         },
     ),
     (None, "[DONE]"),
 )
+
+
+def block_delta(index: int, delta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An Anthropic ``content_block_delta`` event."""
+    return ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+
+
+def responses_event(kind: str, seq: int, **fields: Any) -> tuple[str, dict[str, Any]]:
+    """A Responses API event: its SSE name is its type."""
+    return (kind, {"type": kind, "sequence_number": seq, **fields})
+
 
 ANTHROPIC_STREAM = sse(
     (
@@ -111,52 +118,17 @@ ANTHROPIC_STREAM = sse(
             "content_block": {"type": "thinking", "thinking": "", "signature": ""},
         },
     ),
-    (
-        "content_block_delta",
-        {
-            "type": "content_block_delta",
-            "index": 0,
-            "delta": {"type": "thinking_delta", "thinking": "The user wants "},
-        },
-    ),
-    (
-        "content_block_delta",
-        {
-            "type": "content_block_delta",
-            "index": 0,
-            "delta": {"type": "thinking_delta", "thinking": "the weather."},
-        },
-    ),
-    (
-        "content_block_delta",
-        {
-            "type": "content_block_delta",
-            "index": 0,
-            "delta": {"type": "signature_delta", "signature": "EqQBCgIYAhIM"},
-        },
-    ),
+    block_delta(0, {"type": "thinking_delta", "thinking": "The user wants "}),
+    block_delta(0, {"type": "thinking_delta", "thinking": "the weather."}),
+    block_delta(0, {"type": "signature_delta", "signature": "EqQBCgIYAhIM"}),
     ("content_block_stop", {"type": "content_block_stop", "index": 0}),
     ("ping", {"type": "ping"}),
     (
         "content_block_start",
         {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
     ),
-    (
-        "content_block_delta",
-        {
-            "type": "content_block_delta",
-            "index": 1,
-            "delta": {"type": "text_delta", "text": "Checking "},
-        },
-    ),
-    (
-        "content_block_delta",
-        {
-            "type": "content_block_delta",
-            "index": 1,
-            "delta": {"type": "text_delta", "text": "now."},
-        },
-    ),
+    block_delta(1, {"type": "text_delta", "text": "Checking "}),
+    block_delta(1, {"type": "text_delta", "text": "now."}),
     ("content_block_stop", {"type": "content_block_stop", "index": 1}),
     (
         "content_block_start",
@@ -171,30 +143,9 @@ ANTHROPIC_STREAM = sse(
             },
         },
     ),
-    (
-        "content_block_delta",
-        {
-            "type": "content_block_delta",
-            "index": 2,
-            "delta": {"type": "input_json_delta", "partial_json": ""},
-        },
-    ),
-    (
-        "content_block_delta",
-        {
-            "type": "content_block_delta",
-            "index": 2,
-            "delta": {"type": "input_json_delta", "partial_json": '{"city": "Pa'},
-        },
-    ),
-    (
-        "content_block_delta",
-        {
-            "type": "content_block_delta",
-            "index": 2,
-            "delta": {"type": "input_json_delta", "partial_json": 'ris", "days": 3}'},
-        },
-    ),
+    block_delta(2, {"type": "input_json_delta", "partial_json": ""}),
+    block_delta(2, {"type": "input_json_delta", "partial_json": '{"city": "Pa'}),
+    block_delta(2, {"type": "input_json_delta", "partial_json": 'ris", "days": 3}'}),
     ("content_block_stop", {"type": "content_block_stop", "index": 2}),
     (
         "message_delta",
@@ -206,6 +157,7 @@ ANTHROPIC_STREAM = sse(
     ),
     ("message_stop", {"type": "message_stop"}),
 )
+
 
 RESPONSES_BASE = {
     "id": "resp_0a1",
@@ -231,160 +183,97 @@ FC_ITEM = {
 }
 
 RESPONSES_STREAM = sse(
-    (
-        "response.created",
-        {
-            "type": "response.created",
-            "sequence_number": 0,
-            "response": {**RESPONSES_BASE, "status": "in_progress", "usage": None},
-        },
+    responses_event(
+        "response.created", 0, response={**RESPONSES_BASE, "status": "in_progress", "usage": None}
     ),
-    (
+    responses_event(
         "response.in_progress",
-        {
-            "type": "response.in_progress",
-            "sequence_number": 1,
-            "response": {**RESPONSES_BASE, "status": "in_progress", "usage": None},
-        },
+        1,
+        response={**RESPONSES_BASE, "status": "in_progress", "usage": None},
     ),
-    (
+    responses_event(
         "response.output_item.added",
-        {
-            "type": "response.output_item.added",
-            "sequence_number": 2,
-            "output_index": 0,
-            "item": {**MSG_ITEM, "status": "in_progress", "content": []},
-        },
+        2,
+        output_index=0,
+        item={**MSG_ITEM, "status": "in_progress", "content": []},
     ),
-    (
+    responses_event(
         "response.content_part.added",
-        {
-            "type": "response.content_part.added",
-            "sequence_number": 3,
-            "item_id": "msg_0a2",
-            "output_index": 0,
-            "content_index": 0,
-            "part": {"type": "output_text", "text": "", "annotations": []},
-        },
+        3,
+        item_id="msg_0a2",
+        output_index=0,
+        content_index=0,
+        part={"type": "output_text", "text": "", "annotations": []},
     ),
-    (
+    responses_event(
         "response.output_text.delta",
-        {
-            "type": "response.output_text.delta",
-            "sequence_number": 4,
-            "item_id": "msg_0a2",
-            "output_index": 0,
-            "content_index": 0,
-            "delta": "Reading ",
-        },
+        4,
+        item_id="msg_0a2",
+        output_index=0,
+        content_index=0,
+        delta="Reading ",
     ),
-    (
+    responses_event(
         "response.output_text.delta",
-        {
-            "type": "response.output_text.delta",
-            "sequence_number": 5,
-            "item_id": "msg_0a2",
-            "output_index": 0,
-            "content_index": 0,
-            "delta": "the file.",
-        },
+        5,
+        item_id="msg_0a2",
+        output_index=0,
+        content_index=0,
+        delta="the file.",
     ),
-    (
+    responses_event(
         "response.output_text.done",
-        {
-            "type": "response.output_text.done",
-            "sequence_number": 6,
-            "item_id": "msg_0a2",
-            "output_index": 0,
-            "content_index": 0,
-            "text": "Reading the file.",
-        },
+        6,
+        item_id="msg_0a2",
+        output_index=0,
+        content_index=0,
+        text="Reading the file.",
     ),
-    (
+    responses_event(
         "response.content_part.done",
-        {
-            "type": "response.content_part.done",
-            "sequence_number": 7,
-            "item_id": "msg_0a2",
-            "output_index": 0,
-            "content_index": 0,
-            "part": MSG_ITEM["content"][0],
-        },
+        7,
+        item_id="msg_0a2",
+        output_index=0,
+        content_index=0,
+        part=MSG_ITEM["content"][0],
     ),
-    (
-        "response.output_item.done",
-        {
-            "type": "response.output_item.done",
-            "sequence_number": 8,
-            "output_index": 0,
-            "item": MSG_ITEM,
-        },
-    ),
-    (
+    responses_event("response.output_item.done", 8, output_index=0, item=MSG_ITEM),
+    responses_event(
         "response.output_item.added",
-        {
-            "type": "response.output_item.added",
-            "sequence_number": 9,
-            "output_index": 1,
-            "item": {**FC_ITEM, "status": "in_progress", "arguments": ""},
-        },
+        9,
+        output_index=1,
+        item={**FC_ITEM, "status": "in_progress", "arguments": ""},
     ),
-    (
+    responses_event(
         "response.function_call_arguments.delta",
-        {
-            "type": "response.function_call_arguments.delta",
-            "sequence_number": 10,
-            "item_id": "fc_0a3",
-            "output_index": 1,
-            "delta": '{"cmd":',
-        },
+        10,
+        item_id="fc_0a3",
+        output_index=1,
+        delta='{"cmd":',
     ),
-    (
+    responses_event(
         "response.function_call_arguments.delta",
-        {
-            "type": "response.function_call_arguments.delta",
-            "sequence_number": 11,
-            "item_id": "fc_0a3",
-            "output_index": 1,
-            "delta": '["cat","a.py"]}',
-        },
+        11,
+        item_id="fc_0a3",
+        output_index=1,
+        delta='["cat","a.py"]}',
     ),
-    (
+    responses_event(
         "response.function_call_arguments.done",
-        {
-            "type": "response.function_call_arguments.done",
-            "sequence_number": 12,
-            "item_id": "fc_0a3",
-            "output_index": 1,
-            "arguments": FC_ITEM["arguments"],
-        },
+        12,
+        item_id="fc_0a3",
+        output_index=1,
+        arguments=FC_ITEM["arguments"],
     ),
-    (
-        "response.output_item.done",
-        {
-            "type": "response.output_item.done",
-            "sequence_number": 13,
-            "output_index": 1,
-            "item": FC_ITEM,
-        },
-    ),
-    (
+    responses_event("response.output_item.done", 13, output_index=1, item=FC_ITEM),
+    responses_event(
         "response.completed",
-        {
-            "type": "response.completed",
-            "sequence_number": 14,
-            "response": {
-                **RESPONSES_BASE,
-                "status": "completed",
-                "output": [MSG_ITEM, FC_ITEM],
-                "usage": {
-                    "input_tokens": 300,
-                    "input_tokens_details": {"cached_tokens": 200},
-                    "output_tokens": 40,
-                    "output_tokens_details": {"reasoning_tokens": 12},
-                    "total_tokens": 340,
-                },
-            },
+        14,
+        response={
+            **RESPONSES_BASE,
+            "status": "completed",
+            "output": [MSG_ITEM, FC_ITEM],
+            "usage": responses_usage(300, 40, cached=200, reasoning=12),
         },
     ),
 )

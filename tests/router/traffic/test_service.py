@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -35,6 +36,11 @@ class Sink:
             if sid == session_id:
                 out[rid] = InterceptedRequest.model_validate_json(data)
         return out
+
+
+def stored_inspector(writer: SessionRecordWriter, size: int) -> Inspector:
+    """An Inspector whose sessions ``writer`` stores, wired as the running process wires it."""
+    return Inspector(LiveBuffer(size), lambda s, r, d: writer.submit((s, r, d)))
 
 
 def test_add_then_update_is_one_record_with_two_events(sqlite_db: Path) -> None:
@@ -109,19 +115,16 @@ def test_update_of_an_evicted_record_still_reaches_the_session(sqlite_db: Path) 
 
 
 def test_sessions_are_persisted_and_closed_at_shutdown(sqlite_db: Path) -> None:
-    writer = SessionRecordWriter(max_delay=0.0)
-    try:
-        inspector = Inspector(LiveBuffer(10), lambda s, r, d: writer.submit((s, r, d)))
+    with contextlib.closing(SessionRecordWriter(max_delay=0.0)) as writer:
+        inspector = stored_inspector(writer, 10)
         session = inspector.start_session("kept")
         rec = inspector.add(make_record(0))
         assert writer.flush(10)
         # a second Inspector on the same store (a restart) finds the open session
-        reopened = Inspector(LiveBuffer(10), lambda s, r, d: writer.submit((s, r, d)))
+        reopened = stored_inspector(writer, 10)
         assert [s.id for s in reopened.active_sessions()] == [session.id]
         assert reopened.close() == 1
         assert reopened.active_sessions() == []
-    finally:
-        writer.close()
     stored = store_sessions.get(session.id)
     assert stored.ended_at is not None and stored.request_count == 1
     [data] = store_sessions.list_records(session.id)
@@ -129,9 +132,8 @@ def test_sessions_are_persisted_and_closed_at_shutdown(sqlite_db: Path) -> None:
 
 
 def test_annotation_updates_live_record_and_every_session_copy(sqlite_db: Path) -> None:
-    writer = SessionRecordWriter(max_delay=0.0)
-    try:
-        inspector = Inspector(LiveBuffer(1), lambda s, r, d: writer.submit((s, r, d)))
+    with contextlib.closing(SessionRecordWriter(max_delay=0.0)) as writer:
+        inspector = stored_inspector(writer, 1)
         first = inspector.start_session("a")
         rec = inspector.add(make_record(0))
         inspector.stop_session(first.id)
@@ -150,8 +152,6 @@ def test_annotation_updates_live_record_and_every_session_copy(sqlite_db: Path) 
         assert found is not None and found.annotation == "why this prompt?"
         with pytest.raises(NotFound):
             inspector.annotate("no-such-id", "x")
-    finally:
-        writer.close()
 
 
 def test_twenty_thousand_records_keep_the_buffer_bounded(sqlite_db: Path) -> None:

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 from router import ir
 from router.formats.anthropic.codec import CODEC
 from router.formats.sse import SSEParser
+from tests.router.formats.shared import cut, parse_pieces, render_bytes
 
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 
@@ -27,32 +28,17 @@ def sse(event: str, data: dict[str, Any], crlf: bool = False) -> bytes:
 
 def parse_all(raw: bytes, chunks: list[int] | None = None) -> list[ir.StreamEvent]:
     """Feed ``raw`` to a fresh parser, cut at ``chunks`` sizes (whole when None)."""
-    parser = CODEC.stream_parser()
-    events: list[ir.StreamEvent] = []
-    pos = 0
-    for size in chunks or []:
-        events += parser.feed(raw[pos : pos + size])
-        pos += size
-    events += parser.feed(raw[pos:])
-    events += parser.close()
-    return events
+    return parse_pieces(CODEC, cut(raw, chunks or []))
 
 
 def render_all(events: list[ir.StreamEvent], req: ir.Request | None = None) -> bytes:
-    renderer = CODEC.stream_renderer(req or ir.Request(model="claude-sonnet-4-5"))
-    return b"".join(renderer.render(e) for e in events) + renderer.finish()
+    return render_bytes(CODEC, events, req or ir.Request(model="claude-sonnet-4-5"))
 
 
 def sse_payloads(raw: bytes) -> list[tuple[str | None, dict[str, Any]]]:
     parser = SSEParser()
     found = parser.feed(raw) + parser.close()
     return [(e.event, json.loads(e.data)) for e in found]
-
-
-def accumulate(events: list[ir.StreamEvent]) -> ir.Response:
-    acc = ir.StreamAccumulator()
-    acc.feed_all(events)
-    return acc.result()
 
 
 def message_body(**over: Any) -> dict[str, Any]:

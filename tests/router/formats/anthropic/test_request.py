@@ -15,13 +15,13 @@ from router.formats.anthropic.codec import CODEC
 from tests.router.formats.anthropic.samples import (
     FULL_REQUEST,
     SAFE_ID,
-    accumulate,
     message_body,
     parse_all,
     render_all,
     sse_payloads,
     stream_for,
 )
+from tests.router.formats.shared import accumulate
 
 
 def test_codec_is_registered() -> None:

@@ -10,7 +10,6 @@ from router import ir
 from router.formats.anthropic.codec import CODEC
 from tests.router.formats.anthropic.samples import (
     SAFE_ID,
-    accumulate,
     message_body,
     parse_all,
     render_all,
@@ -19,6 +18,7 @@ from tests.router.formats.anthropic.samples import (
     stream_for,
     validated,
 )
+from tests.router.formats.shared import accumulate
 
 
 def test_response_round_trip_validates_with_sdk() -> None:

@@ -17,7 +17,6 @@ from router.formats.anthropic.codec import CODEC
 from tests.router.formats.anthropic.samples import (
     SAFE_ID,
     ServerFactory,
-    accumulate,
     message_body,
     parse_all,
     render_all,
@@ -28,6 +27,7 @@ from tests.router.formats.anthropic.samples import (
     stream_for,
     validated,
 )
+from tests.router.formats.shared import accumulate
 
 
 def test_stream_accumulates_to_parse_response() -> None:

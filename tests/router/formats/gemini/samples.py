@@ -9,6 +9,7 @@ from typing import Any
 from router import ir
 from router.formats import Codec
 from router.formats.gemini.codec import CODEC
+from tests.router.formats.shared import cut, parse_pieces, render_bytes
 
 
 def full_request() -> dict[str, Any]:
@@ -205,27 +206,11 @@ def merged_body() -> dict[str, Any]:
 
 
 def parse_in_pieces(data: bytes, sizes: list[int], codec: Codec = CODEC) -> list[ir.StreamEvent]:
-    parser = codec.stream_parser()
-    events: list[ir.StreamEvent] = []
-    pos = 0
-    for size in sizes:
-        events.extend(parser.feed(data[pos : pos + size]))
-        pos += size
-    events.extend(parser.feed(data[pos:]))
-    events.extend(parser.close())
-    return events
-
-
-def accumulate(events: list[ir.StreamEvent]) -> ir.Response:
-    acc = ir.StreamAccumulator()
-    acc.feed_all(events)
-    return acc.result()
+    return parse_pieces(codec, cut(data, sizes))
 
 
 def with_model(body: dict[str, Any], model: str = "gemini-2.5-pro") -> dict[str, Any]:
     return {**copy.deepcopy(body), "model": model}
 
 
-def render_all(codec: Codec, events: list[ir.StreamEvent], req: ir.Request) -> bytes:
-    renderer = codec.stream_renderer(req)
-    return b"".join(renderer.render(e) for e in events) + renderer.finish()
+render_all = render_bytes

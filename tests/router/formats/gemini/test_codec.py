@@ -12,7 +12,6 @@ from router import ir
 from router.errors import BadRequest
 from router.formats.gemini.codec import CLOUDCODE_CODEC, CODEC
 from tests.router.formats.gemini.samples import (
-    accumulate,
     full_request,
     full_response,
     parse_in_pieces,
@@ -20,6 +19,7 @@ from tests.router.formats.gemini.samples import (
     sse,
     stream_chunks,
 )
+from tests.router.formats.shared import accumulate
 
 
 def cloudcode_request() -> dict[str, Any]:

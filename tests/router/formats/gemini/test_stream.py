@@ -8,13 +8,13 @@ import random
 from router import ir
 from router.formats.gemini.codec import CODEC
 from tests.router.formats.gemini.samples import (
-    accumulate,
     merged_body,
     parse_in_pieces,
     render_all,
     sse,
     stream_chunks,
 )
+from tests.router.formats.shared import accumulate
 
 
 def test_case9_stream_parse_is_identical_for_any_chunking() -> None:

@@ -5,8 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from router import ir
+from tests.router.formats.shared import claude_turn
 
 PNG = "iVBORw0KGgo="
+
+
+def usage(prompt: int, completion: int, cached: int, reasoning: int) -> dict[str, Any]:
+    """A Chat Completions ``usage`` object."""
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+        "completion_tokens_details": {"reasoning_tokens": reasoning},
+    }
+
+
+def tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    """One entry of an assistant message's ``tool_calls``."""
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
 def full_body() -> dict[str, Any]:
@@ -20,16 +37,8 @@ def full_body() -> dict[str, Any]:
                 "content": "calling",
                 "reasoning_content": "let me think",
                 "tool_calls": [
-                    {
-                        "id": "call_a",
-                        "type": "function",
-                        "function": {"name": "read", "arguments": '{"path":"a.py"}'},
-                    },
-                    {
-                        "id": "call_b",
-                        "type": "function",
-                        "function": {"name": "read", "arguments": "{not json"},
-                    },
+                    tool_call("call_a", "read", '{"path":"a.py"}'),
+                    tool_call("call_b", "read", "{not json"),
                 ],
             },
             {"role": "tool", "tool_call_id": "call_a", "content": "print(1)"},
@@ -73,16 +82,4 @@ def full_body() -> dict[str, Any]:
 
 
 def sample_response() -> ir.Response:
-    return ir.Response(
-        id="msg_1",
-        model="claude-x",
-        created=1700000002,
-        content=[
-            ir.ThinkingBlock("deep", signature="sig", origin="anthropic"),
-            ir.TextBlock("I'll look."),
-            ir.ToolUseBlock(id="toolu_a", name="read", input={"p": 1}),
-            ir.ToolUseBlock(id="toolu_b", name="grep", input={"q": "x"}),
-        ],
-        stop_reason="tool_use",
-        usage=ir.Usage(input_tokens=30, output_tokens=12, cache_read_tokens=10, reasoning_tokens=3),
-    )
+    return claude_turn(ir.ToolUseBlock(id="toolu_b", name="grep", input={"q": "x"}))

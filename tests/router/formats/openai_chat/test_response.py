@@ -9,6 +9,7 @@ from openai.types.chat import ChatCompletion
 
 from router import ir
 from router.formats.openai_chat.codec import CODEC
+from tests.router.formats.openai_chat.samples import tool_call, usage
 
 
 def completion_body() -> dict[str, Any]:
@@ -24,24 +25,12 @@ def completion_body() -> dict[str, Any]:
                     "role": "assistant",
                     "content": "héllo",
                     "reasoning_content": "thought",
-                    "tool_calls": [
-                        {
-                            "id": "call_1",
-                            "type": "function",
-                            "function": {"name": "ls", "arguments": '{"d":"."}'},
-                        }
-                    ],
+                    "tool_calls": [tool_call("call_1", "ls", '{"d":"."}')],
                 },
                 "finish_reason": "tool_calls",
             }
         ],
-        "usage": {
-            "prompt_tokens": 100,
-            "completion_tokens": 20,
-            "total_tokens": 120,
-            "prompt_tokens_details": {"cached_tokens": 60},
-            "completion_tokens_details": {"reasoning_tokens": 5},
-        },
+        "usage": usage(100, 20, cached=60, reasoning=5),
     }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 from typing import Any
 
 import pytest
@@ -12,9 +11,8 @@ from openai.types.chat import ChatCompletionChunk
 from router import ir
 from router.formats import get_codec
 from router.formats.openai_chat.codec import CODEC
-from tests.router.formats.openai_chat.samples import (
-    sample_response,
-)
+from tests.router.formats.openai_chat.samples import sample_response, tool_call, usage
+from tests.router.formats.shared import accumulate, parse_pieces, random_pieces, render_bytes
 
 
 def sse(*chunks: dict[str, Any] | str) -> bytes:
@@ -49,13 +47,7 @@ def tool_delta(
     return {"tool_calls": [call]}
 
 
-USAGE = {
-    "prompt_tokens": 10,
-    "completion_tokens": 7,
-    "total_tokens": 17,
-    "prompt_tokens_details": {"cached_tokens": 4},
-    "completion_tokens_details": {"reasoning_tokens": 2},
-}
+USAGE = usage(10, 7, cached=4, reasoning=2)
 
 # an upstream stream: role-only chunk, reasoning, text, two parallel tools interleaved,
 # finish, usage chunk, [DONE]
@@ -87,16 +79,8 @@ STREAM_EQUIVALENT = {
                 "reasoning_content": "thinking é",
                 "content": "Hello 👋 there",
                 "tool_calls": [
-                    {
-                        "id": "call_a",
-                        "type": "function",
-                        "function": {"name": "read", "arguments": '{"path":"a"}'},
-                    },
-                    {
-                        "id": "call_b",
-                        "type": "function",
-                        "function": {"name": "write", "arguments": '{"path":"b"}'},
-                    },
+                    tool_call("call_a", "read", '{"path":"a"}'),
+                    tool_call("call_b", "write", '{"path":"b"}'),
                 ],
             },
             "finish_reason": "tool_calls",
@@ -107,29 +91,7 @@ STREAM_EQUIVALENT = {
 
 
 def parse_all(data: bytes, pieces: list[bytes] | None = None) -> list[ir.StreamEvent]:
-    parser = CODEC.stream_parser()
-    events: list[ir.StreamEvent] = []
-    for piece in pieces if pieces is not None else [data]:
-        events.extend(parser.feed(piece))
-    events.extend(parser.close())
-    return events
-
-
-def accumulate(events: list[ir.StreamEvent]) -> ir.Response:
-    acc = ir.StreamAccumulator()
-    acc.feed_all(events)
-    assert acc.error is None and acc.stopped
-    return acc.result()
-
-
-def random_pieces(data: bytes, seed: int) -> list[bytes]:
-    rng = random.Random(seed)
-    pieces, i = [], 0
-    while i < len(data):
-        step = rng.randint(1, 40)
-        pieces.append(data[i : i + step])
-        i += step
-    return pieces
+    return parse_pieces(CODEC, pieces if pieces is not None else [data])
 
 
 def test_stream_accumulates_to_the_equivalent_non_streamed_response() -> None:
@@ -249,8 +211,7 @@ def split_chunks(data: bytes) -> list[dict[str, Any] | str]:
 
 
 def render_all(events: list[ir.StreamEvent], req: ir.Request) -> bytes:
-    renderer = CODEC.stream_renderer(req)
-    return b"".join(renderer.render(e) for e in events) + renderer.finish()
+    return render_bytes(CODEC, events, req)
 
 
 @pytest.mark.parametrize("include_usage", [True, False])

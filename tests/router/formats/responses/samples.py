@@ -8,9 +8,41 @@ from openai.types.responses import ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from router import ir
+from tests.router.formats.shared import claude_turn
 
 PNG = "iVBORw0KGgo="
 EVENTS: TypeAdapter[ResponseStreamEvent] = TypeAdapter(ResponseStreamEvent)
+# The events of a stream with a message and function calls, each of which the SDK needs to
+# build its final response.
+TEXT_AND_CALL_EVENTS = (
+    "response.output_item.added",
+    "response.content_part.added",
+    "response.output_text.delta",
+    "response.output_text.done",
+    "response.content_part.done",
+    "response.function_call_arguments.delta",
+    "response.function_call_arguments.done",
+    "response.output_item.done",
+)
+
+
+def check_event_types(kinds: list[str], *also: str) -> None:
+    """``kinds`` (a stream's event types in order) open and close a response the way the API
+    does and carry every one of TEXT_AND_CALL_EVENTS and ``also``."""
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] == "response.completed"
+    assert [k for k in (*TEXT_AND_CALL_EVENTS, *also) if k not in kinds] == [], kinds
+
+
+def usage(input_tokens: int, output_tokens: int, cached: int, reasoning: int) -> dict[str, Any]:
+    """A Responses API ``usage`` object."""
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": cached},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": input_tokens + output_tokens,
+    }
 
 
 def full_body() -> dict[str, Any]:
@@ -113,27 +145,9 @@ def response_body(status: str = "completed") -> dict[str, Any]:
             },
         ],
         "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
-        "usage": {
-            "input_tokens": 50,
-            "input_tokens_details": {"cached_tokens": 20},
-            "output_tokens": 30,
-            "output_tokens_details": {"reasoning_tokens": 10},
-            "total_tokens": 80,
-        },
+        "usage": usage(50, 30, cached=20, reasoning=10),
     }
 
 
 def anthropic_response() -> ir.Response:
-    return ir.Response(
-        id="msg_1",
-        model="claude-x",
-        created=1700000002,
-        content=[
-            ir.ThinkingBlock("deep", signature="sig", origin="anthropic"),
-            ir.TextBlock("I'll look."),
-            ir.ToolUseBlock(id="toolu_a", name="read", input={"p": 1}),
-            ir.ToolUseBlock(id="toolu_b", name="grep", raw_arguments="{raw"),
-        ],
-        stop_reason="tool_use",
-        usage=ir.Usage(input_tokens=30, output_tokens=12, cache_read_tokens=10, reasoning_tokens=3),
-    )
+    return claude_turn(ir.ToolUseBlock(id="toolu_b", name="grep", raw_arguments="{raw"))

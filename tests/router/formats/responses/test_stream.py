@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 from typing import Any
 
 from openai.types.responses import Response
@@ -15,8 +14,10 @@ from router.formats.responses.codec import CODEC
 from tests.router.formats.responses.samples import (
     EVENTS,
     anthropic_response,
+    check_event_types,
     response_body,
 )
+from tests.router.formats.shared import accumulate, parse_pieces, random_pieces, render_bytes
 
 
 def frames(*events: dict[str, Any]) -> bytes:
@@ -131,19 +132,7 @@ def upstream_stream(final: dict[str, Any]) -> bytes:
 
 
 def parse_all(data: bytes, pieces: list[bytes] | None = None) -> list[ir.StreamEvent]:
-    parser = CODEC.stream_parser()
-    events: list[ir.StreamEvent] = []
-    for piece in pieces if pieces is not None else [data]:
-        events.extend(parser.feed(piece))
-    events.extend(parser.close())
-    return events
-
-
-def accumulate(events: list[ir.StreamEvent]) -> ir.Response:
-    acc = ir.StreamAccumulator()
-    acc.feed_all(events)
-    assert acc.error is None and acc.stopped
-    return acc.result()
+    return parse_pieces(CODEC, pieces if pieces is not None else [data])
 
 
 def test_stream_accumulates_to_the_equivalent_non_streamed_response() -> None:
@@ -156,13 +145,7 @@ def test_stream_byte_by_byte_and_random_chunkings_give_identical_events() -> Non
     whole = parse_all(data)
     assert parse_all(data, [data[i : i + 1] for i in range(len(data))]) == whole
     for seed in range(20):
-        rng = random.Random(seed)
-        pieces, i = [], 0
-        while i < len(data):
-            step = rng.randint(1, 64)
-            pieces.append(data[i : i + step])
-            i += step
-        assert parse_all(data, pieces) == whole
+        assert parse_all(data, random_pieces(data, seed, largest=64)) == whole
 
 
 def test_case6_incomplete_stream_stops_with_max_tokens() -> None:
@@ -189,10 +172,8 @@ def test_failed_and_cut_streams_are_errors() -> None:
 
 
 def render_all(events: list[ir.StreamEvent], req: ir.Request) -> list[dict[str, Any]]:
-    renderer = CODEC.stream_renderer(req)
-    data = b"".join(renderer.render(e) for e in events) + renderer.finish()
     out = []
-    for frame in data.decode().split("\n\n"):
+    for frame in render_bytes(CODEC, events, req).decode().split("\n\n"):
         if not frame:
             continue
         event_line, data_line = frame.split("\n")
@@ -208,20 +189,7 @@ def test_rendered_stream_events_are_valid_sdk_events() -> None:
     parsed = [EVENTS.validate_python(e) for e in events]
     assert [e.sequence_number for e in parsed] == list(range(len(parsed)))
     kinds = [e.type for e in parsed]
-    assert kinds[:2] == ["response.created", "response.in_progress"]
-    assert kinds[-1] == "response.completed"
-    for needed in (
-        "response.output_item.added",
-        "response.content_part.added",
-        "response.output_text.delta",
-        "response.output_text.done",
-        "response.content_part.done",
-        "response.function_call_arguments.delta",
-        "response.function_call_arguments.done",
-        "response.reasoning_summary_text.delta",
-        "response.output_item.done",
-    ):
-        assert needed in kinds
+    check_event_types(kinds, "response.reasoning_summary_text.delta")
     final = Response.model_validate(events[-1]["response"])
     assert final.usage is not None and final.usage.total_tokens == 42
     # case 2: output_index counts items (reasoning, message, two calls)

@@ -15,6 +15,7 @@ from router import ir
 from router.formats import get_codec
 from router.formats.responses.codec import CODEC
 from tests.agents import golden
+from tests.router.formats.shared import accumulate, parse_pieces
 
 GRAMMAR = {"type": "grammar", "syntax": "lark", "definition": "start: /[\\s\\S]+/"}
 TOOLS_ITEM: dict[str, Any] = {
@@ -264,10 +265,7 @@ def test_a_responses_upstreams_custom_calls_parse_back() -> None:
     req = CODEC.parse_request(codex_body(stream=True))
     renderer = CODEC.stream_renderer(req)
     data = b"".join(renderer.render(e) for e in ir.response_events(_model_calls()))
-    parser = CODEC.stream_parser()
-    acc = ir.StreamAccumulator()
-    acc.feed_all(parser.feed(data) + parser.close())
-    back = acc.result()
+    back = accumulate(parse_pieces(CODEC, [data]))
     assert [(c.name, c.namespace, c.free_form, c.input) for c in back.tool_calls()] == [
         ("exec", "functions", True, {"input": "await tools.x()"}),
         ("sleep", "clock", False, {"ms": 5}),
