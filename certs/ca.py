@@ -118,7 +118,7 @@ def _create(paths: CAPaths) -> CA:
     # Public files first: mitmproxy reads only the combined file, so a crash in between leaves
     # the old CA working rather than a key whose certificate nobody can download.
     _write_public_files(paths, cert)
-    _atomic_write(
+    atomic_write(
         paths.key_and_cert, key_pem + cert.public_bytes(serialization.Encoding.PEM), mode=0o600
     )
     return CA(cert=cert, paths=paths)
@@ -183,8 +183,8 @@ def _load(paths: CAPaths) -> CA:
 
 def _write_public_files(paths: CAPaths, cert: x509.Certificate) -> None:
     pem = cert.public_bytes(serialization.Encoding.PEM)
-    _atomic_write(paths.cert, pem, mode=0o644)
-    _atomic_write(paths.cert_cer, pem, mode=0o644)
+    atomic_write(paths.cert, pem, mode=0o644)
+    atomic_write(paths.cert_cer, pem, mode=0o644)
     p12 = pkcs12.serialize_key_and_certificates(
         name=CA_COMMON_NAME.encode(),
         key=None,
@@ -192,7 +192,7 @@ def _write_public_files(paths: CAPaths, cert: x509.Certificate) -> None:
         cas=None,
         encryption_algorithm=serialization.NoEncryption(),
     )
-    _atomic_write(paths.cert_p12, p12, mode=0o644)
+    atomic_write(paths.cert_p12, p12, mode=0o644)
     # mitmproxy writes a stale .p12 *with the key* next to its own CA; never leave an old one.
     with contextlib.suppress(FileNotFoundError):
         (paths.confdir / f"{BASENAME}-ca.p12").unlink()
@@ -203,7 +203,8 @@ def _tighten_key_mode(path: Path) -> None:
         path.chmod(0o600)
 
 
-def _atomic_write(path: Path, data: bytes, *, mode: int) -> None:
+def atomic_write(path: Path, data: bytes, *, mode: int) -> None:
+    """Replace ``path`` with ``data`` at once (written and synced beside it, then renamed)."""
     # mkstemp creates the file 0600 from the start, so the key is never briefly world-readable.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

@@ -7,16 +7,14 @@ import base64
 import binascii
 import contextlib
 import errno
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from certs.ca import CA, der_fingerprint
+from certs.ca import CA, atomic_write, der_fingerprint
 
 
 class RunResult(Protocol):
@@ -183,7 +181,8 @@ def _install_linux(ca: CA, runner: Runner, cfg: TrustConfig) -> TrustResult:
     if is_trusted(ca, runner, cfg) and _same_file_content(target, ca.cert_pem):
         return TrustResult("already", str(store.directory), f"{target} is in the system bundle")
     try:
-        _write_public(target, ca.cert_pem.encode("ascii"))
+        # 0644: the bundle tools read anchors as other users
+        atomic_write(target, ca.cert_pem.encode("ascii"), mode=0o644)
     except OSError as exc:
         reason = _os_reason(exc, target)
         return TrustResult(
@@ -345,21 +344,6 @@ def _install_windows(ca: CA, runner: Runner) -> TrustResult:
         )
         return TrustResult("skipped", "Root", reason, manual_guide(ca.paths.cert, reason))
     return TrustResult("installed", "Root", "added to the machine Root store")
-
-
-def _write_public(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # the bundle tools read anchors as other users
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _same_file_content(path: Path, text: str) -> bool:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from router import __version__
-from router.engine import Inbound
+from router.engine import Inbound, Reply
 from router.errors import BadRequest, FieldError, NotFound
 from router.store import sessions as store_sessions
 from router.traffic.har import iter_har
@@ -197,6 +197,25 @@ def _recorded_model(record: InterceptedRequest) -> str | None:
     return record.mapped_model
 
 
+async def rerun(
+    request: web.Request,
+    inspector: Inspector,
+    record: InterceptedRequest,
+    inbound: Inbound,
+    what: str,
+) -> Reply:
+    """Send a replayed or resent call through the router as the recorded agent; its own record
+    is noted "<what> of <record id>"."""
+    inbound.request_id = uuid.uuid4().hex
+    inbound.agent = record.agent
+    inspector.expect_note(inbound.request_id, f"{what} of {record.id}")
+    try:
+        return await services(request).router.handle(inbound)
+    except BaseException:
+        inspector.forget_note(inbound.request_id)
+        raise
+
+
 def replay_inbound(record: InterceptedRequest, model: str | None) -> Inbound:
     """The router call that re-runs ``record`` in its own wire format (agent paths mapped to
     the router endpoint of that format), optionally against another model."""
@@ -252,15 +271,7 @@ async def replay(request: web.Request) -> web.StreamResponse:
     record = inspector.find(record_id)
     if record is None:
         raise NotFound(f"request '{record_id}' not found")
-    inbound = replay_inbound(record, body.model)
-    inbound.request_id = uuid.uuid4().hex
-    inbound.agent = record.agent
-    inspector.expect_note(inbound.request_id, f"replay of {record_id}")
-    try:
-        reply = await services(request).router.handle(inbound)
-    except BaseException:
-        inspector.forget_note(inbound.request_id)
-        raise
+    reply = await rerun(request, inspector, record, replay_inbound(record, body.model), "replay")
     reply.headers["X-Llmtap-Replay-Of"] = record_id
     return await send(request, reply)
 

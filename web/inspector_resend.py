@@ -7,7 +7,6 @@ status and masked body, so the UI can show old and new answers side by side."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -24,7 +23,7 @@ from router.traffic.merge import merge_stream, parse_response, response_turns
 from router.traffic.record import InterceptedRequest
 from web.context import runtime, services
 from web.errors import read_json
-from web.inspector import PREFIX, replay_inbound
+from web.inspector import PREFIX, replay_inbound, rerun
 from web.openapi import doc
 from web.validation import parse_body
 
@@ -111,16 +110,8 @@ def _result(
 async def _via_router(
     request: web.Request, record: InterceptedRequest, body: ResendBody
 ) -> dict[str, Any]:
-    inspector = runtime(request).inspector
     inbound = replay_inbound(_edited(record, body), body.model)
-    inbound.request_id = uuid.uuid4().hex
-    inbound.agent = record.agent
-    inspector.expect_note(inbound.request_id, f"resend of {record.id}")
-    try:
-        reply = await services(request).router.handle(inbound)
-    except BaseException:
-        inspector.forget_note(inbound.request_id)
-        raise
+    reply = await rerun(request, runtime(request).inspector, record, inbound, "resend")
     raw = reply.body or b""
     if reply.stream is not None:
         chunks: list[bytes] = []

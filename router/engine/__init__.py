@@ -5,35 +5,8 @@ guard protocol); :mod:`router.engine.router` walks the plan (attempts, failover,
 :mod:`router.engine.stream` carries a streamed reply and reports back through its hooks.
 """
 
-from router.engine.call import (
-    CallInfo,
-    Guard,
-    Inbound,
-    Lease,
-    Observer,
-    OpenGuard,
-    PriceFn,
-    Reply,
-    Timeouts,
-)
-from router.engine.router import SSE_HEADERS, Router, count_tokens, model_list
-from router.engine.stream import StreamHooks, StreamOutcome, StreamPipe
+# What the edges use; the guard and stream-pipe interfaces are imported from their modules.
+from router.engine.call import CallInfo, Inbound, Reply, Timeouts
+from router.engine.router import Router, count_tokens, model_list
 
-__all__ = [
-    "SSE_HEADERS",
-    "CallInfo",
-    "Guard",
-    "Inbound",
-    "Lease",
-    "Observer",
-    "OpenGuard",
-    "PriceFn",
-    "Reply",
-    "Router",
-    "StreamHooks",
-    "StreamOutcome",
-    "StreamPipe",
-    "Timeouts",
-    "count_tokens",
-    "model_list",
-]
+__all__ = ["CallInfo", "Inbound", "Reply", "Router", "Timeouts", "count_tokens", "model_list"]

@@ -1,6 +1,6 @@
 """The engine's resilience hook: breakers, 429 cooldowns, concurrency slots and node stats.
 
-:class:`ResilienceGuard` fits ``router.engine.Guard`` structurally; it reads only
+:class:`ResilienceGuard` fits ``router.engine.call.Guard`` structurally; it reads only
 ``step.connection.id``, ``step.connection.max_concurrent`` and ``step.model``.
 
 With a :class:`LeaseShare` (the instances of a team gateway, store/shared.py) a connection's
