@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from addons.cli import backend, emit, table
+from addons.cli_backend import backend, emit, leaf_parser, table
 from router.errors import LlmtapError, NotFound
 from router.settings import Settings
 
@@ -19,11 +19,7 @@ NOT_RUNNING = "llmtap is not running; start it first with `llmtap up`"
 
 
 def add_commands(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    def leaf(parent: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = parent.add_parser(name, help=help_text)
-        common(p)
-        p.add_argument("--json", action="store_true", help="print JSON instead of text")
-        return p
+    leaf = leaf_parser(common, "print JSON instead of text")
 
     ca = sub.add_parser("ca", help="llmtap's certificate authority")
     casub = ca.add_subparsers(dest="action", required=True)
@@ -105,16 +101,16 @@ class LocalBridge:
                 if action == "stop":
                     return asyncio.run(c.stop_server()) | {"running": False}
                 if action == "trust-cert":
-                    return c.trust_ca()
+                    return c.certs.trust_ca()
                 if action == "regenerate-cert":
-                    return c.regenerate()
+                    return c.certs.regenerate()
                 raise LlmtapError(f"{NOT_RUNNING} (the listener runs inside it)")
             case "GET", ["cert"]:
-                return c.cert_info()
+                return c.certs.cert_info()
             case "POST", ["cert"]:
-                return c.regenerate()
+                return c.certs.regenerate()
             case "POST", ["cert", "untrust"]:
-                return c.untrust_ca()
+                return c.certs.untrust_ca()
             case "GET", ["diagnose"]:
                 return c.diagnose(server_running=False)
         raise LlmtapError(f"not available without a running server: {method} {path}")
@@ -133,7 +129,7 @@ def _ca(args: argparse.Namespace, api: Any, settings: Settings) -> int:
     if args.action == "path":
         from certs import ca as ca_mod
 
-        ca = ca_mod.load_or_create(settings.data_dir / "ca")
+        ca = ca_mod.load_or_create(settings.confdir)
         emit(args, {"path": str(ca.paths.cert)}, str(ca.paths.cert))
         return 0
     if args.action == "show":

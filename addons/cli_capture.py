@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from addons.cli import running_server, table
+from addons.cli_backend import running_server, table
 from router.bridge.envcmd import SHELLS, Shell, render_env
 from router.errors import LlmtapError
 from router.settings import Settings
@@ -40,7 +40,7 @@ def dispatch(
     settings = settings_fn(args)
     if args.command == "repair":
         return _repair(settings, as_json=args.json)
-    server = running_server(settings.data_dir)  # the one liveness rule (addons/cli.py)
+    server = running_server(settings.data_dir)  # the one liveness rule (addons/cli_backend.py)
     if server is None:
         raise LlmtapError("llmtap is not running; start it first with ./scripts/up (or llmtap up)")
     _start_http_proxy(settings, server)
@@ -71,7 +71,7 @@ def capture_env(settings: Settings) -> dict[str, str]:
     from certs import ca as ca_mod
     from router.bridge.envcmd import combined_ca_bundle, proxy_env
 
-    ca = ca_mod.load_or_create(settings.data_dir / "ca")
+    ca = ca_mod.load_or_create(settings.confdir)
     bundle = combined_ca_bundle(ca.paths.cert, settings.data_dir / "ca-bundle.pem")
     url = f"http://127.0.0.1:{settings.proxy_port}"
     return proxy_env(url, bundle, node_ca_path=ca.paths.cert)

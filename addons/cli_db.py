@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from addons.cli_backend import emit
 from router.errors import BadRequest, FieldError
 from router.settings import Settings
 
@@ -57,7 +57,7 @@ def dispatch(
             before = migrations.current_version(database)
             after = migrations.apply(database)
             data = {"database": where, "from": before, "to": after}
-            _emit(args, data, f"{where}: schema {before} -> {after}")
+            emit(args, data, f"{where}: schema {before} -> {after}")
             return 0
         version = migrations.current_version(database)
         latest = len(migrations.MIGRATIONS)
@@ -75,7 +75,7 @@ def dispatch(
                  + (f", {latest - version} pending: run `llmtap db migrate`"
                     if version < latest else "")]  # fmt: skip
         lines += [f"  {name:<20} {n}" for name, n in counts.items()]
-        _emit(args, data, "\n".join(lines))
+        emit(args, data, "\n".join(lines))
         return 0
     finally:
         close_database()
@@ -108,9 +108,5 @@ def _copy(args: argparse.Namespace) -> int:
         print(f"copying {redact_url(args.source)} -> {redact_url(args.target)}", flush=True)
     counts = copy(args.source, args.target, progress=progress)
     total = sum(counts.values())
-    _emit(args, {"tables": counts, "rows": total}, f"copied {total} rows")
+    emit(args, {"tables": counts, "rows": total}, f"copied {total} rows")
     return 0
-
-
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, indent=2) if args.json else text)

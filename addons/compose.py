@@ -169,10 +169,10 @@ def mitm_options(runtime: Runtime) -> dict[str, Any]:
     from router.store import agents as store_agents
 
     settings = runtime.settings
-    ca_mod.load_or_create(runtime.confdir)
+    ca_mod.load_or_create(settings.confdir)
     options: dict[str, Any] = {
         "mode": [],
-        "confdir": str(runtime.confdir),
+        "confdir": str(settings.confdir),
         "listen_host": "127.0.0.1",
         "ssl_insecure": False,
         "store_streamed_bodies": True,
@@ -244,10 +244,10 @@ def build_addons(runtime: Runtime, master: Master) -> list[Any]:
     modes = CaptureModes(settings, master, custom_hosts=lambda: runtime.custom_hosts)
     runtime.capture = modes
     if bridge is not None:
-        bridge.reload_ca = lambda: reload_certstore(master)
+        bridge.certs.reload_ca = lambda: reload_certstore(master)
         bridge.listener = modes.bridge_listener
         bridge.on_bypass = modes.set_bypass
-        bridge.apply_upstream_ca = lambda path: apply_upstream_ca(runtime, master, path)
+        bridge.certs.apply_upstream_ca = lambda path: apply_upstream_ca(runtime, master, path)
     inspector = runtime.inspector
     agent_hosts = frozenset(catalog.all_hosts())
 

@@ -322,7 +322,7 @@ def cli(argv: Sequence[str] | None = None) -> None:
         if args.command == "up":
             settings = _settings_from_args(args)
             check_data_dir(settings.data_dir)
-            from addons.cli import refuse_second_instance
+            from addons.cli_backend import refuse_second_instance
 
             refuse_second_instance(settings)
             run = run_gateway if settings.gateway else run_up

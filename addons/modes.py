@@ -12,11 +12,11 @@ import logging
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from mitmproxy.proxy import mode_specs
 
+from certs.ca import CAPaths
 from router.bridge.divert import BridgeCounters
 from router.bridge.journal import Journal
 from router.bridge.runner import CommandRunner
@@ -245,7 +245,7 @@ class CaptureModes:
             "running": bool(modes),
             "port": self.bridge_port,
             "listen": listen,
-            "certReady": ca_file(self.settings.data_dir).exists(),
+            "certReady": CAPaths.of(self.settings.confdir).key_and_cert.exists(),
             "interceptedCount": self.bridge_counters.intercepted,
             "activeConnections": self.bridge_counters.active,
             "lastStartedAt": self.bridge_last_started.isoformat().replace("+00:00", "Z")
@@ -375,10 +375,6 @@ def _has_ipv6_loopback() -> bool:
 def _address(addr: tuple[str, int]) -> str:
     host, port = addr
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def ca_file(data_dir: Path) -> Path:
-    return data_dir / "ca" / "mitmproxy-ca.pem"
 
 
 class BridgeListener:

@@ -77,6 +77,14 @@ class ServiceUnavailable(LlmtapError):
     type = "service_unavailable"
 
 
+class NotImplementedYet(LlmtapError):
+    """An action this build or this system cannot do; the message names what is missing."""
+
+    status = 501
+    type = "not_implemented"
+    code = "not_implemented"
+
+
 class Conflict(LlmtapError):
     status = 409
     type = "conflict_error"

@@ -102,6 +102,11 @@ class Settings(BaseModel):
         return self.data_dir / "llmtap.db"
 
     @property
+    def confdir(self) -> Path:
+        """The CA's folder (mitmproxy's ``confdir``)."""
+        return self.data_dir / "ca"
+
+    @property
     def database(self) -> Path | str:
         """What the store opens: the database URL, else the data dir's SQLite file."""
         return self.database_url or self.db_path

@@ -343,14 +343,14 @@ async def server_action(request: web.Request) -> web.Response:
         await bridge.stop_server()
         return _json(await bridge.start_server())
     if body.action == "trust-cert":
-        return _json(await asyncio.to_thread(bridge.trust_ca))
-    return _json(await asyncio.to_thread(bridge.regenerate))
+        return _json(await asyncio.to_thread(bridge.certs.trust_ca))
+    return _json(await asyncio.to_thread(bridge.certs.regenerate))
 
 
 @routes.get(f"{PREFIX}/cert")
 @doc("the CA: path, SHA-256 fingerprint, expiry, trusted", response=CertInfo)
 async def get_cert(request: web.Request) -> web.Response:
-    return _json(await asyncio.to_thread(control(request).cert_info))
+    return _json(await asyncio.to_thread(control(request).certs.cert_info))
 
 
 @routes.post(f"{PREFIX}/cert")
@@ -360,7 +360,7 @@ async def cert_action(request: web.Request) -> web.StreamResponse:
     body = parse_body(CertAction, await read_json(request))
     bridge = control(request)
     if body.action == "download":
-        ca = bridge.ca()
+        ca = bridge.certs.ca()
         return web.Response(
             text=ca.cert_pem,
             content_type="application/x-pem-file",
@@ -369,20 +369,20 @@ async def cert_action(request: web.Request) -> web.StreamResponse:
                 "X-Llmtap-Fingerprint": ca.fingerprint_sha256,
             },
         )
-    return _json(await asyncio.to_thread(bridge.regenerate))
+    return _json(await asyncio.to_thread(bridge.certs.regenerate))
 
 
 @routes.post(f"{PREFIX}/cert/untrust")
 @doc("remove the CA from the OS trust store", response=TrustResult, no_body=True)
 async def cert_untrust(request: web.Request) -> web.Response:
-    return _json(await asyncio.to_thread(control(request).untrust_ca))
+    return _json(await asyncio.to_thread(control(request).certs.untrust_ca))
 
 
 @routes.get(f"{PREFIX}/upstream-ca")
 @doc("the upstream CA (corporate TLS) in use, where it came from, and whether it is valid",
      response=UpstreamCa)  # fmt: skip
 async def get_upstream_ca(request: web.Request) -> web.Response:
-    return _json(control(request).upstream_ca())
+    return _json(control(request).certs.upstream_ca())
 
 
 @routes.post(f"{PREFIX}/upstream-ca")
@@ -391,7 +391,7 @@ async def get_upstream_ca(request: web.Request) -> web.Response:
      request=UpstreamCaPost, response=UpstreamCaSet)  # fmt: skip
 async def set_upstream_ca(request: web.Request) -> web.Response:
     body = parse_body(UpstreamCaPost, await read_json(request))
-    return _json(control(request).set_upstream_ca(body.path))
+    return _json(control(request).certs.set_upstream_ca(body.path))
 
 
 # --------------------------------------------------------------------------- diagnose, repair

@@ -13,7 +13,6 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from router.catalog import Catalog
@@ -194,10 +193,6 @@ class Runtime:
         return created
 
     # ------------------------------------------------------------------ process state
-
-    @property
-    def confdir(self) -> Path:
-        return self.settings.data_dir / "ca"
 
     def apply_settings(self, changes: dict[str, Any]) -> None:
         """Settings changed through the API, applied to the running process: stored on the

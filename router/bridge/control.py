@@ -1,23 +1,20 @@
 """AgentBridge control, shared by the API and the offline CLI: per-agent DNS in the hosts file,
-the CA (regenerate, trust, untrust), model mappings, bypass, the upstream CA, diagnose and
-repair. The :443 listener itself is the edge's (mitmproxy); it is reached through the small
+model mappings, bypass, the listener, diagnose and repair; the CA and the upstream CA are its
+``certs`` (:mod:`router.bridge.ca_control`). The :443 listener itself is the edge's (mitmproxy); it is reached through the small
 :class:`BridgeListener` interface, set by the composition root when the process has one."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Protocol
 
-from certs import ca as ca_mod
 from certs import trust as trust_mod
-from certs.upstream import UpstreamCAError, validate_upstream_ca
 from router.bridge.agents import Agent, AgentCatalog, default_catalog
 from router.bridge.bypass import DEFAULT_PATTERNS, normalize_pattern
+from router.bridge.ca_control import CAControl, trust_config
 from router.bridge.diagnose import LISTENER_MISSING, diagnose
 from router.bridge.hostsfile import HostsChange, HostsFile
 from router.bridge.journal import Journal
@@ -25,20 +22,10 @@ from router.bridge.repair import RepairReport, repair
 from router.bridge.runner import CommandRunner
 from router.bridge.sysproxy import SystemProxy
 from router.catalog import Catalog
-from router.errors import BadRequest, FieldError, LlmtapError
+from router.errors import BadRequest, FieldError, LlmtapError, NotImplementedYet
 from router.settings import Settings
 from router.store import agents as store_agents
 from router.store.db import utcnow
-
-UPSTREAM_CA_ENV = "LLMTAP_UPSTREAM_CA"
-
-
-class NotImplementedYet(LlmtapError):
-    """An action this build cannot do; the message names what is missing."""
-
-    status = 501
-    type = "not_implemented"
-    code = "not_implemented"
 
 
 class BridgeListener(Protocol):
@@ -67,17 +54,6 @@ class BridgeListener(Protocol):
         ...
 
 
-def trust_config(settings: Settings) -> trust_mod.TrustConfig:
-    """The OS trust store of this machine, or the one the settings point at (tests)."""
-    if settings.ca_anchors_dir is None and settings.ca_bundle is None:
-        return trust_mod.TrustConfig()
-    anchors: tuple[trust_mod.AnchorStore, ...] = trust_mod.LINUX_ANCHORS
-    if settings.ca_anchors_dir is not None:
-        anchors = (trust_mod.AnchorStore(settings.ca_anchors_dir, ("update-ca-certificates",)),)
-    bundles = trust_mod.LINUX_BUNDLES if settings.ca_bundle is None else (settings.ca_bundle,)
-    return trust_mod.TrustConfig(platform="linux", anchors=anchors, bundles=bundles)
-
-
 @dataclass
 class BridgeControl:
     settings: Settings
@@ -87,18 +63,12 @@ class BridgeControl:
     trust: trust_mod.TrustConfig = field(default_factory=trust_mod.TrustConfig)
     # Set by the composition root of a process that has them:
     listener: BridgeListener | None = None
-    reload_ca: Callable[[], None] | None = None  # mitmproxy re-reads the CA from confdir
     on_bypass: Callable[[list[str]], None] | None = None  # the user's patterns, applied live
     custom_hosts: Callable[[], Iterable[str]] = lambda: ()  # enabled custom hosts
     last_started_at: datetime | None = None
     # The last failure of a start, stop or DNS change made through this control (the
     # listener's own start failures, e.g. at autostart, come from the listener).
     last_error: str | None = None
-    # Rebuilds the upstream TLS roots of the router's client and the proxy (composition root).
-    apply_upstream_ca: Callable[[Path], None] | None = None
-    _pinned_by: str | None = field(
-        default=None, init=False, repr=False
-    )  # "env", "flag" or "" (none)
 
     @classmethod
     def from_settings(cls, settings: Settings, catalog: Catalog | None = None) -> BridgeControl:
@@ -114,6 +84,7 @@ class BridgeControl:
         self.hosts = HostsFile(
             self.settings.hosts_file, self.settings.data_dir, self.journal, self.runner
         )
+        self.certs = CAControl(self.settings, self.runner, self.trust, self.agents)
 
     # ------------------------------------------------------------------ agents
 
@@ -136,7 +107,7 @@ class BridgeControl:
         """All agents with their stored state, what the hosts file really says, and whether
         (and why not) their calls can be diverted."""
         marked = self.hosts.marked_hosts()
-        trusted = self.cert_trusted()
+        trusted = self.certs.cert_trusted()
         states = {s.agent_id: s for s in store_agents.list_agent_states()}
         out: list[dict[str, Any]] = []
         for agent in self.agents.agents:
@@ -272,140 +243,6 @@ class BridgeControl:
             self.on_bypass([p.pattern for p in store_agents.list_bypass()])
         return self.bypass_rows()
 
-    # ------------------------------------------------------------------ certificates
-
-    @property
-    def confdir(self) -> Path:
-        return self.settings.data_dir / "ca"
-
-    def ca(self) -> ca_mod.CA:
-        return ca_mod.load_or_create(self.confdir)
-
-    def ca_exists(self) -> bool:
-        return ca_mod.CAPaths.of(self.confdir).key_and_cert.exists()
-
-    def cert_trusted(self) -> bool:
-        if not self.ca_exists():
-            return False
-        try:
-            return trust_mod.is_trusted(self.ca(), self.runner, self.trust)
-        except (ca_mod.CertError, OSError):
-            return False
-
-    def cert_info(self) -> dict[str, Any]:
-        ca = self.ca()
-        return {
-            "path": str(ca.paths.cert),
-            "fingerprint": ca.fingerprint_sha256,
-            "fingerprintSha1": ca.fingerprint_sha1,
-            "notAfter": ca.not_after.isoformat(),
-            "subject": ca.cert.subject.rfc4514_string(),
-            "trusted": trust_mod.is_trusted(ca, self.runner, self.trust),
-        }
-
-    def regenerate(self) -> dict[str, Any]:
-        """A new key pair; the running proxy serves leaves from it at once; a CA that was
-        trusted is replaced in the store by the new one (the old one is no longer needed)."""
-        old = self.ca()
-        was_trusted = trust_mod.is_trusted(old, self.runner, self.trust)
-        new = ca_mod.regenerate(self.confdir)
-        reloaded = False
-        if self.reload_ca is not None:
-            self.reload_ca()
-            reloaded = True
-        out: dict[str, Any] = {
-            "regenerated": True,
-            "fingerprint": new.fingerprint_sha256,
-            "previousFingerprint": old.fingerprint_sha256,
-            "path": str(new.paths.cert),
-            "reloaded": reloaded,
-        }
-        if was_trusted:
-            out["trust"] = self._trust(new)
-        out["trusted"] = trust_mod.is_trusted(new, self.runner, self.trust)
-        if not out["trusted"]:
-            out["hint"] = "tools that trusted the old CA must trust this one: llmtap ca trust"
-        return out
-
-    def trust_ca(self) -> dict[str, Any]:
-        return self._trust(self.ca())
-
-    def untrust_ca(self) -> dict[str, Any]:
-        ca = self.ca()
-        result = trust_mod.uninstall(ca, self.runner, self.trust).as_dict()
-        result["trusted"] = trust_mod.is_trusted(ca, self.runner, self.trust)
-        self._store_trusted(bool(result["trusted"]))
-        return result
-
-    def _trust(self, ca: ca_mod.CA) -> dict[str, Any]:
-        result = trust_mod.install(ca, self.runner, self.trust).as_dict()
-        result["trusted"] = trust_mod.is_trusted(ca, self.runner, self.trust)
-        result["fingerprint"] = ca.fingerprint_sha256
-        if not result["trusted"] and not result.get("guide"):
-            result["guide"] = trust_mod.manual_guide(ca.paths.cert, str(result["detail"]))
-        self._store_trusted(bool(result["trusted"]))
-        return result
-
-    def _store_trusted(self, trusted: bool) -> None:
-        for agent in self.agents.agents:
-            store_agents.set_agent_state(agent.agent_id, cert_trusted=trusted)
-
-    # ------------------------------------------------------------------ upstream CA
-
-    def _upstream_pin(self, stored: str | None) -> str | None:
-        """Whether the env or the command line set the upstream CA (they win over the API's
-        value). Decided once, before any live change can make the setting equal the stored
-        value, and remembered."""
-        if os.environ.get(UPSTREAM_CA_ENV):
-            return "env"
-        if self._pinned_by is None:
-            effective = self.settings.upstream_ca
-            pinned = effective is not None and str(effective) != str(stored)
-            self._pinned_by = "flag" if pinned else ""
-        return self._pinned_by or None
-
-    def upstream_ca(self) -> dict[str, Any]:
-        from router.store import config as store_config
-
-        stored = store_config.get_settings().get("upstream_ca")
-        effective = self.settings.upstream_ca
-        source = self._upstream_pin(stored) or ("api" if stored else None)
-        out: dict[str, Any] = {
-            "path": str(effective) if effective is not None else None,
-            "source": source,
-            "stored": stored,
-        }
-        if effective is not None:
-            try:
-                found = validate_upstream_ca(effective)
-                out |= {"valid": True, "subjects": found.subjects}
-            except UpstreamCAError as exc:
-                out |= {"valid": False, "error": str(exc)}
-        return out
-
-    def set_upstream_ca(self, path: str) -> dict[str, Any]:
-        """Validate and persist; unless LLMTAP_UPSTREAM_CA / --upstream-ca win, apply it at
-        once to every upstream connection made from now on (router and proxy alike)."""
-        from router.store import config as store_config
-
-        try:
-            found = validate_upstream_ca(path)
-        except UpstreamCAError as exc:
-            raise BadRequest(str(exc), [FieldError("path", str(exc))]) from None
-        pinned = self._upstream_pin(store_config.get_settings().get("upstream_ca"))
-        store_config.set_settings({"upstream_ca": str(found.path)})
-        applied = False
-        if pinned is None and self.apply_upstream_ca is not None:
-            self.settings.upstream_ca = found.path
-            self.apply_upstream_ca(found.path)
-            applied = True
-        out = self.upstream_ca() | {"stored": str(found.path)}
-        out["overriddenBy"] = pinned
-        out["applied"] = applied
-        # Without a running proxy and router (the offline CLI) the next start picks it up.
-        out["appliesAfterRestart"] = pinned is None and not applied
-        return out
-
     # ------------------------------------------------------------------ the listener
 
     def state(self) -> dict[str, Any]:
@@ -414,7 +251,7 @@ class BridgeControl:
         out: dict[str, Any] = {
             "running": self.listener_running,
             "port": port,
-            "certReady": self.ca_exists(),
+            "certReady": self.certs.ca_exists(),
             "interceptedCount": int(counters.get("interceptedCount", 0)),
             "activeConnections": int(counters.get("activeConnections", 0)),
             "lastStartedAt": self.last_started_at.isoformat() if self.last_started_at else None,
@@ -429,7 +266,7 @@ class BridgeControl:
     async def start_server(self) -> dict[str, Any]:
         if self.listener is None:
             raise NotImplementedYet(LISTENER_MISSING)
-        self.ca()  # the listener issues leaves from it
+        self.certs.ca()  # the listener issues leaves from it
         if not self.listener.running:
             try:
                 await self.listener.start()

@@ -54,19 +54,19 @@ def diagnose(bridge: BridgeControl, *, server_running: bool) -> dict[str, Any]:
             Check("server-running", "fail", "llmtap is not running", fix="run: llmtap up")
         )
     checks.append(_listener_check(bridge))
-    if not bridge.ca_exists():
+    if not bridge.certs.ca_exists():
         checks.append(
             Check(
                 "cert-exists",
                 "fail",
-                f"no CA in {bridge.confdir}",
+                f"no CA in {bridge.settings.confdir}",
                 fix="run: llmtap ca show (creates it)",
             )
         )
     else:
-        ca = bridge.ca()
+        ca = bridge.certs.ca()
         checks.append(Check("cert-exists", "ok", f"{ca.paths.cert} ({ca.fingerprint_sha256})"))
-    if bridge.cert_trusted():
+    if bridge.certs.cert_trusted():
         checks.append(Check("cert-trusted", "ok", "the CA's fingerprint is in the OS store"))
     else:
         checks.append(
@@ -75,7 +75,7 @@ def diagnose(bridge: BridgeControl, *, server_running: bool) -> dict[str, Any]:
                 "fail",
                 "the CA's fingerprint is not in the OS trust store",
                 fix="run: sudo llmtap ca trust (or set NODE_EXTRA_CA_CERTS / SSL_CERT_FILE"
-                f" to {ca_mod.CAPaths.of(bridge.confdir).cert} per tool)",
+                f" to {ca_mod.CAPaths.of(bridge.settings.confdir).cert} per tool)",
             )
         )
     checks += _dns_checks(bridge)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from router.bridge.control import BridgeControl, trust_config
+from router.bridge.ca_control import trust_config
+from router.bridge.control import BridgeControl
 from router.catalog import Catalog
 from router.errors import BadRequest, Forbidden
 from router.settings import build
@@ -72,15 +73,15 @@ def test_mapping_targets_must_resolve(control: BridgeControl) -> None:
 def test_upstream_ca_env_wins_over_the_stored_value(
     control: BridgeControl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pem = control.ca().cert_pem
+    pem = control.certs.ca().cert_pem
     stored, env_file = tmp_path / "stored.pem", tmp_path / "env.pem"
     stored.write_text(pem)
     env_file.write_text(pem)
-    out = control.set_upstream_ca(str(stored))
+    out = control.certs.set_upstream_ca(str(stored))
     assert out["overriddenBy"] is None and store_config.get_settings()["upstream_ca"]
     monkeypatch.setenv("LLMTAP_UPSTREAM_CA", str(env_file))
     control.settings.upstream_ca = env_file
-    out = control.set_upstream_ca(str(stored))
+    out = control.certs.set_upstream_ca(str(stored))
     assert out["overriddenBy"] == "env" and out["path"] == str(env_file)
     assert out["valid"] is True
 

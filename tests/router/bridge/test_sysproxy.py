@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from router.bridge.journal import Journal
+from router.bridge.proxy_adapters import WININET_KEY
 from router.bridge.runner import CommandError
-from router.bridge.sysproxy import WININET_KEY, SystemProxy, SystemProxyUnavailable
+from router.bridge.sysproxy import SystemProxy, SystemProxyUnavailable
 from tests.router.bridge.fakeos import FakeOS
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
