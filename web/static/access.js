@@ -20,8 +20,7 @@ async function loadKeys(message, created) {
   if (res.status === 404) return document.getElementById("rt-keys")?.remove();
   const keys = res.ok ? listOf(res.data, "keys") : [];
   const label = h("input", { id: "k-label", type: "text", placeholder: "label (who or what uses it)", "aria-label": "Key label", maxlength: "200" });
-  const status = statusLine("k-status");
-  if (message) status.show(message.ok, message.text);
+  const status = statusLine("k-status", message);
   const rows = keys.map((k) =>
     h(
       "tr",
@@ -126,8 +125,7 @@ async function loadSettings(message) {
   if (!res.ok) return replace("rt-settings", section("rt-settings", "Settings", h("div", { class: "error-box", text: errorText(res) })));
   const current = res.data;
   const pending = listOf(current.pendingRestart);
-  const status = statusLine("s-status");
-  if (message) status.show(message.ok, message.text);
+  const status = statusLine("s-status", message);
   const inputs = new Map();
   const rows = SETTINGS.filter(([key]) => key in current).map(([key, type, label, effect]) => {
     const input =

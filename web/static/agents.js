@@ -66,8 +66,7 @@ async function loadServer(message) {
   const res = await api("GET", `${B}/state`);
   if (!res.ok) return failed("ag-server", "AgentBridge listener", res);
   const s = res.data;
-  const status = statusLine("ag-server-status");
-  if (message) status.show(message.ok, message.text);
+  const status = statusLine("ag-server-status", message);
   const act = (action) => async () => {
     const r = await api("POST", `${B}/server`, { action });
     await loadServer(r.ok ? { ok: true, text: `${action}: done.` } : { ok: false, text: `${action} failed: ${errorText(r)}` });
@@ -235,8 +234,7 @@ async function loadCert(message) {
   const res = await api("GET", `${B}/cert`);
   if (!res.ok) return failed("ag-cert", "Certificate", res);
   const c = res.data;
-  const status = statusLine("ag-cert-status");
-  if (message) status.show(message.ok, message.text);
+  const status = statusLine("ag-cert-status", message);
   const guide = h("pre", { class: "guide", id: "ag-guide", hidden: true });
   const confirm = h(
     "div",
@@ -308,8 +306,7 @@ async function loadBypass(message) {
   const defaults = rows.filter((r) => r.source === "default");
   const user = rows.filter((r) => r.source === "user");
   const text = h("textarea", { id: "ag-bypass-user", rows: "4", "aria-label": "Your bypass patterns", placeholder: "one pattern per line, e.g. *.corp.example", text: user.map((r) => r.pattern).join("\n") });
-  const status = statusLine("ag-bypass-status");
-  if (message) status.show(message.ok, message.text);
+  const status = statusLine("ag-bypass-status", message);
   replace(
     "ag-bypass",
     section(
@@ -335,8 +332,7 @@ async function loadUpstream(message) {
   if (!res.ok) return failed("ag-upstream", "Upstream CA", res);
   const u = res.data;
   const path = h("input", { id: "ag-upstream-path", type: "text", value: u.stored ?? "", placeholder: "/path/to/corporate-root.pem", "aria-label": "Upstream CA path" });
-  const status = statusLine("ag-upstream-status");
-  if (message) status.show(message.ok, message.text);
+  const status = statusLine("ag-upstream-status", message);
   const from = { env: "LLMTAP_UPSTREAM_CA", flag: "--upstream-ca", api: "this page" }[u.source] ?? "";
   replace(
     "ag-upstream",
@@ -395,8 +391,7 @@ async function loadDiagnose(run = true, repaired) {
       await Promise.all([loadDiagnose(true, { ok: r.ok, text }), loadAgents()]);
     } }),
   );
-  const status = statusLine("ag-repair-status");
-  if (repaired) status.show(repaired.ok, repaired.text);
+  const status = statusLine("ag-repair-status", repaired);
   replace(
     "ag-diagnose",
     section(

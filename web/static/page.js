@@ -30,13 +30,15 @@ export function stat(label, value, cls, id) {
   return h("div", { class: "stat" }, h("div", { class: "stat-label", text: label }), h("div", { class: `stat-value ${cls ?? ""}`, id, text: value ?? "" }));
 }
 
-// A status line under a form: green for done, red for refused.
-export function statusLine(id) {
+// A status line under a form: green for done, red for refused. `message` ({ ok, text }), when
+// given, shows at once: a section re-rendered after an action says how the action went.
+export function statusLine(id, message) {
   const el = h("div", { id, class: "form-status", "aria-live": "polite" });
   el.show = (ok, text) => {
     el.className = `form-status ${ok ? "" : "bad"}`;
     el.textContent = text;
   };
+  if (message) el.show(message.ok, message.text);
   return el;
 }
 

@@ -78,8 +78,7 @@ async function loadCombos(message) {
   if (!res.ok) return replace("rt-combos", section("rt-combos", "Combos", h("div", { class: "error-box", text: errorText(res) })));
   view.combos = listOf(res.data, "combos");
   view.metrics = metrics.ok ? metrics.data : null;
-  const status = statusLine("combo-status");
-  if (message) status.show(message.ok, message.text);
+  const status = statusLine("combo-status", message);
   replace(
     "rt-combos",
     section(
@@ -317,8 +316,7 @@ async function loadAliases(message) {
   const aliases = res.ok ? listOf(res.data?.aliases) : [];
   const alias = h("input", { id: "al-alias", type: "text", placeholder: "alias (what clients ask for)", "aria-label": "Alias" });
   const target = h("input", { id: "al-target", type: "text", placeholder: "target: provider/model or a combo", list: "al-targets", "aria-label": "Target" });
-  const status = statusLine("al-status");
-  if (message) status.show(message.ok, message.text);
+  const status = statusLine("al-status", message);
   const rows = aliases.map((a) =>
     h(
       "tr",
@@ -364,8 +362,7 @@ async function loadChains(message) {
   const chains = res.ok ? listOf(res.data, "chains") : [];
   const model = h("input", { id: "fc-model", type: "text", placeholder: "model", "aria-label": "Model", list: "al-targets" });
   const links = h("input", { id: "fc-chain", type: "text", placeholder: "connections in order, comma-separated (name or name/model)", "aria-label": "Chain" });
-  const status = statusLine("fc-status");
-  if (message) status.show(message.ok, message.text);
+  const status = statusLine("fc-status", message);
   const rows = chains.map((c) =>
     h(
       "tr",
