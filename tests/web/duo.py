@@ -192,6 +192,17 @@ class Duo:
             raw = (await resp.aread()).decode()
         return resp, raw
 
+    async def leave_once(self, client: str, model: str, text: str, *, stream: bool = True) -> None:
+        """One call the client hangs up on as soon as ``text`` arrived (:meth:`mark` first)."""
+        await self.mark()
+        path, body = request_for(client, model, stream=stream)
+        async with self.http.stream("POST", self.server.url + path, json=body) as resp:
+            seen = ""
+            async for chunk in resp.aiter_text():
+                seen += chunk
+                if text in seen:
+                    return
+
     async def _logs(self) -> dict[str, Any]:
         assert self.server.runtime.writer.flush(timeout=5)
         resp = await self.server.api("GET", "/api/usage/call-logs", params={"limit": 1})
@@ -233,24 +244,17 @@ async def start_duo(data_dir: Path) -> Duo:
     conn: dict[str, str] = {}
     for name, up in (("a", a), ("b", b)):
         for kind, (provider, path) in KINDS.items():
-            resp = await server.api(
-                "POST",
-                "/api/providers",
-                json={
-                    "provider": provider,
-                    "name": f"{kind}-{name}",
-                    "url": up.url + path,
-                    "apiKey": f"sk-test-{kind}-{name}-0123456789",
-                },
+            conn[f"{kind}-{name}"] = await server.add_connection(
+                f"{kind}-{name}",
+                up.url + path,
+                provider=provider,
+                apiKey=f"sk-test-{kind}-{name}-0123456789",
             )
-            assert resp.status_code == 201, resp.text
-            conn[f"{kind}-{name}"] = resp.json()["id"]
     dead = f"http://127.0.0.1:{_closed_port()}"
     for kind, (provider, path) in KINDS.items():
-        body = {"provider": provider, "name": f"{kind}-dead", "url": dead + path, "apiKey": "sk-x"}
-        resp = await server.api("POST", "/api/providers", json=body)
-        assert resp.status_code == 201, resp.text
-        conn[f"{kind}-dead"] = resp.json()["id"]
+        conn[f"{kind}-dead"] = await server.add_connection(
+            f"{kind}-dead", dead + path, provider=provider, apiKey="sk-x"
+        )
     for kind in KINDS:
         for combo, first in ((f"duo-{kind}", "a"), (f"dead-{kind}", "dead")):
             nodes = [

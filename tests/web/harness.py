@@ -26,6 +26,26 @@ LANES = ["oa", "an", "ge"]
 CONNECTIONS = {"oa": ("openai", "/v1"), "an": ("anthropic", "/v1"), "ge": ("gemini", "/v1beta")}
 MODELS = {"oa": "oa/gpt-4o-mini", "an": "an/claude-sonnet-4", "ge": "ge/gemini-2.5-flash"}
 
+# One tool, as each client format declares it.
+WEATHER_TOOL_OPENAI = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+WEATHER_TOOL_RESPONSES = {"type": "function", **WEATHER_TOOL_OPENAI["function"]}
+WEATHER_TOOL_ANTHROPIC = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "input_schema": WEATHER_TOOL_OPENAI["function"]["parameters"],
+}
+
 
 @dataclass
 class Server:
@@ -40,6 +60,13 @@ class Server:
     async def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
         async with httpx.AsyncClient(base_url=self.url) as client:
             return await client.request(method, path, **kw)
+
+    async def add_connection(self, name: str, url: str | None = None, **fields: Any) -> str:
+        """POST an OpenAI-compatible connection (on the fake upstream unless ``url``); its id."""
+        body = {"provider": "openai", "name": name, "url": url or self.upstream.url + "/v1"}
+        resp = await self.api("POST", "/api/providers", json={**body, **fields})
+        assert resp.status_code == 201, resp.text
+        return str(resp.json()["id"])
 
     async def call_logs(self, limit: int = 200) -> list[dict[str, Any]]:
         """The router's call log, newest first."""

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography import x509
 
@@ -116,6 +117,11 @@ def test_dns_validation(app: Llmtap) -> None:
     assert resp.status_code == 400, "trae has no verified host to redirect"
 
 
+def put_mappings(app: Llmtap, agent: str, *rows: dict[str, str]) -> httpx.Response:
+    """PUT an agent's whole mapping list."""
+    return app.api("PUT", f"{B}/agents/{agent}/mappings", json={"mappings": list(rows)})
+
+
 def test_mappings_are_validated_and_replaced_atomically(app: Llmtap) -> None:
     resp = app.api(
         "POST",
@@ -126,16 +132,12 @@ def test_mappings_are_validated_and_replaced_atomically(app: Llmtap) -> None:
     url = f"{B}/agents/claude-code/mappings"
     assert app.api("GET", url).json() == []
 
-    resp = app.api(
-        "PUT",
-        url,
-        json={
-            "mappings": [
-                {"source": "claude-sonnet-4", "target": "oa/gpt-4.1-mini"},
-                {"source": "*", "target": "nowhere/model"},
-                {"source": "x", "target": "oa/o3", "effort": "huge"},
-            ]
-        },
+    resp = put_mappings(
+        app,
+        "claude-code",
+        {"source": "claude-sonnet-4", "target": "oa/gpt-4.1-mini"},
+        {"source": "*", "target": "nowhere/model"},
+        {"source": "x", "target": "oa/o3", "effort": "huge"},
     )
     assert resp.status_code == 400
     problems = details(resp)
@@ -143,15 +145,11 @@ def test_mappings_are_validated_and_replaced_atomically(app: Llmtap) -> None:
     assert "does not resolve" in problems["mappings.1.target"]
     assert app.api("GET", url).json() == [], "a rejected PUT changes nothing"
 
-    resp = app.api(
-        "PUT",
-        url,
-        json={
-            "mappings": [
-                {"source": "claude-sonnet-4", "target": "oa/gpt-4.1-mini"},
-                {"source": "*", "target": "oa/o3", "effort": "max"},
-            ]
-        },
+    resp = put_mappings(
+        app,
+        "claude-code",
+        {"source": "claude-sonnet-4", "target": "oa/gpt-4.1-mini"},
+        {"source": "*", "target": "oa/o3", "effort": "max"},
     )
     assert resp.status_code == 200, resp.text
     rows = app.api("GET", url).json()
@@ -161,13 +159,12 @@ def test_mappings_are_validated_and_replaced_atomically(app: Llmtap) -> None:
     ]
     assert all(r["agent_id"] == "claude-code" and r["updated_at"] for r in rows)
 
-    resp = app.api("PUT", url, json={"mappings": [{"source": "*", "target": "oa/gpt-4o"}]})
+    resp = put_mappings(app, "claude-code", {"source": "*", "target": "oa/gpt-4o"})
     assert [r["source_model"] for r in resp.json()] == ["*"]
 
-    resp = app.api("PUT", f"{B}/agents/zed/mappings", json={"mappings": [
-        {"source": "*", "target": "oa/gpt-4o"}]})  # fmt: skip
+    resp = put_mappings(app, "zed", {"source": "*", "target": "oa/gpt-4o"})
     assert resp.status_code == 400 and "capture-only" in resp.json()["error"]["message"]
-    resp = app.api("PUT", url, json={"mappings": [{"source": "", "target": "oa/x"}]})
+    resp = put_mappings(app, "claude-code", {"source": "", "target": "oa/x"})
     assert resp.status_code == 400 and "mappings.0.source" in details(resp)
 
     resp = app.api("GET", f"{B}/agents/claude-code/detected-models")

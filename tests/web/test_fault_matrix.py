@@ -22,7 +22,6 @@ from tests.web.duo import (
     TIMEOUT_S,
     Duo,
     an_event,
-    request_for,
     stream_error,
     stream_text,
 )
@@ -207,18 +206,7 @@ async def test_fault(duo: Duo, client: str, kind: str, route: str, name: str, st
 async def _leave_when(duo: Duo, client: str, model: str, *, stream: bool, after: str) -> None:
     """Send a call and hang up: once the upstream has the request (``after="sent"``) or once
     the first content arrived (``after="content"``)."""
-    path, body = request_for(client, model, stream=stream)
-    await duo.mark()
-
-    async def call() -> None:
-        async with duo.http.stream("POST", duo.server.url + path, json=body) as resp:
-            seen = ""
-            async for chunk in resp.aiter_text():
-                seen += chunk
-                if "alpha" in seen:
-                    return
-
-    task = asyncio.create_task(call())
+    task = asyncio.create_task(duo.leave_once(client, model, "alpha", stream=stream))
     if after == "sent":
         for _ in range(400):  # bounded: the request reaches the upstream within moments
             if duo.a.requests:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.fakes.upstream import Reply, ToolCall
 from tests.web.browser import UI
-from tests.web.harness import Server
+from tests.web.harness import WEATHER_TOOL_OPENAI, Server
 from web.ui import STATIC_DIR
 
 INSPECTOR = "/api/tools/traffic-inspector"
@@ -350,19 +350,6 @@ async def test_capture_actions_say_when_capture_is_not_running(ui: UI) -> None:
 
 # --------------------------------------------------------------------------- screenshot
 
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
-
 
 async def sample_traffic(server: Server) -> None:
     """A few calls of every kind: a thread (text then streamed), an Anthropic stream with
@@ -413,7 +400,9 @@ async def sample_traffic(server: Server) -> None:
             },
         )
         assert resp.status_code == 200, resp.text
-    await chat(server, "What's the weather in Lisbon?", system=agent_system, tools=[WEATHER_TOOL])
+    await chat(
+        server, "What's the weather in Lisbon?", system=agent_system, tools=[WEATHER_TOOL_OPENAI]
+    )
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         resp = await client.post(
             f"/v1beta/models/{server.model('ge')}:generateContent",
@@ -443,7 +432,7 @@ async def sample_traffic(server: Server) -> None:
         "Summarise it in one line.",
         system=agent_system,
         history=tool_history,
-        tools=[WEATHER_TOOL],
+        tools=[WEATHER_TOOL_OPENAI],
     )
 
 

@@ -286,13 +286,7 @@ async def test_build_a_combo_break_its_first_node_see_the_breaker_open_and_failo
     page, server = ui.page, ui.server
     async with FakeUpstream() as broken:
         broken.default_reply = Reply.error(500, "upstream is down")
-        resp = await server.api(
-            "POST",
-            "/api/providers",
-            json={"provider": "openai", "name": "flaky", "url": broken.url + "/v1"},
-        )
-        assert resp.status_code == 201, resp.text
-        flaky_id = resp.json()["id"]
+        flaky_id = await server.add_connection("flaky", broken.url + "/v1")
         # One breaker-worthy failure opens it (the default is 5), for longer than a slow
         # machine takes to run this test (so it is still open, not half-open, when looked at).
         limits = {"failureThreshold": 1, "cooldownSeconds": 600, "maxCooldownSeconds": 600}
@@ -598,12 +592,7 @@ async def test_a_breaker_past_its_cooldown_shows_half_open(ui: UI) -> None:
     server = ui.server
     async with FakeUpstream() as broken:
         broken.default_reply = Reply.error(503, "down")
-        resp = await server.api(
-            "POST",
-            "/api/providers",
-            json={"provider": "openai", "name": "down", "url": broken.url + "/v1"},
-        )
-        down_id = resp.json()["id"]
+        down_id = await server.add_connection("down", broken.url + "/v1")
         limits = {"failureThreshold": 1, "cooldownSeconds": 0.2, "maxCooldownSeconds": 0.2}
         assert (await server.api("PATCH", "/api/resilience", json=limits)).status_code == 200
         combo = {

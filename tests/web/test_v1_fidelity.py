@@ -157,13 +157,6 @@ async def test_provider_urls_must_be_forgiving(server: Server) -> None:
 # --------------------------------------------------------------------------- bare model names
 
 
-async def _add(server: Server, name: str, **fields: Any) -> str:
-    body = {"provider": "openai", "name": name, "url": server.upstream.url + "/v1", **fields}
-    resp = await server.api("POST", "/api/providers", json=body)
-    assert resp.status_code == 201, resp.text
-    return str(resp.json()["id"])
-
-
 async def _chat(server: Server, model: str) -> httpx.Response:
     """One chat call over plain HTTP: no SDK retries, so a 429 itself is what is seen."""
     body = {"model": model, "messages": MESSAGES}
@@ -174,7 +167,7 @@ async def _chat(server: Server, model: str) -> httpx.Response:
 async def test_a_typo_reaches_an_upstream(server: Server) -> None:
     """Connections without a model list (the oa/an/ge lanes) no longer catch every bare name:
     a typo is a 404 with suggestions, and no upstream is called."""
-    await _add(server, "openai-2", models=["gpt-4o-mini", "gpt-4o"])
+    await server.add_connection("openai-2", models=["gpt-4o-mini", "gpt-4o"])
     before = len(server.upstream.requests)
     resp = await _chat(server, "gpt-4o-mni")
     assert resp.status_code == 404, resp.text
@@ -199,8 +192,8 @@ async def test_bare_name_listed_twice_goes_by_priority_then_creation(server: Ser
     """Two connections list the model: the same one serves it every time (priority, then the
     older one, never the name's alphabetical order), the next one is its failover, and the
     response headers name the connection that answered."""
-    await _add(server, "zz-first", models=["shared-model"])
-    late = await _add(server, "aa-second", models=["shared-model"])
+    await server.add_connection("zz-first", models=["shared-model"])
+    late = await server.add_connection("aa-second", models=["shared-model"])
     for _ in range(3):
         resp = await _chat(server, "shared-model")
         assert resp.status_code == 200, resp.text
@@ -354,7 +347,7 @@ async def test_responses_to_an_openai_connection_with_responses_pass_through(
         "POST", "/api/providers", json={"provider": "openai", "url": "https://api.openai.com"}
     )
     assert resp.status_code == 201 and resp.json()["supportsResponses"] is True  # the default
-    oai = await _add(server, "oai")
+    oai = await server.add_connection("oai")
     assert (await server.api("GET", f"/api/providers/{oai}")).json()["supportsResponses"] is False
     resp = await server.api("PATCH", f"/api/providers/{oai}", json={"supportsResponses": True})
     assert resp.status_code == 200 and resp.json()["supportsResponses"] is True

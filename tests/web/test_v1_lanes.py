@@ -15,26 +15,14 @@ import openai
 import pytest
 
 from tests.fakes.upstream import Reply, ToolCall
-from tests.web.harness import LANES, Server
-
-WEATHER_TOOL_OPENAI = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
-WEATHER_TOOL_RESPONSES = {"type": "function", **WEATHER_TOOL_OPENAI["function"]}
-WEATHER_TOOL_ANTHROPIC = {
-    "name": "get_weather",
-    "description": "Weather for a city",
-    "input_schema": WEATHER_TOOL_OPENAI["function"]["parameters"],
-}
+from tests.web.harness import (
+    LANES,
+    WEATHER_TOOL_ANTHROPIC,
+    WEATHER_TOOL_OPENAI,
+    WEATHER_TOOL_RESPONSES,
+    Server,
+)
+from tests.web.test_v1_lanes_matrix import anthropic_tool_loop
 
 PARALLEL = [
     ToolCall("call_a1", "get_weather", '{"city": "Paris"}'),
@@ -276,24 +264,9 @@ async def test_anthropic_multi_turn_tool_round_trip(server: Server, lane: str) -
         Reply.tools([ToolCall("call_9", "get_weather", '{"city":"Lima"}')]),
         Reply.text("Lima is sunny."),
     )
-    client = anthropic.AsyncAnthropic(base_url=server.url, api_key="unused")
-    messages: list[Any] = [{"role": "user", "content": "Lima?"}]
-    first = await client.messages.create(
-        model=server.model(lane), max_tokens=100, tools=[WEATHER_TOOL_ANTHROPIC], messages=messages
-    )
-    use = next(b for b in first.content if b.type == "tool_use")
-    messages.append({"role": "assistant", "content": [b.model_dump() for b in first.content]})
-    messages.append(
-        {
-            "role": "user",
-            "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "sunny, 24C"}],
-        }
-    )
-    second = await client.messages.create(
-        model=server.model(lane), max_tokens=100, tools=[WEATHER_TOOL_ANTHROPIC], messages=messages
-    )
+    second = await anthropic_tool_loop(server, lane)  # the tool answers "3C, cloudy"
     assert second.content[0].type == "text" and second.content[0].text == "Lima is sunny."
-    assert "sunny, 24C" in json.dumps(server.upstream.requests[-1].json)
+    assert "3C, cloudy" in json.dumps(server.upstream.requests[-1].json)
 
 
 # --------------------------------------------------------------------------- Responses in

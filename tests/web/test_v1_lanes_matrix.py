@@ -343,7 +343,8 @@ async def loop_responses(server: Server, lane: str) -> str:
     return second.output_text
 
 
-async def loop_anthropic(server: Server, lane: str) -> str:
+async def anthropic_tool_loop(server: Server, lane: str) -> anthropic.types.Message:
+    """The Anthropic SDK's two turns of the weather tool loop; the second answer."""
     client = anthropic.AsyncAnthropic(base_url=server.url, api_key="unused", max_retries=0)
     tools: Any = [{"name": "get_weather", "input_schema": SCHEMA}]
     history: list[Any] = [{"role": "user", "content": "Weather in Oslo?"}]
@@ -358,9 +359,13 @@ async def loop_anthropic(server: Server, lane: str) -> str:
             "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "3C, cloudy"}],
         }
     )
-    second = await client.messages.create(
+    return await client.messages.create(
         model=server.model(lane), max_tokens=500, tools=tools, messages=history
     )
+
+
+async def loop_anthropic(server: Server, lane: str) -> str:
+    second = await anthropic_tool_loop(server, lane)
     return "".join(b.text for b in second.content if b.type == "text")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import anthropic
+import httpx
 import openai
 import pytest
 from google import genai
@@ -58,13 +59,20 @@ KINDS = ["oa", "an", "ge"]
 # --------------------------------------------------------------------------- failover
 
 
+async def combo_stream(
+    duo: Duo, client: str, kind: str, frames: list[str]
+) -> tuple[httpx.Response, str]:
+    """A streamed call to the kind's combo, whose first upstream answers with ``frames``."""
+    duo.a.script(Reply.sse(*frames))
+    return await duo.call(client, duo.combo(kind), stream=True)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("client", CLIENTS)
 async def test_error_event_before_first_content_fails_over(
     duo: Duo, client: str, kind: str
 ) -> None:
-    duo.a.script(Reply.sse(*ERROR_FIRST[kind]))
-    resp, raw = await duo.call(client, duo.combo(kind), stream=True)
+    resp, raw = await combo_stream(duo, client, kind, ERROR_FIRST[kind])
     assert resp.status_code == 200, raw
     assert resp.headers["x-omniroute-provider"] == f"{kind}-b"
     assert stream_text(client, raw) == DEFAULT_TEXT
@@ -82,8 +90,7 @@ async def test_error_event_before_first_content_fails_over(
 async def test_error_event_after_content_is_a_well_formed_in_band_error(
     duo: Duo, client: str, kind: str
 ) -> None:
-    duo.a.script(Reply.sse(*ERROR_AFTER_CONTENT[kind]))
-    resp, raw = await duo.call(client, duo.combo(kind), stream=True)
+    resp, raw = await combo_stream(duo, client, kind, ERROR_AFTER_CONTENT[kind])
     assert resp.status_code == 200
     assert resp.headers["x-omniroute-provider"] == f"{kind}-a"
     assert stream_text(client, raw) == "partial answer", "the error is not content"
@@ -113,8 +120,7 @@ async def test_error_event_after_content_is_a_well_formed_in_band_error(
 async def test_stream_ending_before_content_is_retried_not_a_protocol_dead_end(
     duo: Duo, client: str, kind: str, frames: list[str]
 ) -> None:
-    duo.a.script(Reply.sse(*frames))
-    resp, raw = await duo.call(client, duo.combo(kind), stream=True)
+    resp, raw = await combo_stream(duo, client, kind, frames)
     assert resp.status_code == 200, raw
     assert resp.headers["x-omniroute-provider"] == f"{kind}-b"
     assert stream_text(client, raw) == DEFAULT_TEXT
@@ -130,19 +136,7 @@ async def test_client_disconnect_mid_stream_is_499_in_call_and_attempt_log(
     # Stall right after the first text delta (Anthropic: start, block start, ping, delta).
     stall_after = {"oa": 2, "an": 4, "ge": 1}[kind]
     duo.a.script(Reply.text("partial answer and more", stall_after=stall_after))
-    path = "/v1/chat/completions"
-    body = {
-        "model": duo.combo(kind),
-        "stream": True,
-        "messages": [{"role": "user", "content": "hi"}],
-    }
-    await duo.mark()
-    async with duo.http.stream("POST", duo.server.url + path, json=body) as resp:
-        seen = ""
-        async for chunk in resp.aiter_text():
-            seen += chunk
-            if "partial" in seen:
-                break
+    await duo.leave_once("chat", duo.combo(kind), "partial")
     await duo.a.disconnected.wait()  # the upstream call was cancelled
     row = await duo.last_log()
     assert row["status"] == 499 and row["error"] == "client disconnected"
