@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from router.catalog import Catalog
 from router.errors import BadRequest, ModelNotFound
 from router.routing.strategies import Candidate, StateStore, StrategyContext, order_nodes
+from router.store.advance import Advance
 from router.store.records import Combo, ProviderConnection
 
 MAX_DEPTH = 8  # aliases and nested combos; cycles are refused at write time, this is a backstop
@@ -237,7 +238,7 @@ class _ReadOnlyState:
     def set(self, key: str, value: Any) -> None:
         self.local[key] = value
 
-    def update[R](self, key: str, step: Callable[[Any], tuple[Any, R]]) -> R:
-        new, result = step(self.get(key))
+    def advance(self, key: str, step: Advance) -> Any:
+        new = step.apply(self.get(key))
         self.local[key] = new
-        return result
+        return new

@@ -26,6 +26,7 @@ from router.errors import BadRequest
 from router.routing.breaker import BreakerRegistry, BreakerState
 from router.routing.limits import ConcurrencyLimiter
 from router.routing.stats import NodeStats, node_key
+from router.store.advance import Advance, Draw, Turn
 from router.store.records import STRATEGIES, ModelPrice
 
 SkipReason = Literal[
@@ -36,15 +37,16 @@ SkipReason = Literal[
 class StateStore(Protocol):
     """Strategy state that should survive a restart; values are JSON-serialisable.
 
-    ``update`` is the one way a strategy advances its state: ``step(old)`` returns the new
-    value and a result, and no other caller sees ``old`` in between, even another instance
-    sharing the same database (store/shared.py), so a turn is never taken twice."""
+    ``advance`` is the one way a strategy moves its state on: it applies ``step``
+    (store/advance.py) to the stored value and returns the new one, and no other caller sees
+    the old value in between, even another instance sharing the same database
+    (store/shared.py: one ``UPDATE ... RETURNING``), so a turn is never taken twice."""
 
     def get(self, key: str) -> Any: ...
 
     def set(self, key: str, value: Any) -> None: ...
 
-    def update[R](self, key: str, step: Callable[[Any], tuple[Any, R]]) -> R: ...
+    def advance(self, key: str, step: Advance) -> Any: ...
 
 
 class MemoryStateStore:
@@ -61,10 +63,10 @@ class MemoryStateStore:
     def set(self, key: str, value: Any) -> None:
         self.data[key] = json.dumps(value)
 
-    def update[R](self, key: str, step: Callable[[Any], tuple[Any, R]]) -> R:
-        new, result = step(self.get(key))
+    def advance(self, key: str, step: Advance) -> Any:
+        new = step.apply(self.get(key))
         self.set(key, new)
-        return result
+        return json.loads(self.data[key])
 
 
 @dataclass(slots=True, frozen=True)
@@ -321,18 +323,12 @@ def _round_robin(
     n = len(nodes)
     if n == 0:
         return []
+    turn = Turn(n, tuple(ready), tuple(busy))
+    chosen = turn.chosen(ctx.state.advance(f"round-robin:{combo}", turn))
+    # The rotation goes on from the node served: ready nodes first, busy ones as a fallback.
+    rotation = [(chosen + k) % n for k in range(n)]
     ready_set, busy_set = set(ready), set(busy)
-
-    def take_turn(stored: Any) -> tuple[int, list[int]]:
-        start = stored % n if isinstance(stored, int) and not isinstance(stored, bool) else 0
-        rotation = [(start + k) % n for k in range(n)]
-        order = [i for i in rotation if i in ready_set] + [i for i in rotation if i in busy_set]
-        # Next time start after the node this request gets, so a skipped node does not hand
-        # its turn to its neighbour (which would then serve twice in a row).
-        chosen = order[0] if order else start
-        return (chosen + 1) % n, order
-
-    return ctx.state.update(f"round-robin:{combo}", take_turn)
+    return [i for i in rotation if i in ready_set] + [i for i in rotation if i in busy_set]
 
 
 def _strict_random(
@@ -340,33 +336,10 @@ def _strict_random(
 ) -> list[int]:
     if not nodes:
         return []
-    keys = [c.key for c in nodes]
     # Ready nodes take their turn first; busy ones only when nothing is ready.
-    group = set(ready or busy)
-
-    def draw(stored: Any) -> tuple[dict[str, Any], int | None]:
-        deck: list[int] = []
-        if isinstance(stored, dict) and stored.get("keys") == keys:
-            deck = [i for i in stored.get("deck", []) if isinstance(i, int) and 0 <= i < len(nodes)]
-        first = _draw(deck, group)
-        if first is None and group:
-            # Deck used up (or only holds nodes that cannot serve now): a fresh shuffle.
-            deck = list(range(len(nodes)))
-            ctx.rng.shuffle(deck)
-            first = _draw(deck, group)
-        return {"keys": keys, "deck": deck}, first
-
-    first = ctx.state.update(f"strict-random:{combo}", draw)
+    draw = Draw(tuple(c.key for c in nodes), frozenset(ready or busy), ctx.rng)
+    first = Draw.drawn(ctx.state.advance(f"strict-random:{combo}", draw))
     return [*([] if first is None else [first]), *(i for i in ready + busy if i != first)]
-
-
-def _draw(deck: list[int], group: set[int]) -> int | None:
-    """Take the first card of ``group`` off the deck."""
-    for pos, i in enumerate(deck):
-        if i in group:
-            del deck[pos]
-            return i
-    return None
 
 
 _ORDERERS: dict[str, Orderer] = {

@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from router.store.advance import Advance, Turn
 from router.store.db import database, engine, execute
 from router.store.records import RemoteBreaker
 
@@ -166,13 +167,75 @@ def _counter(conn: Any) -> int:
     return int(row[0]) if row else 0
 
 
+# Both advances are one INSERT ... ON CONFLICT DO UPDATE ... RETURNING: PostgreSQL's atomic
+# upsert, an UPDATE ... RETURNING that also creates the row on first use. The SET expression
+# is evaluated against the row version it has locked, so concurrent advances queue on the
+# row and each sees the one before it: no read-modify-write across round trips, no turn
+# taken twice. Each mirrors the Python ``apply`` of store/advance.py line by line (a test
+# runs both on the same inputs).
+
+_POSITION = "((router_state.value::bigint % ?) + ?) % ?"  # Python's non-negative modulo
+_TURN_SQL = f"""
+INSERT INTO router_state (key, value) VALUES (?, ?)
+ON CONFLICT (key) DO UPDATE SET value = (
+    SELECT ((r.i + 1) % ?)::text
+    FROM (
+        SELECT (s.start + k) % ? AS i, k
+        FROM generate_series(0, ? - 1) AS k,
+             (SELECT CASE WHEN router_state.value ~ '^-{{0,1}}[0-9]{{1,18}}$'
+                          THEN {_POSITION} ELSE 0 END AS start) AS s
+    ) AS r
+    ORDER BY CASE WHEN r.i = ANY(?::int[]) THEN 0 WHEN r.i = ANY(?::int[]) THEN 1 ELSE 2 END,
+             r.k
+    LIMIT 1
+)
+RETURNING value
+"""
+
+# The stored deck, kept only when it was dealt for this node list, as int[] (cards that are
+# not a node index are dropped, as in Python).
+_OLD_DECK = """
+ARRAY(
+    SELECT e::text::int
+    FROM jsonb_array_elements(
+        CASE WHEN jsonb_typeof(router_state.value::jsonb) = 'object'
+                  AND router_state.value::jsonb -> 'keys' = ?::jsonb
+                  AND jsonb_typeof(router_state.value::jsonb -> 'deck') = 'array'
+             THEN router_state.value::jsonb -> 'deck' ELSE '[]'::jsonb END
+    ) WITH ORDINALITY AS j(e, o)
+    WHERE jsonb_typeof(e) = 'number' AND e::text ~ '^[0-9]{1,9}$' AND e::text::int < ?
+    ORDER BY o
+)"""
+_DRAW_SQL = f"""
+INSERT INTO router_state (key, value) VALUES (?, ?)
+ON CONFLICT (key) DO UPDATE SET value = (
+    SELECT jsonb_build_object(
+        'keys', ?::jsonb,
+        'deck', COALESCE(
+            (SELECT jsonb_agg(c ORDER BY o) FROM unnest(d.cards) WITH ORDINALITY AS u(c, o)
+             WHERE o IS DISTINCT FROM d.pos),
+            '[]'::jsonb),
+        'drawn', d.cards[d.pos]
+    )::text
+    FROM (
+        SELECT x.cards,
+               (SELECT o FROM unnest(x.cards) WITH ORDINALITY AS u(c, o)
+                WHERE c = ANY(?::int[]) ORDER BY o LIMIT 1) AS pos
+        FROM (
+            SELECT CASE WHEN cardinality(?::int[]) = 0 OR old.cards && ?::int[]
+                        THEN old.cards ELSE ?::int[] END AS cards
+            FROM (SELECT {_OLD_DECK} AS cards) AS old
+        ) AS x
+    ) AS d
+)
+RETURNING value
+"""
+
+
 class SharedState:
     """A ``StateStore`` (router/routing/strategies.py) in the database: every read and every
-    advance goes to PostgreSQL, the advance as one transaction holding the row lock
-    (``SELECT ... FOR UPDATE``), so instances never take the same turn twice."""
-
-    def __init__(self) -> None:
-        self._known: set[str] = set()
+    advance goes to PostgreSQL, each advance one atomic statement (see ``_TURN_SQL``), so
+    instances never take the same turn twice."""
 
     def get(self, key: str) -> Any:
         row = execute(database, "SELECT value FROM router_state WHERE key = ?", (key,)).fetchone()
@@ -186,24 +249,24 @@ class SharedState:
             (key, json.dumps(value)),
         )
 
-    def update[R](self, key: str, step: Callable[[Any], tuple[Any, R]]) -> R:
-        if key not in self._known:
-            execute(
-                database,
-                "INSERT INTO router_state (key, value) VALUES (?, NULL) "
-                "ON CONFLICT (key) DO NOTHING",
-                (key,),
-            )
-            self._known.add(key)
-        with database.atomic():
-            row = execute(
-                database, "SELECT value FROM router_state WHERE key = ? FOR UPDATE", (key,)
-            ).fetchone()
-            old = None if row is None or row[0] is None else json.loads(row[0])
-            new, result = step(old)
-            encoded = json.dumps(new)  # a value that is not JSON fails before the write
-            execute(database, "UPDATE router_state SET value = ? WHERE key = ?", (encoded, key))
-        return result
+    def advance(self, key: str, step: Advance) -> Any:
+        """One round trip: the row is created with ``step.apply(None)`` on first use, else
+        advanced in the database by the SQL twin of ``step.apply``."""
+        first = json.dumps(step.apply(None))
+        if isinstance(step, Turn):
+            n = step.n
+            sql = _TURN_SQL
+            params: tuple[object, ...] = (
+                key, first, n, n, n, n, n, n, list(step.ready), list(step.busy),
+            )  # fmt: skip
+        else:
+            keys, group = json.dumps(list(step.keys)), sorted(step.group)
+            sql = _DRAW_SQL
+            params = (
+                key, first, keys, group, group, group, step.fresh(), keys, len(step.keys),
+            )  # fmt: skip
+        row = execute(database, sql, params).fetchone()
+        return json.loads(row[0])
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         return True

@@ -4,10 +4,10 @@ behind to the database, so it survives restarts without the request path touchin
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from router.store import config
+from router.store.advance import Advance
 from router.store.writer import BatchWriter, StoreWriter
 
 
@@ -29,12 +29,12 @@ class PersistentState:
         self._data[key] = encoded
         self._writer.submit((key, json.loads(encoded)))
 
-    def update[R](self, key: str, step: Callable[[Any], tuple[Any, R]]) -> R:
+    def advance(self, key: str, step: Advance) -> Any:
         """One process per SQLite database: the dict is the truth, advanced on the event
         loop thread (no other thread touches it); the database is written behind."""
-        new, result = step(self.get(key))
+        new = step.apply(self.get(key))
         self.set(key, new)
-        return result
+        return new
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         return self._writer.flush(timeout)

@@ -16,6 +16,9 @@ import pytest
 
 from tests.addons.proc import Llmtap, free_port, llmtap_argv, start_llmtap
 from tests.fakes.upstream import FakeUpstream, Reply
+from tests.web import browser
+
+browser_context = browser.browser_context  # the UI tests' headless Chromium, as a fixture here
 
 TOKEN = "team-management-token-0123456789"
 HEADERS = {"X-Llmtap-Token": TOKEN}
@@ -194,17 +197,106 @@ async def test_round_robin_splits_exactly_across_three_instances(
     )
     assert models == {"m1": 100, "m2": 100, "m3": 100}
 
-    # Every instance's calls are in the one call log and in the usage analytics.
-    deadline = time.monotonic() + 10
-    total = 0
-    while time.monotonic() < deadline:
-        usage = api(gws[2], "GET", "/api/usage/analytics", params={"period": "day"})
-        total = usage.json()["totals"]["requests"]
-        if total >= 300:
-            break
-        await asyncio.sleep(0.1)
-    assert total == 300
-    assert usage.json()["byModel"].keys() == {"m1", "m2", "m3"}
+    # Every instance's calls are in the one call log and in the usage analytics, read
+    # through any instance.
+    for inst in gws:
+        deadline = time.monotonic() + 10
+        total = 0
+        while time.monotonic() < deadline:
+            usage = api(inst, "GET", "/api/usage/analytics", params={"period": "day"})
+            total = usage.json()["totals"]["requests"]
+            if total >= 300:
+                break
+            await asyncio.sleep(0.1)
+        assert total == 300
+        assert {m: v["requests"] for m, v in usage.json()["byModel"].items()} == {
+            "m1": 100,
+            "m2": 100,
+            "m3": 100,
+        }
+        logs = api(inst, "GET", "/api/usage/call-logs", params={"limit": 1000}).json()
+        assert logs["total"] == 300
+        assert len({row["id"] for row in logs["logs"]}) == 300
+
+
+async def test_strict_random_deals_each_deck_once_across_three_instances(
+    team: Team, upstream: FakeUpstream
+) -> None:
+    """Three instances share one strict-random combo of four members. Each round sends four
+    calls at once, spread over the instances: every round is one whole deck (each member
+    once, none twice), exactly as one instance would deal it."""
+    gws = team.start(3)
+    conn = add_provider(gws[0], upstream)
+    members = ["m1", "m2", "m3", "m4"]
+    combo = api(
+        gws[1], "POST", "/api/combos",
+        json={"name": "deck", "strategy": "strict-random",
+              "nodes": [{"connectionId": conn["id"], "model": m} for m in members]},
+    )  # fmt: skip
+    assert combo.status_code == 201, combo.text
+    await asyncio.sleep(1.0)  # every instance has the combo
+    clients = [httpx.AsyncClient(base_url=inst.url, timeout=30) for inst in gws]
+    rounds: list[list[str]] = []
+    try:
+        for r in range(25):
+            before = len(upstream.requests)
+            replies = await asyncio.gather(
+                *(
+                    clients[(r * len(members) + j) % len(clients)].post(
+                        "/v1/chat/completions", json=chat("deck")
+                    )
+                    for j in range(len(members))
+                )
+            )
+            assert [resp.status_code for resp in replies] == [200] * len(members)
+            rounds.append([req.json["model"] for req in upstream.requests[before:]])
+    finally:
+        for client in clients:
+            await client.aclose()
+    assert all(sorted(dealt) == members for dealt in rounds), rounds
+    assert len({tuple(dealt) for dealt in rounds}) > 1  # shuffled, not a fixed rotation
+
+
+async def test_usage_through_either_instance_shows_both_instances_calls(
+    team: Team, upstream: FakeUpstream, browser_context: Any
+) -> None:
+    """Calls served by a and by b are in the call log, the analytics and the usage page of
+    each of them. (Without Chromium this skips; the round-robin test above still reads the
+    call log and analytics through every instance.)"""
+    from playwright.async_api import expect
+
+    a, b = team.start(2)
+    add_provider(a, upstream)
+    await asyncio.sleep(1.0)
+    served: dict[str, set[str]] = {}
+    for name, inst, model, calls in (("a", a, "gpt-4o-mini", 3), ("b", b, "gpt-4o", 2)):
+        async with httpx.AsyncClient(base_url=inst.url, timeout=30) as client:
+            for _ in range(calls):
+                resp = await client.post("/v1/chat/completions", json=chat(f"oa/{model}"))
+                assert resp.status_code == 200, resp.text
+                served.setdefault(name, set()).add(resp.headers["X-OmniRoute-Request-Id"])
+    everyone = served["a"] | served["b"]
+    for inst in (a, b):
+        deadline = time.monotonic() + 10  # the writer batches rows off the request path
+        logged: set[str] = set()
+        while time.monotonic() < deadline and not everyone <= logged:
+            logs = api(inst, "GET", "/api/usage/call-logs", params={"limit": 100}).json()
+            logged = {row["id"] for row in logs["logs"]}
+            await asyncio.sleep(0.1)
+        assert logged == everyone
+        analytics = api(inst, "GET", "/api/usage/analytics", params={"period": "day"}).json()
+        assert analytics["totals"]["requests"] == 5
+        assert {m: v["requests"] for m, v in analytics["byModel"].items()} == {
+            "gpt-4o-mini": 3,
+            "gpt-4o": 2,
+        }
+    # The usage page: the UI of either instance counts all five calls.
+    for inst in (a, b):
+        page = await browser_context.new_page()
+        await page.goto(f"{inst.url}/?token={TOKEN}")
+        await page.locator(".view-tab[data-view=router]").click()
+        await expect(page.locator("#rt-usage #u-requests")).to_have_text("5", timeout=15_000)
+        await page.close()
 
 
 def test_instances_starting_at_once_migrate_once(tmp_path: Path, postgres_url: str) -> None:

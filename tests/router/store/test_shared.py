@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import collections
+import random
 import threading
 import time
 from typing import Any
 
+import pytest
+
 from router.store import shared
+from router.store.advance import Draw, Turn
 from router.store.db import close_database, open_database
 from router.store.shared import (
     ChangeFeed,
@@ -20,28 +25,97 @@ from .conftest import on_connections
 
 
 def test_concurrent_advances_never_take_the_same_turn(postgres_url: str) -> None:
-    """Eight threads (eight connections, as eight instances would be) each take 50 turns:
-    every ticket from 0 to 399 is handed out exactly once."""
+    """Eight threads (eight connections, as eight instances would be) each take 50 turns of
+    a 400-node round-robin: every node from 0 to 399 is served exactly once."""
     open_database(postgres_url)
     state = SharedState()
-    tickets: list[int] = []
+    turn = Turn(400, tuple(range(400)), ())
+    served: list[int] = []
     lock = threading.Lock()
-
-    def take(old: Any) -> tuple[int, int]:
-        current = old if isinstance(old, int) else 0
-        return current + 1, current
 
     def worker() -> None:
         for _ in range(50):
-            ticket = state.update("round-robin:c", take)
+            chosen = turn.chosen(state.advance("round-robin:c", turn))
             with lock:
-                tickets.append(ticket)
+                served.append(chosen)
 
     errors = on_connections(8, worker)
     try:
         assert errors == []
-        assert sorted(tickets) == list(range(400))
-        assert state.get("round-robin:c") == 400
+        assert sorted(served) == list(range(400))
+        assert state.get("round-robin:c") == 0
+    finally:
+        close_database()
+
+
+def test_concurrent_draws_deal_each_card_once_per_deck(postgres_url: str) -> None:
+    """Six threads draw 30 cards each from one shared six-card deck: every card is dealt 30
+    times (whole decks), and every draw leaves a remainder one card smaller that lacks the
+    card drawn (a card taken twice would upset both counts)."""
+    open_database(postgres_url)
+    state = SharedState()
+    keys = tuple(f"n{i}" for i in range(6))
+    results: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        draw = Draw(keys, frozenset(range(6)), random.Random())
+        for _ in range(30):
+            new = state.advance("strict-random:d", draw)
+            with lock:
+                results.append(new)
+
+    errors = on_connections(6, worker)
+    try:
+        assert errors == []
+        drawn = collections.Counter(r["drawn"] for r in results)
+        assert drawn == {i: 30 for i in range(6)}
+        assert all(r["drawn"] not in r["deck"] for r in results)
+        assert collections.Counter(len(r["deck"]) for r in results) == {
+            size: 30 for size in range(6)
+        }
+    finally:
+        close_database()
+
+
+class _Reversing(random.Random):
+    """A "shuffle" that is the same every time, so Python and SQL deal the same fresh deck."""
+
+    def shuffle(self, x: Any) -> None:  # type: ignore[override]
+        x.reverse()
+
+
+STORED: list[Any] = [
+    None, 0, 1, 2, 7, -1, -5, True, "x", 2.5, [1], {"a": 1},
+    {"keys": ["n0", "n1", "n2", "n3"], "deck": [3, 1]},
+    {"keys": ["n0", "n1", "n2", "n3"], "deck": [3, 1, 9, -1, "2", 2.0, True, 0]},
+    {"keys": ["n0", "n1", "n2", "n3"], "deck": []},
+    {"keys": ["n0", "n1", "n2", "n3"], "deck": "no"},
+    {"keys": ["x", "y"], "deck": [0, 1]},
+    {"keys": ["n0", "n1", "n2", "n3"], "deck": [2], "drawn": 1},
+]  # fmt: skip
+GROUPS = [(), (0,), (1, 3), (0, 1, 2, 3), (2,)]
+
+
+@pytest.mark.parametrize("stored", STORED)
+def test_sql_advances_match_their_python_steps(postgres_url: str, stored: Any) -> None:
+    """Each SQL statement in SharedState is the twin of an ``apply`` in store/advance.py:
+    same stored value, same step, same new value."""
+    open_database(postgres_url)
+    state = SharedState()
+    keys = ("n0", "n1", "n2", "n3")
+    try:
+        for ready in GROUPS:
+            for busy in GROUPS:
+                turn = Turn(4, ready, tuple(i for i in busy if i not in ready))
+                state.set("t", stored)
+                assert state.advance("t", turn) == turn.apply(stored), (ready, busy)
+            draw = Draw(keys, frozenset(ready), _Reversing())
+            state.set("d", stored)
+            assert state.advance("d", draw) == draw.apply(stored), ready
+        # First use: the row does not exist yet.
+        assert state.advance("new-t", Turn(3, (1, 2), ())) == 2
+        assert state.advance("new-d", Draw(keys, frozenset({2}), _Reversing()))["drawn"] == 2
     finally:
         close_database()
 
