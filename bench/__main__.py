@@ -21,6 +21,7 @@ from bench import experiments as ex
 from bench import wrk
 from bench.arms import Arm, Proc
 from bench.driver import closed_loop
+from bench.experiments.gateway import gateway
 from bench.profile import Profile
 from bench.report import render_headline
 
@@ -257,6 +258,7 @@ async def main_async(quick: bool, only: set[str] | None, doc: Path) -> int:
         ("e5", "E5", ex.e5_memory),
         ("mitm", "MITM", ex.mitm),
         ("inspector", "Inspector", ex.inspector),
+        ("gateway", "Team gateway", gateway),  # full mode: its own processes and PostgreSQL
     ]
     try:
         for key, title, fn in steps:
@@ -280,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="the < 5 minute version")
     parser.add_argument(
         "--only",
-        help="comma-separated experiments (calibration,e1,e2,e3,e4,e5,mitm,inspector)",
+        help="comma-separated experiments (calibration,e1,e2,e3,e4,e5,mitm,inspector,gateway)",
     )
     parser.add_argument("--out", type=Path, default=DOC, help="report path")
     parser.add_argument(

@@ -26,6 +26,7 @@ from router.settings import MUTABLE, Settings
 from router.store import combos as store_combos
 from router.store import config as store_config
 from router.store import db as store_db
+from router.store import keys as store_keys
 from router.store import providers as store_providers
 from router.store.records import (
     CallLog,
@@ -130,7 +131,9 @@ class Runtime:
 
     def reload_shared(self) -> None:
         """Another instance changed the configuration: read everything this process holds a
-        copy of again (catalog, pricing, resilience thresholds, runtime settings, hosts)."""
+        copy of again (catalog, pricing, resilience thresholds, runtime settings, hosts,
+        the router keys already verified)."""
+        store_keys.forget()
         self.reload_catalog()
         self.reload_custom_hosts()
         self.pricing.replace(store_config.list_prices())

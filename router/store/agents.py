@@ -21,16 +21,7 @@ def list_mappings(agent_id: str) -> list[AgentMapping]:
         .where(AgentMappingRow.agent_id == agent_id)
         .order_by(AgentMappingRow.id)
     )
-    return [
-        AgentMapping(
-            agent_id=r.agent_id,
-            source_model=r.source_model,
-            target_model=r.target_model,
-            effort=r.effort,
-            updated_at=r.updated_at,
-        )
-        for r in query
-    ]
+    return [AgentMapping.model_validate(r) for r in query]
 
 
 # Spelled by users for the top effort; the IR has one name for it.
@@ -138,16 +129,7 @@ def list_detected_models(agent_id: str) -> list[DetectedModel]:
         .where(DetectedModelRow.agent_id == agent_id)
         .order_by(DetectedModelRow.count.desc(), DetectedModelRow.model)
     )
-    return [
-        DetectedModel(
-            agent_id=r.agent_id,
-            model=r.model,
-            count=r.count,
-            first_seen=r.first_seen,
-            last_seen=r.last_seen,
-        )
-        for r in query
-    ]
+    return [DetectedModel.model_validate(r) for r in query]
 
 
 # --------------------------------------------------------------------------- agent state
@@ -163,15 +145,7 @@ _STATE_FIELDS = (
 
 
 def _state(row: AgentStateRow) -> AgentState:
-    return AgentState(
-        agent_id=row.agent_id,
-        dns_enabled=row.dns_enabled,
-        cert_trusted=row.cert_trusted,
-        setup_completed=row.setup_completed,
-        last_started_at=row.last_started_at,
-        last_error=row.last_error,
-        route_all=row.route_all,
-    )
+    return AgentState.model_validate(row)
 
 
 def get_agent_state(agent_id: str) -> AgentState:

@@ -13,21 +13,11 @@ from router.store.tables import ComboRow, ProviderConnectionRow
 
 
 def _record(row: ComboRow) -> Combo:
-    return Combo(
-        id=row.id,
-        name=row.name,
-        model=row.model,
-        strategy=row.strategy,  # checked against STRATEGIES on write
-        nodes=[ComboNode.model_validate(n) for n in row.nodes or []],
-        created_at=row.created_at,
-    )
+    return Combo.model_validate(row)  # strategy checked against STRATEGIES on write
 
 
 def _get_row(combo_id: str) -> ComboRow:
-    row = ComboRow.get_or_none(ComboRow.id == combo_id)
-    if row is None:
-        raise NotFound(f"combo '{combo_id}' not found")
-    return row
+    return ComboRow.found(ComboRow.id == combo_id, f"combo '{combo_id}'")
 
 
 def _children(nodes: list[ComboNode]) -> list[str]:

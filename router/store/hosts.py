@@ -20,21 +20,11 @@ _HOST = re.compile(
 
 
 def _record(row: CustomHostRow) -> CustomHost:
-    return CustomHost(
-        host=row.host,
-        enabled=row.enabled,
-        label=row.label,
-        kind=row.kind,  # checked against KINDS on write
-        added_at=row.added_at,
-        last_seen_at=row.last_seen_at,
-    )
+    return CustomHost.model_validate(row)  # kind checked against KINDS on write
 
 
 def _get_row(host: str) -> CustomHostRow:
-    row = CustomHostRow.get_or_none(CustomHostRow.host == normalize_host(host))
-    if row is None:
-        raise NotFound(f"custom host '{host}' not found")
-    return row
+    return CustomHostRow.found(CustomHostRow.host == normalize_host(host), f"custom host '{host}'")
 
 
 def _check_kind(kind: str) -> None:

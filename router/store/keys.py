@@ -1,4 +1,11 @@
-"""Router API keys: only a SHA-256 hash and a preview are stored; the key is shown once."""
+"""Router API keys: only a SHA-256 hash and a preview are stored; the key is shown once.
+
+:func:`verify` runs on every router call, so the active keys it found are kept in memory (by
+hash): a known key costs no database round trip. The copy is dropped whenever keys change:
+here for a change made by this process, and by :func:`forget` when another instance sharing
+the database announces a change (store/shared.py's feed, within its 1 s). Misses are not
+kept, so a key created elsewhere works at once and random keys cannot fill memory.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,15 @@ from router.store.records import ApiKey, key_preview
 from router.store.tables import ApiKeyRow
 
 PREFIX = "sk-llmtap-"
+CACHED_KEYS = 1024  # active keys kept; more than a team has, bounded all the same
+
+_verified: dict[str, ApiKey] = {}
+_verified_in: list[object] = [None]  # the database those keys were found in
+
+
+def forget() -> None:
+    """Drop the verified keys kept in memory (keys changed, here or on another instance)."""
+    _verified.clear()
 
 
 def _hash(full_key: str) -> str:
@@ -20,20 +36,11 @@ def _hash(full_key: str) -> str:
 
 
 def _record(row: ApiKeyRow) -> ApiKey:
-    return ApiKey(
-        id=row.id,
-        label=row.label,
-        key_preview=row.key_preview,
-        is_active=row.is_active,
-        created_at=row.created_at,
-    )
+    return ApiKey.model_validate(row)  # by attribute; the hash stays behind
 
 
 def _get_row(key_id: str) -> ApiKeyRow:
-    row = ApiKeyRow.get_or_none(ApiKeyRow.id == key_id)
-    if row is None:
-        raise NotFound(f"api key '{key_id}' not found")
-    return row
+    return ApiKeyRow.found(ApiKeyRow.id == key_id, f"api key '{key_id}'")
 
 
 def _check_label(label: str) -> str:
@@ -72,10 +79,12 @@ def update(key_id: str, *, label: str | None = None, is_active: bool | None = No
         if is_active is not None:
             row.is_active = is_active
         row.save()
+    forget()
     return _record(row)
 
 
 def delete(key_id: str) -> None:
+    forget()
     if not ApiKeyRow.delete().where(ApiKeyRow.id == key_id).execute():
         raise NotFound(f"api key '{key_id}' not found")
 
@@ -86,7 +95,16 @@ def verify(full_key: str) -> ApiKey | None:
     if not full_key.startswith(PREFIX):
         return None
     digest = _hash(full_key)
+    if _verified_in[0] is not database.obj:  # another database was opened (tests, db copy)
+        forget()
+        _verified_in[0] = database.obj
+    known = _verified.get(digest)
+    if known is not None:
+        return known
     row = ApiKeyRow.get_or_none(ApiKeyRow.key_hash == digest)
     if row is None or not hmac.compare_digest(row.key_hash, digest) or not row.is_active:
         return None
-    return _record(row)
+    if len(_verified) >= CACHED_KEYS:
+        _verified.clear()  # rare (a team has fewer keys): start over rather than track use
+    found = _verified[digest] = _record(row)
+    return found

@@ -75,10 +75,9 @@ def _free_name(base: str) -> str:
 
 
 def _get_row(connection_id: str) -> ProviderConnectionRow:
-    row = ProviderConnectionRow.get_or_none(ProviderConnectionRow.id == connection_id)
-    if row is None:
-        raise NotFound(f"provider connection '{connection_id}' not found")
-    return row
+    return ProviderConnectionRow.found(
+        ProviderConnectionRow.id == connection_id, f"provider connection '{connection_id}'"
+    )
 
 
 def create(data: ProviderConnectionCreate) -> ProviderConnection:

@@ -40,10 +40,7 @@ def _counted() -> list[Session]:
 
 
 def _get_row(session_id: str) -> SessionRow:
-    row = SessionRow.get_or_none(SessionRow.id == session_id)
-    if row is None:
-        raise NotFound(f"session '{session_id}' not found")
-    return row
+    return SessionRow.found(SessionRow.id == session_id, f"session '{session_id}'")
 
 
 def _count(session_id: str) -> int:

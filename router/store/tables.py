@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import peewee
 
+from router.errors import NotFound
 from router.store.db import database
 
 # peewee's stubs make Field generic in the value type; the runtime class is not subscriptable.
@@ -55,6 +56,22 @@ class Table(peewee.Model):
     class Meta:
         database = database
         legacy_table_names = False
+
+    @classmethod
+    def found(cls, where: Any, what: str) -> Self:
+        """The row matching ``where``; 404 "``what`` not found" when there is none."""
+        row = cls.get_or_none(where)
+        if row is None:
+            raise NotFound(f"{what} not found")
+        return row
+
+
+class KeyValueTable(Table):
+    """A table of JSON values by text key (settings, resilience thresholds, router state).
+    Rows are kept as given: the records that read them validate."""
+
+    key = peewee.CharField(primary_key=True)
+    value = JsonField()
 
 
 class ProviderConnectionRow(Table):
@@ -137,27 +154,18 @@ class ModelPriceRow(Table):
         table_name = "model_price"
 
 
-class SettingRow(Table):
-    key = peewee.CharField(primary_key=True)
-    value = JsonField()
-
+class SettingRow(KeyValueTable):
     class Meta:
         table_name = "setting"
 
 
-class ResilienceRow(Table):
-    key = peewee.CharField(primary_key=True)
-    value = JsonField()
-
+class ResilienceRow(KeyValueTable):
     class Meta:
         table_name = "resilience_setting"
 
 
-class RouterStateRow(Table):
+class RouterStateRow(KeyValueTable):
     """Small router state that must survive restarts (round-robin positions, random decks)."""
-
-    key = peewee.CharField(primary_key=True)
-    value = JsonField()
 
     class Meta:
         table_name = "router_state"

@@ -168,6 +168,36 @@ async def test_provider_added_on_one_is_used_by_the_other_within_a_second(
     assert seen_after < 1.0, f"instance b used the new provider only after {seen_after:.2f}s"
 
 
+async def test_key_revoked_on_one_stops_working_on_the_other_within_a_second(
+    team: Team, upstream: FakeUpstream
+) -> None:
+    """b keeps the keys it verified in memory (no database round trip per call); a key
+    revoked through a is refused by b within the same 1 s as any configuration change."""
+    a, b = team.start(2, LLMTAP_REQUIRE_API_KEY="true")
+    add_provider(a, upstream)
+    created = api(a, "POST", "/api/keys", json={"label": "alice"})
+    assert created.status_code == 201, created.text
+    key_id, key = created.json()["id"], created.json()["key"]
+    await asyncio.sleep(1.0)
+    async with httpx.AsyncClient(
+        base_url=b.url, timeout=30, headers={"Authorization": f"Bearer {key}"}
+    ) as client:
+        for _ in range(3):  # verified once, then served from b's memory
+            resp = await client.post("/v1/chat/completions", json=chat("oa/gpt-4o-mini"))
+            assert resp.status_code == 200, resp.text
+        revoked = api(a, "PATCH", f"/api/keys/{key_id}", json={"isActive": False})
+        assert revoked.status_code == 200, revoked.text
+        revoked_at = time.monotonic()
+        status = 200
+        while time.monotonic() - revoked_at < 5 and status == 200:  # bounded
+            resp = await client.post("/v1/chat/completions", json=chat("oa/gpt-4o-mini"))
+            status = resp.status_code
+            await asyncio.sleep(0.02)
+        refused_after = time.monotonic() - revoked_at
+    assert status == 401
+    assert refused_after < 1.0, f"b still took the revoked key after {refused_after:.2f}s"
+
+
 async def test_round_robin_splits_exactly_across_three_instances(
     team: Team, upstream: FakeUpstream
 ) -> None:

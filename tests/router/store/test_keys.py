@@ -39,3 +39,27 @@ def test_label_required(db: DbTarget) -> None:
         keys.create("  ")
     assert info.value.details[0].field == "label"
     assert keys.list_all() == []
+
+
+def test_a_verified_key_is_kept_in_memory_until_keys_change(db: DbTarget) -> None:
+    """The request path reads a known key from memory; any change to keys (here, or
+    announced by another instance: ``forget``) makes the next check read the database."""
+    from router.store.db import database, execute
+
+    record, full = keys.create("kept")
+    assert keys.verify(full) == record
+    # Revoked behind the store's back (as another instance would): still in memory ...
+    execute(database, "UPDATE api_key SET is_active = ? WHERE id = ?", (False, record.id))
+    assert keys.verify(full) == record
+    # ... until the change is announced (the gateway's feed calls forget).
+    keys.forget()
+    assert keys.verify(full) is None
+    # A change made through this process drops the copy itself.
+    keys.update(record.id, is_active=True)
+    assert keys.verify(full) is not None
+    keys.update(record.id, is_active=False)
+    assert keys.verify(full) is None
+    keys.update(record.id, is_active=True)
+    assert keys.verify(full) is not None
+    keys.delete(record.id)
+    assert keys.verify(full) is None
