@@ -153,8 +153,8 @@ def _postgres(url: str, psycopg3: bool = True) -> peewee.Database:
     params.setdefault("stale_timeout", 300)
     params.setdefault("connect_timeout", 10)
     params.setdefault("application_name", "llmtap")
-    # psycopg 3 measured faster than psycopg2 on the request path (docs/deploy.md); the
-    # other driver is only for that measurement (bench/experiments/gateway.py).
+    # psycopg 3: measured no slower than psycopg2 here, maintained, pipelines executemany
+    # (docs/deploy.md); psycopg2 only for that measurement (bench/experiments/gateway.py).
     db: peewee.Database = _Database(prefer_psycopg3=psycopg3, **params)
     return db
 

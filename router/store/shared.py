@@ -392,6 +392,28 @@ class SharedBreakers:
 LEASE_TTL_S = 5.0  # a dead instance's leases are free again after this
 
 
+# A lease takes one of ``limit`` numbered slots of its connection (row id "<connection>#<n>"),
+# in one statement: the slot's primary key makes two instances racing for it insert once
+# (the loser's ON CONFLICT finds a live lease and writes nothing); a slot whose lease expired
+# (a dead instance's) is taken over in place. The count of live leases guards what the slots
+# alone would miss: a limit lowered while calls were in flight on higher slots.
+_ACQUIRE_SQL = """
+INSERT INTO connection_lease AS l (id, connection_id, instance_id, expires_at)
+SELECT ? || '#' || s, ?, ?, ?
+FROM generate_series(0, ? - 1) AS s
+WHERE (SELECT COUNT(*) FROM connection_lease AS c
+       WHERE c.connection_id = ? AND c.expires_at >= ?) < ?
+  AND NOT EXISTS (SELECT 1 FROM connection_lease AS c
+                  WHERE c.id = ? || '#' || s AND c.expires_at >= ?)
+ORDER BY s
+LIMIT 1
+ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id,
+                               expires_at = excluded.expires_at
+    WHERE l.expires_at < ?
+RETURNING id
+"""
+
+
 class SharedLeases:
     """``LeaseShare`` on PostgreSQL. A lease row names its instance and expires
     ``LEASE_TTL_S`` after its last renewal; the feed thread renews this instance's leases on
@@ -402,40 +424,38 @@ class SharedLeases:
         self.ttl_s = ttl_s
 
     def try_acquire(self, connection_id: str, limit: int) -> str | None:
-        now = time.time()
-        lease_id = uuid.uuid4().hex
-        with database.atomic():
-            # One writer per connection at a time: count and insert as one step.
-            execute(database, "SELECT pg_advisory_xact_lock(hashtext(?))", (connection_id,))
-            execute(
+        """One statement when a slot is free (the usual case); a refusal costs one more, to
+        tell "full" from "lost a race for a slot while another was free" (then try again)."""
+        for _attempt in range(max(1, limit)):
+            now = time.time()
+            row = execute(
                 database,
-                "DELETE FROM connection_lease WHERE connection_id = ? AND expires_at < ?",
-                (connection_id, now),
-            )
-            held = execute(
-                database,
-                "SELECT COUNT(*) FROM connection_lease WHERE connection_id = ?",
-                (connection_id,),
-            ).fetchone()[0]
-            if int(held) >= limit:
+                _ACQUIRE_SQL,
+                (connection_id, connection_id, self.instance_id, now + self.ttl_s, limit,
+                 connection_id, now, limit, connection_id, now, now),
+            ).fetchone()  # fmt: skip
+            if row is not None:
+                return str(row[0])
+            if self.held(connection_id) >= limit:
                 return None
-            execute(
-                database,
-                "INSERT INTO connection_lease (id, connection_id, instance_id, expires_at) "
-                "VALUES (?, ?, ?, ?)",
-                (lease_id, connection_id, self.instance_id, now + self.ttl_s),
-            )
-        return lease_id
+        return None
 
     def release(self, lease_id: str) -> None:
-        execute(database, "DELETE FROM connection_lease WHERE id = ?", (lease_id,))
+        execute(
+            database,
+            "DELETE FROM connection_lease WHERE id = ? AND instance_id = ?",
+            (lease_id, self.instance_id),
+        )
 
     def renew(self, conn: Any) -> None:
-        """Push this instance's leases' expiry forward (the feed thread, its connection)."""
+        """Push this instance's leases' expiry forward, and drop leases long dead (the feed
+        thread, its connection)."""
+        now = time.time()
         conn.execute(
             "UPDATE connection_lease SET expires_at = %s WHERE instance_id = %s",
-            (time.time() + self.ttl_s, self.instance_id),
+            (now + self.ttl_s, self.instance_id),
         )
+        conn.execute("DELETE FROM connection_lease WHERE expires_at < %s", (now - self.ttl_s,))
 
     def held(self, connection_id: str) -> int:
         row = execute(

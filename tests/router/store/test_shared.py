@@ -188,6 +188,64 @@ def test_leases_count_across_instances_and_expire_with_theirs(postgres_url: str)
         close_database()
 
 
+def test_concurrent_leases_never_exceed_the_limit(postgres_url: str) -> None:
+    """Six threads (six connections, as instances would be) take and give back leases on
+    one connection limited to 3: never more than 3 held at once, and every thread gets its
+    turns (a lost race for a slot is retried, not refused while another slot is free)."""
+    open_database(postgres_url)
+    held = [0]
+    peak = [0]
+    got = collections.Counter[int]()
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        leases = SharedLeases(instance_id=f"i{n}")
+        try:
+            for _ in range(40):
+                lease = leases.try_acquire("conn", 3)
+                if lease is None:
+                    continue
+                with lock:
+                    held[0] += 1
+                    peak[0] = max(peak[0], held[0])
+                    got[n] += 1
+                time.sleep(0.001)
+                with lock:
+                    held[0] -= 1
+                leases.release(lease)
+        finally:
+            close_database()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert peak[0] <= 3
+        assert len(got) == 6 and all(got.values())
+        assert SharedLeases().held("conn") == 0
+    finally:
+        close_database()
+
+
+def test_a_lowered_limit_counts_leases_already_held(postgres_url: str) -> None:
+    open_database(postgres_url)
+    try:
+        leases = SharedLeases(instance_id="a")
+        taken = [leases.try_acquire("conn", 3) for _ in range(3)]
+        assert all(taken) and len(set(taken)) == 3
+        assert leases.try_acquire("conn", 3) is None
+        # The limit drops to 1 while three calls are in flight (on slots 0 to 2).
+        leases.release(taken[0])  # slot 0 is free again, but two calls still run
+        assert leases.try_acquire("conn", 1) is None
+        leases.release(taken[1])
+        leases.release(taken[2])
+        assert leases.try_acquire("conn", 1) is not None
+    finally:
+        close_database()
+
+
 def test_breakers_are_shared_and_one_instance_probes(postgres_url: str) -> None:
     """Two registries (two instances) on one database: a breaker opened by one is refused by
     the other; after the cooldown exactly one of them gets the probe; its success closes the
