@@ -198,30 +198,25 @@ def test_concurrent_leases_never_exceed_the_limit(postgres_url: str) -> None:
     got = collections.Counter[int]()
     lock = threading.Lock()
 
-    def worker(n: int) -> None:
+    def worker() -> None:
+        n = threading.get_ident()
         leases = SharedLeases(instance_id=f"i{n}")
-        try:
-            for _ in range(40):
-                lease = leases.try_acquire("conn", 3)
-                if lease is None:
-                    continue
-                with lock:
-                    held[0] += 1
-                    peak[0] = max(peak[0], held[0])
-                    got[n] += 1
-                time.sleep(0.001)
-                with lock:
-                    held[0] -= 1
-                leases.release(lease)
-        finally:
-            close_database()
+        for _ in range(40):
+            lease = leases.try_acquire("conn", 3)
+            if lease is None:
+                continue
+            with lock:
+                held[0] += 1
+                peak[0] = max(peak[0], held[0])
+                got[n] += 1
+            time.sleep(0.001)
+            with lock:
+                held[0] -= 1
+            leases.release(lease)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    errors = on_connections(6, worker)
     try:
+        assert errors == []
         assert peak[0] <= 3
         assert len(got) == 6 and all(got.values())
         assert SharedLeases().held("conn") == 0
