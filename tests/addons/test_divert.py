@@ -4,6 +4,7 @@ a loopback DNS server in server_connect."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 from collections.abc import Iterator
@@ -20,7 +21,8 @@ from router.bridge import divert as hop_mod
 from tests.router.bridge.dnsfake import FakeDns
 
 SECRET = "s3cret-for-this-process"
-BRIDGE = mode_specs.ProxyMode.parse("reverse:https://llmtap-bridge.invalid:443@127.0.0.1:4443")
+BRIDGE_SPEC = "reverse:https://llmtap-bridge.invalid:443@127.0.0.1:4443"
+BRIDGE = mode_specs.ProxyMode.parse(BRIDGE_SPEC)
 # Not a network address in use anywhere: TEST-NET-1 (RFC 5737), only a value on a peername.
 REMOTE_PEER = ("192.0.2.10", 50000)
 
@@ -29,6 +31,16 @@ REMOTE_PEER = ("192.0.2.10", 50000)
 def dns() -> Iterator[FakeDns]:
     with FakeDns({"api.anthropic.com": ["127.0.0.1", "::1"], "self.example": ["127.0.0.1"]}) as s:
         yield s
+
+
+@contextlib.contextmanager
+def bridge_divert(dns: FakeDns, **options: Any) -> Iterator[Divert]:
+    """A Divert in taddons, with the AgentBridge listening on 4443 and passthrough resolving
+    through ``dns``."""
+    addon = Divert(secret=SECRET)
+    with taddons.context(LlmtapOptions(), addon) as tctx:
+        tctx.configure(addon, llmtap_dns_servers=[dns.spec], mode=[BRIDGE_SPEC], **options)
+        yield addon
 
 
 def agent_flow(
@@ -126,14 +138,8 @@ async def test_bridge_passthrough_goes_to_the_agents_own_host(dns: FakeDns) -> N
 
 
 async def test_loop_back_into_our_listeners_is_508(dns: FakeDns) -> None:
-    addon = Divert(secret=SECRET)
-    with taddons.context(LlmtapOptions(), addon) as tctx:
-        tctx.configure(
-            addon,
-            llmtap_dns_servers=[dns.spec],
-            mode=["reverse:https://llmtap-bridge.invalid:443@127.0.0.1:4443"],
-        )
-        tctx.options.update(llmtap_origin_port=4443)  # "the real origin" is our bridge
+    # "The real origin" is our bridge.
+    with bridge_divert(dns, llmtap_origin_port=4443) as addon:
         flow = agent_flow(mode=BRIDGE)
         await addon.request(flow)
         assert flow.response.status_code == 508
@@ -213,14 +219,7 @@ async def test_server_connect_tries_each_address_and_remembers_the_live_one() ->
 
 
 async def test_server_connect_errors_for_unresolvable_and_self(dns: FakeDns) -> None:
-    addon = Divert(secret=SECRET)
-    with taddons.context(LlmtapOptions(), addon) as tctx:
-        tctx.configure(
-            addon,
-            llmtap_dns_servers=[dns.spec],
-            mode=["reverse:https://llmtap-bridge.invalid:443@127.0.0.1:4443"],
-            llmtap_api_port=20999,
-        )
+    with bridge_divert(dns, llmtap_api_port=20999) as addon:
         client = tflow.tclient_conn()
         client.proxy_mode = BRIDGE
         missing = tflow.tserver_conn()

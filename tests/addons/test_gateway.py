@@ -92,11 +92,13 @@ def team(tmp_path: Path, postgres_url: str) -> Iterator[Team]:
         t.stop()
 
 
-def add_provider(inst: Llmtap, upstream: FakeUpstream, name: str = "oa") -> dict[str, Any]:
+def add_provider(
+    inst: Llmtap, upstream: FakeUpstream, name: str = "oa", **fields: Any
+) -> dict[str, Any]:
     created = api(
         inst, "POST", "/api/providers",
         json={"provider": "openai", "name": name, "url": upstream.url + "/v1",
-              "apiKey": "sk-test-gateway-0123456789"},
+              "apiKey": "sk-test-gateway-0123456789", **fields},
     )  # fmt: skip
     assert created.status_code == 201, created.text
     data: dict[str, Any] = created.json()
@@ -379,12 +381,7 @@ async def test_breaker_opened_by_one_is_honoured_by_the_other(
 
 async def test_max_concurrent_holds_across_instances(team: Team, upstream: FakeUpstream) -> None:
     a, b = team.start(2)
-    created = api(
-        a, "POST", "/api/providers",
-        json={"provider": "openai", "name": "one", "url": upstream.url + "/v1",
-              "apiKey": "sk-test-gateway-0123456789", "maxConcurrent": 1},
-    )  # fmt: skip
-    assert created.status_code == 201, created.text
+    add_provider(a, upstream, "one", maxConcurrent=1)
     upstream.default_reply = Reply.text("slow", delay_first=0.2)
     await asyncio.sleep(1.0)
 
@@ -411,12 +408,7 @@ async def test_kill_9_one_instance_mid_traffic(
     from router.store.writer import DURABLE_WITHIN_S
 
     a, b = team.start(2)
-    created = api(
-        a, "POST", "/api/providers",
-        json={"provider": "openai", "name": "one", "url": upstream.url + "/v1",
-              "apiKey": "sk-test-gateway-0123456789", "maxConcurrent": 4},
-    )  # fmt: skip
-    assert created.status_code == 201, created.text
+    add_provider(a, upstream, "one", maxConcurrent=4)
     upstream.default_reply = Reply.text("ok", delay_first=0.05)
     await asyncio.sleep(1.0)
     seen: dict[str, dict[str, float]] = {"a": {}, "b": {}}

@@ -202,24 +202,27 @@ async def test_idle_timeout_mid_stream(fake_upstream: FakeUpstream) -> None:
     await asyncio.wait_for(fake_upstream.disconnected.wait(), 10)
 
 
-async def test_stream_cut_is_connection_error(fake_upstream: FakeUpstream) -> None:
-    fake_upstream.script(Reply.text("a b c d e f g", cut_after=2))
+async def failed_read(upstream: FakeUpstream, reply: Reply, *, stream: bool) -> UpstreamError:
+    """What reading ``reply`` raises: the whole body of a stream, the JSON of a non-stream."""
+    upstream.script(reply)
     async with make_client() as client:
-        call = await open_call(client, conn_for(fake_upstream.url), "m-1", BODY, stream=True)
+        call = await open_call(client, conn_for(upstream.url), "m-1", BODY, stream=stream)
         with pytest.raises(UpstreamError) as info:
-            await call.read()
-    assert info.value.kind == "connection"
-    assert "mid-response" in info.value.message
+            await (call.read() if stream else call.read_json())
+    return info.value
+
+
+async def test_stream_cut_is_connection_error(fake_upstream: FakeUpstream) -> None:
+    err = await failed_read(fake_upstream, Reply.text("a b c d e f g", cut_after=2), stream=True)
+    assert err.kind == "connection"
+    assert "mid-response" in err.message
 
 
 async def test_read_json_rejects_non_json(fake_upstream: FakeUpstream) -> None:
-    fake_upstream.script(Reply.raw("<html>hi</html>", headers={"Content-Type": "text/html"}))
-    async with make_client() as client:
-        call = await open_call(client, conn_for(fake_upstream.url), "m-1", BODY, stream=False)
-        with pytest.raises(UpstreamError) as info:
-            await call.read_json()
-    assert info.value.kind == "protocol"
-    assert "text/html" in info.value.message
+    html = Reply.raw("<html>hi</html>", headers={"Content-Type": "text/html"})
+    err = await failed_read(fake_upstream, html, stream=False)
+    assert err.kind == "protocol"
+    assert "text/html" in err.message
 
 
 async def test_cancel_closes_upstream(fake_upstream: FakeUpstream) -> None:

@@ -6,7 +6,15 @@ import asyncio
 
 import pytest
 
-from router.routing.limits import ConcurrencyLimiter
+from router.routing.limits import ConcurrencyLimiter, Slot
+
+
+def full_limiter() -> tuple[ConcurrencyLimiter, Slot]:
+    """A limiter of one slot for c1, with that slot taken."""
+    lim = ConcurrencyLimiter({"c1": 1})
+    slot = lim.try_acquire("c1")
+    assert slot is not None
+    return lim, slot
 
 
 def test_try_acquire_skips_a_full_connection_and_release_frees_it() -> None:
@@ -35,9 +43,7 @@ def test_unlimited_connections_still_count_in_flight() -> None:
 
 
 def test_context_manager_releases_even_on_error() -> None:
-    lim = ConcurrencyLimiter({"c1": 1})
-    slot = lim.try_acquire("c1")
-    assert slot is not None
+    lim, slot = full_limiter()
     with pytest.raises(RuntimeError), slot:
         assert lim.in_flight("c1") == 1
         raise RuntimeError("upstream broke")
@@ -45,9 +51,7 @@ def test_context_manager_releases_even_on_error() -> None:
 
 
 async def test_acquire_waits_and_gets_the_slot_before_later_try_acquirers() -> None:
-    lim = ConcurrencyLimiter({"c1": 1})
-    held = lim.try_acquire("c1")
-    assert held is not None
+    lim, held = full_limiter()
     waiter = asyncio.create_task(lim.acquire("c1"))
     await asyncio.sleep(0)
     assert not waiter.done()
@@ -68,9 +72,7 @@ async def test_acquire_without_wait_behaves_like_try_acquire() -> None:
 
 
 async def test_waiters_are_served_in_order() -> None:
-    lim = ConcurrencyLimiter({"c1": 1})
-    held = lim.try_acquire("c1")
-    assert held is not None
+    lim, held = full_limiter()
     served: list[int] = []
 
     async def wait(n: int) -> None:
@@ -86,9 +88,7 @@ async def test_waiters_are_served_in_order() -> None:
 
 
 async def test_cancelled_waiter_does_not_leak_a_slot() -> None:
-    lim = ConcurrencyLimiter({"c1": 1})
-    held = lim.try_acquire("c1")
-    assert held is not None
+    lim, held = full_limiter()
     doomed = asyncio.create_task(lim.acquire("c1"))
     await asyncio.sleep(0)
     held.release()  # handed to the waiter ...
@@ -100,8 +100,7 @@ async def test_cancelled_waiter_does_not_leak_a_slot() -> None:
 
 
 async def test_raising_the_limit_admits_waiters() -> None:
-    lim = ConcurrencyLimiter({"c1": 1})
-    assert lim.try_acquire("c1") is not None
+    lim, _ = full_limiter()
     waiter = asyncio.create_task(lim.acquire("c1"))
     await asyncio.sleep(0)
     lim.set_limit("c1", 2)
