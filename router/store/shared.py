@@ -390,22 +390,25 @@ class SharedBreakers:
 
 
 LEASE_TTL_S = 5.0  # a dead instance's leases are free again after this
+LEASE_RACE_RETRIES = 8  # slots lost in a row to other instances before calling it full
 
 
 # A lease takes one of ``limit`` numbered slots of its connection (row id "<connection>#<n>"),
-# in one statement: the slot's primary key makes two instances racing for it insert once
-# (the loser's ON CONFLICT finds a live lease and writes nothing); a slot whose lease expired
-# (a dead instance's) is taken over in place. The count of live leases guards what the slots
-# alone would miss: a limit lowered while calls were in flight on higher slots.
+# in one statement. With ``n`` leases live one of slots 0..n is free, so only those are looked
+# at (the first free one the scan meets; which one does not matter). The slot's primary key
+# makes two instances racing for it insert once (the loser's ON CONFLICT finds a live lease
+# and writes nothing); a slot whose lease expired (a dead instance's) is taken over in place.
+# The count of live leases also guards what the slots alone would miss: a limit lowered
+# while calls were in flight on higher slots.
 _ACQUIRE_SQL = """
 INSERT INTO connection_lease AS l (id, connection_id, instance_id, expires_at)
 SELECT ? || '#' || s, ?, ?, ?
-FROM generate_series(0, ? - 1) AS s
-WHERE (SELECT COUNT(*) FROM connection_lease AS c
-       WHERE c.connection_id = ? AND c.expires_at >= ?) < ?
+FROM (SELECT COUNT(*) AS n FROM connection_lease AS c
+      WHERE c.connection_id = ? AND c.expires_at >= ?) AS live,
+     generate_series(0, LEAST(? - 1, live.n)) AS s
+WHERE live.n < ?
   AND NOT EXISTS (SELECT 1 FROM connection_lease AS c
                   WHERE c.id = ? || '#' || s AND c.expires_at >= ?)
-ORDER BY s
 LIMIT 1
 ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id,
                                expires_at = excluded.expires_at
@@ -426,13 +429,13 @@ class SharedLeases:
     def try_acquire(self, connection_id: str, limit: int) -> str | None:
         """One statement when a slot is free (the usual case); a refusal costs one more, to
         tell "full" from "lost a race for a slot while another was free" (then try again)."""
-        for _attempt in range(max(1, limit)):
+        for _attempt in range(LEASE_RACE_RETRIES):
             now = time.time()
             row = execute(
                 database,
                 _ACQUIRE_SQL,
-                (connection_id, connection_id, self.instance_id, now + self.ttl_s, limit,
-                 connection_id, now, limit, connection_id, now, now),
+                (connection_id, connection_id, self.instance_id, now + self.ttl_s,
+                 connection_id, now, limit, limit, connection_id, now, now),
             ).fetchone()  # fmt: skip
             if row is not None:
                 return str(row[0])
