@@ -23,7 +23,7 @@ from bench.arms import Arm, Proc
 from bench.driver import closed_loop
 from bench.experiments.gateway import gateway
 from bench.profile import Profile
-from bench.report import render_headline
+from bench.report import keep_marked, render_headline
 
 DOC = armlib.ROOT / "docs" / "benchmarks.md"
 ANALYSIS = armlib.ROOT / "bench" / "analysis.md"
@@ -136,6 +136,9 @@ def render(ctx: ex.Ctx, started: float, load: tuple[tuple[float, ...], tuple[flo
         f"- Versions: Python {platform.python_version()}, llmtap {_version('llmtap')},"
         f" aiohttp {_version('aiohttp')}, mitmproxy {_version('mitmproxy')}, LiteLLM"
         f" {_litellm_version()} (own venv), {wrk.version()}",
+        "- Environment: arms start with this shell's environment minus"
+        f" {', '.join(armlib.SESSION_ONLY_ENV)} (an installed llmtap has its bytecode cached;"
+        " the project's modules are compiled once before the arms start, as pip does).",
         "- Pinning: routers (floor, llmtap, LiteLLM, mitmproxy) on core "
         f"{armlib.ROUTER_CORE}; fake upstream, driver and wrk on core {armlib.LOAD_CORE}"
         " (taskset).",
@@ -231,8 +234,10 @@ def _render_profile(kind: str, prof: Profile) -> list[str]:
     return out
 
 
-def _write(text: str, paths: list[Path]) -> None:
-    for path in paths:
+def _publish(text: str, doc: Path, raw: Path) -> None:
+    # Marked sections this run does not produce (the gateway experiment's, notes) stay.
+    text = keep_marked(doc.read_text() if doc.exists() else "", text)
+    for path in (doc, raw):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
 
@@ -246,6 +251,7 @@ async def main_async(quick: bool, only: set[str] | None, doc: Path) -> int:
     rawdir = armlib.ROOT / "bench" / "results" / "raw" / stamp
     rawdir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="llmtap-bench-"))
+    await asyncio.to_thread(armlib.compile_project)
     print(f"== starting arms (logs in {workdir})", file=sys.stderr, flush=True)
     upstream_proc, upstream, arms = await start_arms(workdir)
     ctx = ex.Ctx(plan, upstream, upstream_proc, arms, workdir, rawdir)
@@ -272,7 +278,7 @@ async def main_async(quick: bool, only: set[str] | None, doc: Path) -> int:
                 arm.proc.stop()
         upstream_proc.stop()
     text = render(ctx, started, (load0, os.getloadavg()))
-    await asyncio.to_thread(_write, text, [doc, rawdir / "benchmarks.md"])
+    await asyncio.to_thread(_publish, text, doc, rawdir / "benchmarks.md")
     print(f"wrote {doc} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
     return 0
 

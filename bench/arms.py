@@ -32,6 +32,20 @@ LITELLM_BIN = ROOT / "bench" / ".venv-litellm" / "bin"
 ROUTER_CORE = "0"
 LOAD_CORE = "1"
 ARM_NAMES = ("direct", "floor", "llmtap", "litellm")
+# Set in the shell the bench may be run from (CI sandboxes, agent sessions), never by an
+# installed llmtap: without bytecode caches every start compiles each module from source.
+# Arms run with the environment a user's install has, so these are taken out.
+SESSION_ONLY_ENV = ("PYTHONDONTWRITEBYTECODE",)
+PROJECT_PACKAGES = ("router", "web", "addons", "certs", "bench")
+
+
+def compile_project() -> None:
+    """Write the bytecode caches an installed package has (pip compiles at install), so the
+    first start of an arm is not also the first compile of llmtap's own modules."""
+    import compileall
+
+    for package in PROJECT_PACKAGES:
+        compileall.compile_dir(ROOT / package, quiet=1, force=False)
 
 
 def free_port() -> int:
@@ -125,7 +139,11 @@ def spawn(
         stdout=fh,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        env={k: v for k, v in {**os.environ, **(env or {})}.items() if k not in unset},
+        env={
+            k: v
+            for k, v in {**os.environ, **(env or {})}.items()
+            if k not in unset and k not in SESSION_ONLY_ENV
+        },
         cwd=cwd,
         start_new_session=True,
     )
@@ -218,17 +236,34 @@ async def _settle(arm: Arm) -> None:
         arm.idle_rss_mb = arm.proc.rss_mb()
 
 
+async def _launch(
+    arm: Arm,
+    argv: list[str],
+    logdir: Path,
+    health_path: str,
+    *,
+    timeout_s: float = 30,
+    failed: str = "",
+    env: dict[str, str] | None = None,
+    unset: tuple[str, ...] = (),
+) -> Arm:
+    """Spawn ``arm`` pinned to the router core, time it to healthy and take its idle RSS;
+    an arm that does not come up carries ``failed`` + the reason as ``not_run``."""
+    try:
+        arm.proc = spawn(arm.name, pinned(ROUTER_CORE, argv), logdir, env, unset=unset)
+        arm.start_to_healthy_s = await wait_healthy(arm.proc, arm.base + health_path, timeout_s)
+        await _settle(arm)
+    except RuntimeError as exc:
+        arm.not_run = failed + _short(str(exc)) if failed else str(exc)
+        if arm.proc:
+            arm.proc.stop()
+    return arm
+
+
 async def start_floor(upstream: str, logdir: Path) -> Arm:
     port = free_port()
     argv = [sys.executable, "-m", "bench.floor", "--port", str(port), "--upstream", upstream]
-    arm = Arm("floor", f"http://127.0.0.1:{port}")
-    try:
-        arm.proc = spawn("floor", pinned(ROUTER_CORE, argv), logdir)
-        arm.start_to_healthy_s = await wait_healthy(arm.proc, arm.base + "/health", 30)
-        await _settle(arm)
-    except RuntimeError as exc:
-        arm.not_run = str(exc)
-    return arm
+    return await _launch(Arm("floor", f"http://127.0.0.1:{port}"), argv, logdir, "/health")
 
 
 def llmtap_argv(port: int, upstream: str, data_dir: Path) -> list[str]:
@@ -258,16 +293,8 @@ async def start_llmtap(
     if not (VENV_BIN / "llmtap").exists():
         arm.not_run = "llmtap is not installed in .venv"
         return arm
-    try:
-        argv = llmtap_argv(port, upstream, data_dir) + (extra_args or [])
-        arm.proc = spawn(name, pinned(ROUTER_CORE, argv), logdir, env)
-        arm.start_to_healthy_s = await wait_healthy(arm.proc, arm.base + "/v1", 30)
-        await _settle(arm)
-    except RuntimeError as exc:
-        arm.not_run = "`llmtap up` failed: " + _short(str(exc))
-        if arm.proc:
-            arm.proc.stop()
-    return arm
+    argv = llmtap_argv(port, upstream, data_dir) + (extra_args or [])
+    return await _launch(arm, argv, logdir, "/v1", failed="`llmtap up` failed: ", env=env)
 
 
 def litellm_config(upstream: str) -> str:
@@ -317,15 +344,16 @@ async def start_litellm(upstream: str, logdir: Path) -> Arm:
     unset = ("DATABASE_URL", "REDIS_HOST", "REDIS_URL", "LITELLM_MASTER_KEY")
     argv = [str(exe), "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--num_workers", "1"]
-    try:
-        arm.proc = spawn("litellm", pinned(ROUTER_CORE, argv), logdir, env, unset=unset)
-        arm.start_to_healthy_s = await wait_healthy(arm.proc, arm.base + "/health/liveliness", 120)
-        await _settle(arm)
-    except RuntimeError as exc:
-        arm.not_run = "LiteLLM failed to start: " + _short(str(exc))
-        if arm.proc:
-            arm.proc.stop()
-    return arm
+    return await _launch(
+        arm,
+        argv,
+        logdir,
+        "/health/liveliness",
+        timeout_s=120,
+        failed="LiteLLM failed to start: ",
+        env=env,
+        unset=unset,
+    )
 
 
 def _short(text: str, limit: int = 160) -> str:

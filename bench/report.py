@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from bench.stats import Spread
@@ -68,3 +69,28 @@ def render_headline(rows: list[Headline]) -> list[str]:
         cells = [r.metric, *(r.cells.get(c, "") for c in HEAD_COLUMNS), r.target, r.verdict]
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return out
+
+
+# A hand-kept or separately generated block of the report: `<!-- NAME ... -->` on its own line
+# up to `<!-- /NAME ... -->` (NAME is the first word; the rest of either line is free text).
+_BLOCK = re.compile(
+    r"^<!-- (?P<name>[\w.-]+)(?:[ \t][^\n]*?)? -->\n.*?^<!-- /(?P=name)(?:[ \t][^\n]*?)? -->\n?",
+    re.M | re.S,
+)
+
+
+def marked_blocks(text: str) -> dict[str, str]:
+    """The marked blocks of ``text`` by name, each with its two marker lines."""
+    return {m.group("name"): m.group(0).rstrip("\n") + "\n" for m in _BLOCK.finditer(text)}
+
+
+def keep_marked(old: str, new: str) -> str:
+    """``new`` plus every marked block of ``old`` that ``new`` does not itself regenerate
+    (a block of the same name in ``new`` wins), appended in ``old``'s order. A regenerated
+    report rewrites what the suite measures and keeps what others own (the gateway
+    experiment's section, hand-written notes)."""
+    have = marked_blocks(new)
+    kept = [block for name, block in marked_blocks(old).items() if name not in have]
+    if not kept:
+        return new
+    return new.rstrip("\n") + "\n\n" + "\n".join(kept)

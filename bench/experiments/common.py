@@ -88,6 +88,14 @@ class Ctx:
     def live(self) -> list[Arm]:
         return [a for a in self.arms.values() if a.ok]
 
+    def add(self, row: Headline, profile: str | None = None) -> Headline:
+        """Put ``row`` in the side-by-side table; a MISSED row names the ``profile`` that
+        explains it (profiled after the experiments)."""
+        self.headline.append(row)
+        if profile is not None and row.verdict == "MISSED":
+            self.misses.append((row.metric, profile))
+        return row
+
     def rotated(self, rnd: int, names: list[str] | None = None) -> list[Arm]:
         """The live arms in an order rotated by the round number, so no arm always runs
         first (warm caches) or last (after the others heated the machine)."""

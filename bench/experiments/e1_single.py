@@ -50,26 +50,15 @@ async def e1_single(ctx: Ctx) -> None:
 
             return check
 
-        ctx.headline.append(
-            compare_row(
-                f"E1 p50 @c=1, L={latency} ms",
-                p50,
-                target="≤ 1.5x the floor's added",
-                check=floor_check(1.5),
-                notes=notes,
+        for pct, values, limit, row_notes in ((50, p50, 1.5, notes), (99, p99, 2.0, None)):
+            row = compare_row(
+                f"E1 p{pct} @c=1, L={latency} ms",
+                values,
+                target=f"≤ {limit:g}x the floor's added",
+                check=floor_check(limit),
+                notes=row_notes,
             )
-        )
-        ctx.headline.append(
-            compare_row(
-                f"E1 p99 @c=1, L={latency} ms",
-                p99,
-                target="≤ 2x the floor's added",
-                check=floor_check(2.0),
-            )
-        )
-        for row in ctx.headline[-2:]:
-            if row.verdict == "MISSED":
-                ctx.misses.append((row.metric, "nonstream"))
+            ctx.add(row, "nonstream")
     sec.para(
         f"Closed loop, one request at a time, {ctx.plan.rounds} rounds; requests per arm per round:"
         f" {ctx.plan.e1_requests} (by L). Values: medians of round values (min–max), total"

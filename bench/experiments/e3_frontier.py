@@ -78,6 +78,4 @@ async def e3_frontier(ctx: Ctx) -> None:
             check=at_least_half_floor,
             digits=0,
         )
-        ctx.headline.append(row)
-        if row.verdict == "MISSED":
-            ctx.misses.append((row.metric, "nonstream"))
+        ctx.add(row, "nonstream")

@@ -68,26 +68,22 @@ async def e4_streaming(ctx: Ctx) -> None:
                 v = sp.get("llmtap")
                 return verdict(v, at_most=0.5) if v else "n/a"
 
-            row = compare_row(
+            first_row = compare_row(
                 f"E4 {lane} added first content p50",
                 first,
                 target="llmtap adds < 1 ms",
                 check=first_check,
                 notes=frame_notes,
             )
-            ctx.headline.append(row)
-            if row.verdict == "MISSED":
-                ctx.misses.append((row.metric, "stream"))
-            row = compare_row(
+            ctx.add(first_row, "stream")
+            frame_row = compare_row(
                 f"E4 {lane} added per frame",
                 per_frame,
                 target="llmtap adds < 0.5 ms",
                 check=frame_check,
                 digits=3,
             )
-            ctx.headline.append(row)
-            if row.verdict == "MISSED":
-                ctx.misses.append((row.metric, "stream"))
+            ctx.add(frame_row, "stream")
             ctx.headline.append(compare_row(f"E4 {lane} inter-frame gap p99", gap99))
     finally:
         await set_pacing(ctx.upstream, t0_ms=0)

@@ -124,9 +124,7 @@ async def e5_memory(ctx: Ctx) -> None:
         digits=2,
         ratio_cols=("floor", "litellm"),
     )
-    ctx.headline.append(row)
-    if row.verdict == "MISSED":
-        ctx.misses.append((row.metric, "startup"))
+    ctx.add(row, "startup")
 
 
 def _slope_noise(samples: list[tuple[float, float]]) -> float:

@@ -306,6 +306,17 @@ class Router:
             if info.finished:
                 return
             info.finished = True
+        if not self.observers:
+            return
+        # Observers (inspector record, call log) run after the current step of the loop: the
+        # reply, or the stream's next bytes, go out first. They read ``info`` as it is then;
+        # nothing changes it after "finish".
+        try:
+            asyncio.get_running_loop().call_soon(self._observe, info, phase)
+        except RuntimeError:  # no loop (a synchronous caller): right away
+            self._observe(info, phase)
+
+    def _observe(self, info: CallInfo, phase: str) -> None:
         for observer in self.observers:
             try:
                 observer(info, phase)

@@ -55,24 +55,42 @@ _TOKEN_RUN = re.compile(r"[A-Za-z0-9_\-]{16,}")
 _BEARER = re.compile(r"(?i)\b(bearer)[ \t]+[^\s\"',;]+")
 # A literal name, "=", then a value class that cannot contain the separators: no backtracking.
 _QUERY_SECRET = re.compile(rf"(?im)(^|[?&;])({_SECRET_PARAMS})=([^&#;\s\"'<>]*)")
+# What _QUERY_SECRET needs, looked for anywhere (no anchor: also inside JSON text, where a
+# string's start is a quote): conservative. An "=" alone (SSE comments, base64 padding,
+# prose) no longer sends a document to the full walk.
+_SECRET_PARAM_EQ = re.compile(rf"(?i)(?:{_SECRET_PARAMS})=")
+_SECRET_PARAM_EQ_B = re.compile(_SECRET_PARAM_EQ.pattern.encode(), re.I)
 
 
-# What any masking rule needs to fire: a run of 16+ token characters (keys, long tokens), a
-# bearer scheme, or an "=" (query parameters). Most strings (prose, short values) have none of
+# What any masking rule needs to fire: a maskable run of token characters (keys, long
+# tokens), a bearer scheme, or a secret parameter's "name=". Most strings (prose, short values) have none of
 # these and are returned as they are. Checked with C-speed string operations: a regex scan
 # for a 16-character run tries a match at every position, about 15x slower on prose.
 _TOKEN_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _TOKEN_TABLE = bytes(1 if i in _TOKEN_CHARS else 0 for i in range(256))
 _RUN_OF_16 = b"\x01" * 16
+# A run is masked only when it is 40+ long, or 16+ and starts with a key prefix (_mask_run):
+# ids, hashes and UUIDs (16-39 characters, no prefix) need no walk. The prefix is looked for
+# anywhere, not only at a run's start: conservative.
+_RUN_OF_40 = b"\x01" * 40
+_KEY_PREFIX_IN = re.compile(rb"[sap]k-")
+
+
+def _maskable_runs(raw: bytes) -> bool:
+    """True when ``raw`` (UTF-8) may hold a run of token characters the value rule masks."""
+    # Token characters are ASCII, so a UTF-8 byte of anything else maps to 0: exact.
+    if len(raw) < 16:
+        return False
+    runs = raw.translate(_TOKEN_TABLE)
+    if _RUN_OF_16 not in runs:
+        return False
+    return _RUN_OF_40 in runs or _KEY_PREFIX_IN.search(raw) is not None
 
 
 def _candidate(text: str) -> bool:
-    if "=" in text:
+    if "=" in text and _SECRET_PARAM_EQ.search(text):
         return True
-    # Token characters are ASCII, so a UTF-8 byte of anything else maps to 0: exact.
-    if len(text) >= 16 and _RUN_OF_16 in text.encode("utf-8", "surrogatepass").translate(
-        _TOKEN_TABLE
-    ):
+    if len(text) >= 16 and _maskable_runs(text.encode("utf-8", "surrogatepass")):
         return True
     return "bearer" in text.lower()
 
@@ -156,7 +174,9 @@ def dumps_masked(value: Any) -> str:
 
 
 # Credential-named keys as they appear in JSON text once lower-cased and stripped of "-"/"_".
-_SECRET_KEYS_QUOTED = tuple(b'"' + k.encode() + b'"' for k in _SECRET_KEYS)
+_SECRET_KEY_QUOTED = re.compile(
+    b'"(?:' + b"|".join(re.escape(k.encode()) for k in sorted(_SECRET_KEYS)) + b')"'
+)
 # An object key in JSON text, with its colon. A value's closing quote is never followed by a
 # colon, and a key holds no unescaped quote, so this matches keys only; what precedes a key
 # ("{" or ",") is not a token character, so taking keys out joins no two runs.
@@ -164,24 +184,24 @@ _JSON_KEY = re.compile(rb'"[^"\\]*"\s*:')
 
 
 def _clean(blob: bytes, *, is_json: bool = True) -> bool:
-    """True when no masking rule can fire anywhere in ``blob`` (JSON text, UTF-8): no "=", no
-    run of 16 token characters, no "bearer", no credential-named key. Masking such text
+    """True when no masking rule can fire anywhere in ``blob`` (JSON text, UTF-8): no secret
+    parameter's "name=", no run of token characters the value rule masks (40+, or 16+ with a
+    key prefix), no "bearer", no credential-named key. Masking such text
     changes nothing, so it is not parsed and walked (the common case: prose, ids, numbers).
     Conservative: JSON escapes only stand for non-token characters, except ``\\u`` escapes,
     which send the text to the full walk."""
-    if b"=" in blob or b"\\u" in blob:
+    if b"\\u" in blob or (b"=" in blob and _SECRET_PARAM_EQ_B.search(blob)):
         return False
     low = blob.lower()
     if b"bearer" in low:
         return False
-    keys = low.replace(b"-", b"").replace(b"_", b"")
-    if any(k in keys for k in _SECRET_KEYS_QUOTED):
+    if _SECRET_KEY_QUOTED.search(low.replace(b"-", b"").replace(b"_", b"")):
         return False
     # Keys are never masked (only credential-named keys' values are): runs are looked for in
     # the values alone, so long snake_case keys ("completion_tokens") do not force the walk.
     # Only in text known to be JSON: in free text a quoted run before a colon is masked.
     values = _JSON_KEY.sub(b"", blob) if is_json and b'":' in blob else blob
-    return not (len(values) >= 16 and _RUN_OF_16 in values.translate(_TOKEN_TABLE))
+    return not _maskable_runs(values)
 
 
 def _mask_json_walk(value: Any) -> Any:
@@ -222,17 +242,23 @@ def mask_body(text: str | None, content_type: str | None = None) -> str | None:
     ctype = (content_type or "").lower()
     if "text/event-stream" in ctype or _looks_like_sse(text):
         return "\n".join(_mask_sse_line(line) for line in text.split("\n"))
-    stripped = text.lstrip()
-    if stripped[:1] in ("{", "["):
-        try:
-            parsed = jsonfast.loads(text)
-        except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
-            parsed = None
-        if isinstance(parsed, dict | list):
-            masked = mask_json(parsed)
-            # Nothing to mask: the body stays as it came, byte for byte.
-            return text if masked is parsed else jsonfast.dumps_str(masked)
+    parsed = _json_container(text.lstrip())
+    if parsed is not None:
+        masked = mask_json(parsed)
+        # Nothing to mask: the body stays as it came, byte for byte.
+        return text if masked is parsed else jsonfast.dumps_str(masked)
     return mask_text(text)
+
+
+def _json_container(text: str) -> dict[str, Any] | list[Any] | None:
+    """``text`` parsed when it is a JSON object or array, else None."""
+    if text[:1] not in ("{", "["):
+        return None
+    try:
+        parsed = jsonfast.loads(text)
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
+        return None
+    return parsed if isinstance(parsed, dict | list) else None
 
 
 def _looks_like_sse(text: str) -> bool:
@@ -242,14 +268,9 @@ def _looks_like_sse(text: str) -> bool:
 
 def _mask_sse_line(line: str) -> str:
     if line.startswith("data:"):
-        payload = line[5:].strip()
-        if payload[:1] in ("{", "["):
-            try:
-                parsed = jsonfast.loads(payload)
-            except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
-                parsed = None
-            if isinstance(parsed, dict | list):
-                return "data: " + jsonfast.dumps_str(mask_json(parsed))
+        parsed = _json_container(line[5:].strip())
+        if parsed is not None:
+            return "data: " + jsonfast.dumps_str(mask_json(parsed))
     return mask_text(line)
 
 
@@ -258,23 +279,52 @@ def mask_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict
     cookies fully redacted, credential headers masked whole, every other value through the
     value masker. Repeated names are joined with ``, `` (``set-cookie`` is redacted anyway)."""
     pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
-    dropped = set(_HOP_BY_HOP)
-    for name, value in pairs:
-        if name.lower() == "connection":
-            dropped.update(token.strip().lower() for token in value.split(","))
+    kinds = [_HEADER_KINDS.get(name) or _header_kind(name) for name, _ in pairs]
+    dropped: set[str] = set()
+    if _CONNECTION in kinds:
+        for (_, value), kind in zip(pairs, kinds, strict=True):
+            if kind == _CONNECTION:
+                dropped.update(token.strip().lower() for token in value.split(","))
+    # The ordinary values are checked at once: usually no rule can fire in any of them.
+    plain = "\n".join(
+        [value for (_, value), kind in zip(pairs, kinds, strict=True) if kind == _PLAIN]
+    )
+    plain_clean = not _candidate(plain)
     out: dict[str, str] = {}
-    for name, value in pairs:
-        lower = name.lower()
-        if lower in dropped:
+    for (name, value), kind in zip(pairs, kinds, strict=True):
+        if kind >= _HOP or (dropped and name.lower() in dropped):
             continue
-        if lower in _REDACT_HEADERS:
+        if kind == _REDACT:
             masked = REDACTED
-        elif lower in _SECRET_HEADERS or any(w in lower for w in _SECRET_HEADER_WORDS):
+        elif kind == _SECRET:
             masked = mask_secret(value)
         else:
-            masked = mask_text(value)
+            masked = value if plain_clean else mask_text(value)
         out[name] = f"{out[name]}, {masked}" if name in out and masked != REDACTED else masked
     return out
+
+
+# How a header name is stored (mask_headers), by name as sent; nonzero, so `or` can fall back.
+_PLAIN, _SECRET, _REDACT, _HOP, _CONNECTION = 1, 2, 3, 4, 5
+_HEADER_KINDS: dict[str, int] = {}
+_MAX_HEADER_KINDS = 2048  # distinct names remembered; clients can send any names
+
+
+def _header_kind(name: str) -> int:
+    lower = name.lower()
+    if lower == "connection":
+        kind = _CONNECTION
+    elif lower in _HOP_BY_HOP:
+        kind = _HOP
+    elif lower in _REDACT_HEADERS:
+        kind = _REDACT
+    elif lower in _SECRET_HEADERS or any(w in lower for w in _SECRET_HEADER_WORDS):
+        kind = _SECRET
+    else:
+        kind = _PLAIN
+    if len(_HEADER_KINDS) < _MAX_HEADER_KINDS:
+        _HEADER_KINDS[name] = kind
+    return kind
 
 
 def mask_record(record: InterceptedRequest, *, request_masked: bool = False) -> InterceptedRequest:
@@ -341,9 +391,15 @@ def masked_copy[W: _Wire](base: W, update: Mapping[str, Any]) -> W:
     """``base`` with ``update`` applied, marked ``masked``. For this module and the record
     builders next to it: ``base`` must be masked (or be fully replaced) and every value in
     ``update`` must have been masked with the functions above."""
-    copy = base.model_copy(update=dict(update))
-    copy._masked = True
-    return copy
+    return mark_masked(base.model_copy(update=dict(update)))
+
+
+def mark_masked[W: _Wire](built: W) -> W:
+    """``built`` marked ``masked`` in place, no copy. For the record builders next to this
+    module only: ``built`` was just made by the caller from values masked with the functions
+    above, and nobody else holds it yet."""
+    object.__getattribute__(built, "__pydantic_private__")["_masked"] = True
+    return built
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -3,7 +3,6 @@ recording sessions, annotations), and the conversion of a router /v1 call into a
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import logging
 import threading
@@ -21,6 +20,7 @@ from router.traffic.buffer import LiveBuffer, Subscriber
 from router.traffic.detect import request_key
 from router.traffic.masking import (
     dumps_masked,
+    mark_masked,
     mask_body,
     mask_headers,
     mask_json,
@@ -265,8 +265,8 @@ class CallRecorder:
     it as it is. The final record reuses the start record's masked request side.
 
     Diverted agent traffic (``source`` other than "router") is recorded by the capture path.
-    Building a record runs just after the current step of the event loop, so the reply is
-    never held up by it.
+    The engine calls observers just after the current step of the event loop, so the reply is
+    never held up by building a record.
     """
 
     _MAX_OPEN = 4096  # start records waiting for their finish; a bound, not a working limit
@@ -285,10 +285,7 @@ class CallRecorder:
                 if upstream is not None:
                     self.inspector.attach_upstream(info.inbound.request_id, upstream)
             return
-        try:
-            asyncio.get_running_loop().call_soon(self.record, info, phase)
-        except RuntimeError:  # no loop (a synchronous caller): record right away
-            self.record(info, phase)
+        self.record(info, phase)
 
     def record(self, info: CallInfo, phase: str) -> None:
         request_id = info.inbound.request_id
@@ -337,8 +334,9 @@ def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> 
     hint = inbound.body.get("model")
     if not isinstance(hint, str) or not hint:
         hint = inbound.path_model or model_from_path(inbound.path)
+    # The turns are the client's text; the context key is our own digest of them.
     convo = {
-        "request": request_turns(req) if req is not None else [],
+        "request": mask_json(request_turns(req)) if req is not None else [],
         "response": [],
         "contextKey": request_key(req),
     }
@@ -346,7 +344,7 @@ def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> 
         format=inbound.format,
         model=mask_text(hint or (req.model if req is not None else "")) or None,
         streamed=info.streamed,
-        conversation=mask_json(convo),
+        conversation=convo,
     )
     record = InterceptedRequest(
         id=inbound.request_id,
@@ -370,10 +368,10 @@ def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> 
         mapped_model=mask_text(inbound.model_override) if inbound.model_override else None,
         detected_kind="llm",
         context_key=convo["contextKey"],
-        llm=masked_copy(llm, {}),
+        llm=mark_masked(llm),
         note=mask_text(note) if note else None,
     )
-    return masked_copy(record, {})
+    return mark_masked(record)
 
 
 def _final_record(info: CallInfo, base: InterceptedRequest) -> InterceptedRequest:
@@ -443,4 +441,4 @@ def upstream_from_call(info: CallInfo) -> UpstreamRequest | None:
         format=info.target_format,
         provider=mask_text(conn.name),
     )
-    return masked_copy(upstream, {})
+    return mark_masked(upstream)

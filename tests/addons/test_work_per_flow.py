@@ -97,10 +97,10 @@ def test_an_llm_call_is_parsed_and_masked_once() -> None:
         "codec.parse_response": 1,
     }
     # Read once each (request body, reply body). The masker parses a body only when its
-    # text could hold something to mask: the request's cannot (no run of 16 token
-    # characters, no "=", no bearer, no credential-named key), the reply's long snake_case
-    # keys could, so it is parsed, found clean and kept as it came.
-    assert counts["json.decode"] == 3
+    # text could hold something to mask; neither can (no run of 40 token characters nor a
+    # keyed 16, no secret "name=", no bearer, no credential-named key), so both are kept
+    # as they came.
+    assert counts["json.decode"] == 2
     # The request side is masked once (when the call starts; its final state reuses it), the
     # response side once; the llm summary is masked as it is built, not again by the buffer.
     assert counts["mask.mask_headers"] == 2  # request headers, response headers

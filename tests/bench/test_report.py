@@ -1,7 +1,7 @@
 """Side-by-side rows: added latency per round, ratios per round, verdicts, Markdown table."""
 
 from bench.experiments import compare_row, value_row
-from bench.report import Headline, render_headline, verdict
+from bench.report import Headline, keep_marked, marked_blocks, render_headline, verdict
 from bench.stats import spread
 
 
@@ -34,3 +34,34 @@ def test_render_headline_escapes_pipes_and_keeps_columns():
     assert lines[0].count("|") == lines[2].count("|") - 1  # the escaped pipe is extra
     assert "a\\|b" in lines[2]
     assert lines[2].rstrip().endswith("| t | met |")
+
+
+GATEWAY = (
+    "<!-- gateway experiment: bench/experiments/gateway.py -->\n"
+    "## Team gateway\n\n| a | b |\n|---|---|\n\n"
+    "<!-- /gateway experiment -->\n"
+)
+
+
+def test_a_regenerated_report_keeps_the_marked_blocks_it_does_not_write():
+    old = "# old\n\nold table\n\n" + GATEWAY + "\n<!-- note -->\nhand-written\n<!-- /note -->\n"
+    new = "# new\n\nnew table\n"
+    merged = keep_marked(old, new)
+    assert merged.startswith("# new\n\nnew table\n")
+    assert "old table" not in merged
+    assert GATEWAY in merged and "<!-- note -->\nhand-written\n<!-- /note -->\n" in merged
+    assert merged.index("Team gateway") < merged.index("hand-written")  # old's order
+    assert keep_marked(merged, new) == merged  # idempotent: nothing doubles on the next run
+
+
+def test_a_block_the_run_regenerates_replaces_the_old_one():
+    old = "# old\n\n" + GATEWAY
+    fresh = GATEWAY.replace("| a | b |", "| c | d |")
+    merged = keep_marked(old, "# new\n\n" + fresh)
+    assert merged == "# new\n\n" + fresh
+    assert marked_blocks(merged) == {"gateway": fresh}
+
+
+def test_unclosed_or_mismatched_markers_are_not_blocks():
+    assert marked_blocks("<!-- a -->\nx\n<!-- /b -->\n<!-- c -->\ny\n") == {}
+    assert keep_marked("<!-- a -->\nx\n", "# new\n") == "# new\n"

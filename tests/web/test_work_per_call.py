@@ -120,24 +120,22 @@ async def test_a_whole_same_format_call(server: Server) -> None:
     assert _only(counts, "codec.") == {"codec.parse_request": 1, "codec.parse_response": 1}
     # Masked once, as the record is built: the request headers; the request body (serialised
     # as it is masked: dumps_masked); its conversation turns and the reply's turns (mask_json,
-    # one each); the reply body (one mask_body, whose JSON pass is the third mask_json). The
-    # buffer adds nothing. The fourth mask_json is the call log row's attempt list (a
-    # different record, masked as stored). The request as sent upstream adds its headers and
-    # body (one mask_headers, one dumps_masked).
+    # one each); the reply body (one mask_body: its text holds nothing a rule could mask, so
+    # it is not parsed). The buffer adds nothing. The third mask_json is the call log row's
+    # attempt list (a different record, masked as stored). The request as sent upstream adds
+    # its headers and body (one mask_headers, one dumps_masked).
     assert _only(counts, "mask.") == {
         "mask.mask_headers": 2,
         "mask.dumps_masked": 2,
-        "mask.mask_json": 4,
+        "mask.mask_json": 3,
         "mask.mask_body": 1,
     }  # no mask_record: the buffer takes the records as built, masked
-    # JSON: the client's body parsed once, the upstream's reply once, plus the reply body's
-    # masking pass; encoded: the upstream body and the reply, then the masker's serialisation
-    # of each JSON document of the records (orjson, in C: it spares the Python walk of a
-    # document in which no masking rule can fire, and a reply body with nothing to mask is
-    # kept as it came instead of being encoded again), and the masked copy of the upstream
-    # body the record keeps.
-    assert counts["json.decode"] == 3
-    assert counts["json.encode"] == 9
+    # JSON: the client's body parsed once, the upstream's reply once; encoded: the upstream
+    # body and the reply, then the masker's serialisation of each JSON document of the
+    # records (orjson, in C: it spares the Python walk of a document in which no masking
+    # rule can fire), and the masked copy of the upstream body the record keeps.
+    assert counts["json.decode"] == 2
+    assert counts["json.encode"] == 7
 
 
 async def test_a_streamed_cross_format_call(server: Server) -> None:

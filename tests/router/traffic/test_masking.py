@@ -300,6 +300,13 @@ _TEXTS = st.one_of(
             'he said "hi": ok',
             "caf\u00e9 \u2603",
             "\x01ctrl",
+            "0123456789abcdef0123456789abcdef",  # a UUID's hex: 32, no prefix, not masked
+            "chatcmpl-" + "B" * 30,  # 39: not masked; one more and it is
+            "chatcmpl-" + "B" * 31,
+            "ask-" + "q" * 20,  # the prefix inside a run: conservative, walked
+            "x-cost=0.001",  # an "=" that is no secret parameter
+            "see ?api_key=abc123&x=1",
+            'data: {"x":1}\n: cost=1\n\n',
         ]
     ),
 )
