@@ -126,12 +126,12 @@ class Recorder:
         cached: _RequestPart | None = flow.metadata.get(meta.RECORD)
         if cached is None:
             cached = flow.metadata[meta.RECORD] = self._request_part(flow)
-        record = cached.record.model_copy()
+        # One copy with everything new: an assignment per field costs a pydantic
+        # __setattr__ each.
+        update = self._complete(flow, cached) if final else {}
         if meta.PROCESS in flow.metadata:
-            record.pid, record.process_name = flow.metadata[meta.PROCESS]
-        if final:
-            self._complete(flow, record, cached)
-        return record
+            update["pid"], update["process_name"] = flow.metadata[meta.PROCESS]
+        return cached.record.model_copy(update=update)
 
     def _request_part(self, flow: http.HTTPFlow) -> _RequestPart:
         req = flow.request
@@ -203,36 +203,35 @@ class Recorder:
         keep = detected == "llm" or custom_kind is not None
         return _RequestPart(record, fmt, req_json, parsed, host, path, cap, keep)
 
-    def _complete(
-        self, flow: http.HTTPFlow, record: InterceptedRequest, part: _RequestPart
-    ) -> None:
+    def _complete(self, flow: http.HTTPFlow, part: _RequestPart) -> dict[str, Any]:
+        """What the end of the flow adds to the request part's record."""
         req, resp = flow.request, flow.response
-        fmt, cap = part.fmt, part.cap
+        fmt, cap, base = part.fmt, part.cap, part.record
         t_recv = req.timestamp_start
         t_sent = _sent_time(flow)
+        update: dict[str, Any] = {}
         if resp is not None:
-            record.status = resp.status_code
-            record.response_headers = _headers(resp.headers)
-            record.response_size = len(resp.raw_content or b"")
+            update["status"] = resp.status_code
+            update["response_headers"] = _headers(resp.headers)
+            update["response_size"] = len(resp.raw_content or b"")
             if part.keep_bodies:
                 text, truncated = _body_text(resp, cap)
-                record.response_body = text
-                record.body_truncated = record.body_truncated or truncated or None
-            elif record.detected_kind == "unknown" and "json" in resp.headers.get(
-                "content-type", ""
-            ):
-                record.detected_kind = "app"  # a JSON response makes it app traffic too
+                update["response_body"] = text
+                update["body_truncated"] = base.body_truncated or truncated or None
+            elif base.detected_kind == "unknown" and "json" in resp.headers.get("content-type", ""):
+                update["detected_kind"] = "app"  # a JSON response makes it app traffic too
             t_end = resp.timestamp_end or time.time()
-            record.ttfb_ms = _ms(resp.timestamp_start - t_sent) if resp.timestamp_start else None
-            record.upstream_latency_ms = _ms(t_end - t_sent)
-            record.total_latency_ms = _ms(t_end - t_recv)
-            if record.detected_kind == "llm" and fmt is not None:
-                record.llm = self._llm(flow, fmt, part)
+            update["ttfb_ms"] = _ms(resp.timestamp_start - t_sent) if resp.timestamp_start else None
+            update["upstream_latency_ms"] = _ms(t_end - t_sent)
+            update["total_latency_ms"] = _ms(t_end - t_recv)
+            if base.detected_kind == "llm" and fmt is not None:
+                update["llm"] = self._llm(flow, fmt, part)
         if flow.error is not None:
-            record.status = "error"
-            record.error = flow.error.msg
-            record.total_latency_ms = _ms(time.time() - t_recv)
-        record.proxy_latency_ms = _ms(t_sent - t_recv)
+            update["status"] = "error"
+            update["error"] = flow.error.msg
+            update["total_latency_ms"] = _ms(time.time() - t_recv)
+        update["proxy_latency_ms"] = _ms(t_sent - t_recv)
+        return update
 
     def _llm(self, flow: http.HTTPFlow, fmt: str, part: _RequestPart) -> Any:
         resp = flow.response
@@ -301,10 +300,13 @@ class Recorder:
 
 def _headers(headers: http.Headers) -> dict[str, str]:
     out: dict[str, str] = {}
-    for name, value in headers.items(multi=True):
-        key = name.lower()
+    # The raw fields, decoded as mitmproxy decodes them: its per-field accessors cost a few
+    # Python calls each, on every flow.
+    for raw_name, raw_value in headers.fields:
+        key = raw_name.decode("utf-8", "surrogateescape").lower()
         if key in HOP_BY_HOP:
             continue
+        value = raw_value.decode("utf-8", "surrogateescape")
         out[key] = f"{out[key]}, {value}" if key in out else value
     return out
 

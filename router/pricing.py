@@ -29,6 +29,9 @@ def _bare(model: str) -> str:
     return model.strip().lower().rsplit("/", 1)[-1]
 
 
+_MAX_REMEMBERED = 4096
+
+
 def _strip_snapshot(name: str) -> str:
     while (stripped := _SNAPSHOT.sub("", name)) != name and stripped:
         name = stripped
@@ -59,6 +62,8 @@ class PricingTable:
             self._prices[key] = override
         # Longest first, so "gpt-4o-mini-x" prefers gpt-4o-mini over gpt-4o.
         self._by_length = sorted(self._prices, key=len, reverse=True)
+        # Every priced call asks for its model: the answer per name, until the table changes.
+        self._found: dict[str, ModelPrice | None] = {}
 
     def all(self) -> list[ModelPrice]:
         return [self._prices[k] for k in sorted(self._prices)]
@@ -66,6 +71,16 @@ class PricingTable:
     def lookup(self, model: str) -> ModelPrice | None:
         """Exact name, then without a ``provider/`` prefix, then without a snapshot suffix,
         then the longest known name that is a prefix of it (ending at a ``-.:@`` boundary)."""
+        try:
+            return self._found[model]
+        except KeyError:
+            pass
+        found = self._lookup(model)
+        if len(self._found) < _MAX_REMEMBERED:  # model names come from clients: bounded
+            self._found[model] = found
+        return found
+
+    def _lookup(self, model: str) -> ModelPrice | None:
         if not model:
             return None
         exact = self._prices.get(model.strip().lower())

@@ -167,8 +167,18 @@ def is_loopback_host(host: str | None) -> bool:
     Anything else may be an attacker's DNS name rebound to 127.0.0.1."""
     if not host:
         return False
-    name, _ = split_host(host)
-    return bool(name) and is_loopback_name(name)
+    known = _LOOPBACK_HOSTS.get(host)
+    if known is None:
+        name, _ = split_host(host)
+        known = bool(name) and is_loopback_name(name)
+        if len(_LOOPBACK_HOSTS) < _MAX_LOOPBACK_HOSTS:  # any client can send any Host
+            _LOOPBACK_HOSTS[host] = known
+    return known
+
+
+# The verdict per Host header value as sent (a pure function of it): every /v1 call asks.
+_LOOPBACK_HOSTS: dict[str, bool] = {}
+_MAX_LOOPBACK_HOSTS = 1024
 
 
 def is_same_origin(origin: str, host: str) -> bool:

@@ -35,8 +35,10 @@ _SENT_CAP = 4 * 1024 * 1024  # the inspector shows the SSE text; a capped copy b
 # before (message start, an empty block start) is held back.
 _CONTENT = (ir.BlockDelta, ir.BlockStop, ir.MessageDelta, ir.MessageStop)
 
-# An SSE line: empty, a comment, or one of the four fields (value optional).
-_SSE_LINE = re.compile(rb"(?:|:.*|(?:data|event|id|retry)(?::.*)?)")
+# A frame of SSE lines: each empty, a comment, or one of the four fields (value optional),
+# ended by CR LF, CR or LF (the last line's end is optional). One match per frame.
+_SSE_LINE = rb"(?:|:[^\r\n]*|(?:data|event|id|retry)(?::[^\r\n]*)?)"
+_SSE_FRAME = re.compile(rb"(?:" + _SSE_LINE + rb"(?:\r\n|\r|\n))*" + _SSE_LINE)
 
 
 @dataclass(slots=True)
@@ -152,7 +154,7 @@ class StreamPipe:
         not SSE or carries an error. Nothing after the terminal event is forwarded."""
         if self.acc.stopped:
             return b""
-        if not all(_SSE_LINE.fullmatch(line) for line in frame.splitlines()):
+        if _SSE_FRAME.fullmatch(frame) is None:
             return self._emit([ir.ErrorEvent("upstream sent a stream frame that is not SSE")])
         events = self.parser.feed(frame)
         error = next((ev for ev in events if isinstance(ev, ir.ErrorEvent)), None)

@@ -70,7 +70,10 @@ def format_for_path(path: str, body: Any = None) -> str | None:
     """The format whose codec claims a call to ``path`` (the body decides only between two
     formats that share a path); None when no codec does."""
     bare = path.partition("?")[0].rstrip("/")
-    return next((name for name in _PATH_ORDER if get_codec(name).detect_path(bare, body)), None)
+    for name in _PATH_ORDER:  # a loop, not next(genexpr): this runs for every call
+        if get_codec(name).detect_path(bare, body):
+            return name
+    return None
 
 
 def format_for_body(body: Any) -> str | None:

@@ -34,8 +34,11 @@ def require(body: dict[str, Any], name: str, kind: type | tuple[type, ...], labe
 
 def optional(body: dict[str, Any], name: str, kind: type | tuple[type, ...], label: str) -> Any:
     """Fetch an optional field (None when absent) or raise a field-level BadRequest."""
-    if body.get(name) is None:
+    value = body.get(name)
+    if value is None:
         return None
+    if isinstance(value, kind) and not isinstance(value, bool):  # the usual case, at once
+        return value
     return require(body, name, kind, label)
 
 
@@ -57,6 +60,11 @@ def field(
     required: bool = False,
 ) -> Any:
     """``require``/``optional`` for a nested object, reporting the full field path."""
+    value = obj.get(key)
+    if value is None and not required:
+        return None
+    if isinstance(value, kind) and not isinstance(value, bool):  # the usual case, at once
+        return value
     try:
         if required:
             return require(obj, key, kind, label)

@@ -195,6 +195,15 @@ class UpstreamCall:
         if declared.isdigit() and int(declared) > self.max_bytes:
             await self.aclose()
             raise self._too_large()
+        content = self._response.content
+        if content.is_eof():
+            # The whole body came with the headers (most replies): take it as it is, without
+            # a timer or a wait per chunk.
+            whole = content.read_nowait()
+            await self.aclose()
+            if len(whole) > self.max_bytes:
+                raise self._too_large()
+            return whole
         parts: list[bytes] = []
         size = 0
         async for chunk in self.chunks():

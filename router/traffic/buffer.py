@@ -231,17 +231,7 @@ class LiveBuffer:
             if previous is not None and key == previous.request_key:
                 # The final state of a call whose request was masked when it started: mask
                 # only what is new (the response side), keep the masked request side.
-                held_request = previous.full()
-                masked = mask_record(
-                    record.model_copy(
-                        update={
-                            "path": held_request.path,
-                            "request_headers": held_request.request_headers,
-                            "request_body": held_request.request_body,
-                        }
-                    ),
-                    request_masked=True,
-                )
+                masked = mask_record(record, request_from=previous.full())
             else:
                 masked = mask_record(record)
         request_body, cut_request = self.truncate_body(masked.request_body)

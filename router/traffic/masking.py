@@ -327,15 +327,22 @@ def _header_kind(name: str) -> int:
     return kind
 
 
-def mask_record(record: InterceptedRequest, *, request_masked: bool = False) -> InterceptedRequest:
+def mask_record(
+    record: InterceptedRequest, *, request_from: InterceptedRequest | None = None
+) -> InterceptedRequest:
     """A copy of a record with every field that can carry a secret masked, marked ``masked``.
     A record that already carries the mark is returned as it is (masking is idempotent, so
-    this only saves the second pass). ``request_masked``: the path, request headers and
-    request body were taken from a masked record of the same call (the live buffer's final
-    update of a call); only the rest is masked."""
+    this only saves the second pass). ``request_from``: a masked record of the same call with
+    the same request (the live buffer's final update of a call): its path, request headers
+    and request body are taken as they are; only the rest is masked."""
     if record.masked:
         return record
     update: dict[str, Any] = {}
+    request_masked = request_from is not None
+    if request_from is not None:
+        update["path"] = request_from.path
+        update["request_headers"] = request_from.request_headers
+        update["request_body"] = request_from.request_body
     if record.response_headers:  # an in-flight record has no response side yet
         update["response_headers"] = mask_headers(record.response_headers)
     if record.response_body:

@@ -39,7 +39,10 @@ class _Wire(BaseModel):
 
     @property
     def masked(self) -> bool:
-        return self._masked
+        # Read straight from pydantic's private store: ``self._masked`` goes through
+        # BaseModel.__getattr__ (Python), and every record's provenance is asked for.
+        private = self.__pydantic_private__
+        return bool(private and private.get("_masked"))
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
