@@ -3,6 +3,7 @@ recording sessions, annotations), and the conversion of a router /v1 call into a
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import logging
 import threading
@@ -266,15 +267,20 @@ class CallRecorder:
 
     Diverted agent traffic (``source`` other than "router") is recorded by the capture path.
     The engine calls observers just after the current step of the event loop, so the reply is
-    never held up by building a record.
+    never held up by building a record. The in-flight record is published
+    ``IN_FLIGHT_AFTER_S`` after the call starts: a call that ends sooner (most whole replies)
+    gets both states right after its reply, so building them never competes with the upstream
+    answer for the loop; subscribers still see ``new`` (in flight) then ``update``.
     """
 
     _MAX_OPEN = 4096  # start records waiting for their finish; a bound, not a working limit
+    IN_FLIGHT_AFTER_S = 0.005
 
     def __init__(self, inspector: Inspector, port: Callable[[], int]) -> None:
         self.inspector = inspector
         self.port = port
         self._open: dict[str, InterceptedRequest] = {}
+        self._due: dict[str, asyncio.TimerHandle] = {}  # in-flight records not yet published
 
     def observe(self, info: CallInfo, phase: str) -> None:
         if info.inbound.source != "router" and not info.inbound.router_records:
@@ -290,14 +296,30 @@ class CallRecorder:
     def record(self, info: CallInfo, phase: str) -> None:
         request_id = info.inbound.request_id
         if phase == "start":
-            start = record_from_call(info, port=self.port())
-            self._open[request_id] = self.inspector.add(start)
-            while len(self._open) > self._MAX_OPEN:
-                self._open.pop(next(iter(self._open)))
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (a synchronous caller): at once
+                self._start(info)
+                return
+            self._due[request_id] = loop.call_later(self.IN_FLIGHT_AFTER_S, self._start, info)
+            while len(self._due) > self._MAX_OPEN:
+                self._due.pop(next(iter(self._due))).cancel()
             return
+        due = self._due.pop(request_id, None)
+        if due is not None:  # ended before its in-flight record was due: both states now
+            due.cancel()
+            self._start(info)
         base = self._open.pop(request_id, None)
         # upsert: a call refused before it started (unknown model) has only a finish
         self.inspector.upsert(record_from_call(info, port=self.port(), base=base))
+
+    def _start(self, info: CallInfo) -> None:
+        request_id = info.inbound.request_id
+        self._due.pop(request_id, None)
+        start = _start_record(info, port=self.port(), host="127.0.0.1", note=None)
+        self._open[request_id] = self.inspector.add(start)
+        while len(self._open) > self._MAX_OPEN:
+            self._open.pop(next(iter(self._open)))
 
 
 def record_from_call(
@@ -430,15 +452,32 @@ def upstream_from_call(info: CallInfo) -> UpstreamRequest | None:
         return None
     conn = step.connection
     stream = info.request.stream if info.request is not None else info.streamed
-    url = get_provider(conn.provider).call_url(
-        conn, step.model, stream=stream, api_format=info.target_format
-    )
-    headers = build_headers(conn, stream=stream, extra_headers=info.upstream_extra_headers)
+    extra = info.upstream_extra_headers
+    key = (
+        conn.id, conn.provider, conn.name, conn.url, conn.api_key, step.model, stream,
+        info.target_format, tuple(extra.items()) if extra else (),
+    )  # fmt: skip
+    head = _UPSTREAM_HEADS.get(key)
+    if head is None:
+        # The URL and headers are a function of these alone: built and masked once per
+        # connection, model and header set, not once per call.
+        url = get_provider(conn.provider).call_url(
+            conn, step.model, stream=stream, api_format=info.target_format
+        )
+        headers = build_headers(conn, stream=stream, extra_headers=extra)
+        head = (mask_text(url), mask_headers(headers), mask_text(conn.name))
+        if len(_UPSTREAM_HEADS) >= _MAX_UPSTREAM_HEADS:
+            _UPSTREAM_HEADS.clear()
+        _UPSTREAM_HEADS[key] = head
     upstream = UpstreamRequest(
-        url=mask_text(url),
-        headers=mask_headers(headers),
+        url=head[0],
+        headers=head[1],
         body=dumps_masked(body),
         format=info.target_format,
-        provider=mask_text(conn.name),
+        provider=head[2],
     )
     return mark_masked(upstream)
+
+
+_UPSTREAM_HEADS: dict[tuple[Any, ...], tuple[str, dict[str, str], str]] = {}
+_MAX_UPSTREAM_HEADS = 256

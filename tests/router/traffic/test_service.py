@@ -211,3 +211,36 @@ def test_record_from_call_in_flight_then_final() -> None:
     assert start.masked and final.masked  # built masked: the buffer takes them as they are
     assert final.timestamp.timestamp() == pytest.approx(info.started_at)
     assert final.timestamp.timestamp() <= time.time()
+
+
+def test_the_upstream_request_follows_a_changed_connection() -> None:
+    """The upstream request's URL and masked headers are built once per connection, model and
+    header set: a new key or URL on the connection is a new entry, never the old one."""
+    from router.routing.resolve import Step
+    from router.store.records import ProviderConnection
+    from router.traffic.service import upstream_from_call
+
+    def call(conn: ProviderConnection, extra: dict[str, str] | None = None) -> CallInfo:
+        info = CallInfo(Inbound(format="openai-chat", body={}, path="/v1/chat/completions"))
+        info.step = Step(connection=conn, model="gpt-4o-mini")
+        info.target_format, info.upstream_body = "openai-chat", {"model": "gpt-4o-mini"}
+        info.upstream_extra_headers = extra
+        return info
+
+    conn = ProviderConnection(
+        id="c1", provider="openai", name="oa", url="https://one.test/v1", api_key="sk-" + "a" * 40
+    )
+    first = upstream_from_call(call(conn))
+    again = upstream_from_call(call(conn))
+    rotated = upstream_from_call(
+        call(conn.model_copy(update={"api_key": "sk-" + "b" * 40, "url": "https://two.test/v1"}))
+    )
+    forwarded = upstream_from_call(call(conn, {"user-agent": "agent/1"}))
+    assert first is not None and again is not None and rotated is not None
+    assert forwarded is not None
+    assert again.headers == first.headers and again.url == first.url
+    assert first.url == "https://one.test/v1/chat/completions"
+    assert rotated.url == "https://two.test/v1/chat/completions"
+    assert forwarded.headers.get("user-agent") == "agent/1" and "user-agent" not in first.headers
+    assert first.headers["authorization"] == "Bearer ***"
+    assert "a" * 40 not in first.model_dump_json() and "b" * 40 not in rotated.model_dump_json()
