@@ -14,7 +14,7 @@ from typing import Any
 from bench.arms import Arm, Proc
 from bench.driver import RunResult, Target
 from bench.profile import Profile
-from bench.report import Headline, Section
+from bench.report import Headline, Section, verdict
 from bench.stats import Spread, added, ratios, spread
 
 NAN = math.nan
@@ -142,6 +142,17 @@ def anthropic_target(arm: Arm, *, stream: bool = True) -> Target:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def at_most(limit: float, column: str = "llmtap") -> Callable[[dict[str, Spread]], str]:
+    """A row check: ``column`` (llmtap's own cell by default, or a ratio such as
+    ``llmtap/floor``) at most ``limit``; ``n/a`` when the row has no such cell."""
+
+    def check(sp: dict[str, Spread]) -> str:
+        value = sp.get(column)
+        return verdict(value, at_most=limit) if value is not None else "n/a"
+
+    return check
 
 
 def compare_row(

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from bench.arms import set_pacing
 from bench.driver import closed_loop
-from bench.experiments.common import Ctx, compare_row, openai_target
-from bench.report import Section, verdict
-from bench.stats import Spread, spread
+from bench.experiments.common import Ctx, at_most, compare_row, openai_target
+from bench.report import Section
+from bench.stats import spread
 
 # --------------------------------------------------------------------------- E1
 
@@ -43,19 +41,12 @@ async def e1_single(ctx: Ctx) -> None:
                 ]
             )
 
-        def floor_check(limit: float) -> Callable[[dict[str, Spread]], str]:
-            def check(sp: dict[str, Spread]) -> str:
-                flo = sp.get("llmtap/floor")
-                return verdict(flo, at_most=limit) if flo is not None else "n/a"
-
-            return check
-
         for pct, values, limit, row_notes in ((50, p50, 1.5, notes), (99, p99, 2.0, None)):
             row = compare_row(
                 f"E1 p{pct} @c=1, L={latency} ms",
                 values,
                 target=f"≤ {limit:g}x the floor's added",
-                check=floor_check(limit),
+                check=at_most(limit, "llmtap/floor"),
                 notes=row_notes,
             )
             ctx.add(row, "nonstream")

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from bench.arms import set_pacing
 from bench.driver import closed_loop
-from bench.experiments.common import Ctx, anthropic_target, compare_row, openai_target
-from bench.report import Section, verdict
-from bench.stats import Spread, spread
+from bench.experiments.common import (
+    Ctx,
+    anthropic_target,
+    at_most,
+    compare_row,
+    openai_target,
+)
+from bench.report import Section
+from bench.stats import spread
 
 # --------------------------------------------------------------------------- E4
 
@@ -59,31 +65,20 @@ async def e4_streaming(ctx: Ctx) -> None:
                 )  # fmt: skip
             frame_notes = {n: f"[frames {frames_min[n]}/{k}]" for n in frames_min}
             ctx.headline.append(compare_row(f"E4 {lane} added TTFB p50", ttfb))
-
-            def first_check(sp: dict[str, Spread]) -> str:
-                v = sp.get("llmtap")
-                return verdict(v, at_most=1.0) if v else "n/a"
-
-            def frame_check(sp: dict[str, Spread]) -> str:
-                v = sp.get("llmtap")
-                return verdict(v, at_most=0.5) if v else "n/a"
-
-            first_row = compare_row(
-                f"E4 {lane} added first content p50",
-                first,
-                target="llmtap adds < 1 ms",
-                check=first_check,
-                notes=frame_notes,
+            targets = (
+                ("added first content p50", first, 1.0, 2, frame_notes),
+                ("added per frame", per_frame, 0.5, 3, None),
             )
-            ctx.add(first_row, "stream")
-            frame_row = compare_row(
-                f"E4 {lane} added per frame",
-                per_frame,
-                target="llmtap adds < 0.5 ms",
-                check=frame_check,
-                digits=3,
-            )
-            ctx.add(frame_row, "stream")
+            for metric, values, limit, digits, row_notes in targets:
+                row = compare_row(
+                    f"E4 {lane} {metric}",
+                    values,
+                    target=f"llmtap adds < {limit:g} ms",
+                    check=at_most(limit),
+                    digits=digits,
+                    notes=row_notes,
+                )
+                ctx.add(row, "stream")
             ctx.headline.append(compare_row(f"E4 {lane} inter-frame gap p99", gap99))
     finally:
         await set_pacing(ctx.upstream, t0_ms=0)

@@ -10,9 +10,9 @@ import time
 from bench import arms as armlib
 from bench.arms import set_pacing
 from bench.driver import RunResult, open_loop
-from bench.experiments.common import NAN, Ctx, openai_target, value_row
-from bench.report import Headline, Section, verdict
-from bench.stats import Spread, slope_per_minute, spread
+from bench.experiments.common import NAN, Ctx, at_most, openai_target, value_row
+from bench.report import Headline, Section
+from bench.stats import slope_per_minute, spread
 
 # --------------------------------------------------------------------------- E5
 
@@ -112,15 +112,11 @@ async def e5_memory(ctx: Ctx) -> None:
         ctx.misses.append(("E5 RSS growth", "nonstream"))
     _soak_row(ctx, sec)
 
-    def start_check(sp: dict[str, Spread]) -> str:
-        v = sp.get("llmtap")
-        return verdict(v, at_most=1.0) if v else "n/a"
-
     row = value_row(
         "E5 start → healthy (s)",
         starts,
         target="llmtap < 1 s",
-        check=start_check,
+        check=at_most(1.0),
         digits=2,
         ratio_cols=("floor", "litellm"),
     )
