@@ -138,7 +138,7 @@ def _client(
 
 
 async def _serve_llmtap(upstream: str, data_dir: Path) -> tuple[int, Any]:
-    from addons.main import build_runtime
+    from addons.compose import build_runtime
     from addons.webapp import WebApp
     from router.settings import build
     from web.app import create_app
