@@ -85,7 +85,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     # One instance per SQLite file: state in memory, written behind. On PostgreSQL the
     # instances of a gateway advance one shared rotation in the database.
     # One writer thread (one connection) for every background sink: see router/store/writer.
-    store_writer = StoreWriter()
+    store_writer = StoreWriter(journal=settings.data_dir / "journal")
     state: PersistentState | SharedState = (
         SharedState() if shared else PersistentState(store_writer)
     )
@@ -107,7 +107,8 @@ async def build_runtime(settings: Settings) -> Runtime:
         ),
     )
     writer = CallLogWriter(writer=store_writer)
-    router.observers.append(lambda info, phase: log_call(writer, info, phase))
+    # Before the reply: a client that saw success has its row journaled (router.durable_observers).
+    router.durable_observers.append(lambda info, phase: log_call(writer, info, phase))
 
     def verify_key(key: str) -> str | None:
         found = store_keys.verify(key)
@@ -116,6 +117,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     services = Services(settings=settings, router=router, catalog=catalog, verify_key=verify_key)
     # The inspector: live buffer, recording sessions, /v1 calls as records.
     session_writer = SessionRecordWriter(writer=store_writer)
+    store_writer.recover()  # what a killed predecessor journaled (every channel is attached)
     inspector = Inspector(
         LiveBuffer(settings.buffer_size, settings.max_body_kb),
         lambda sid, rid, data: session_writer.submit((sid, rid, data)),

@@ -65,6 +65,10 @@ class Router:
         self.guard: Guard = guard or OpenGuard()
         self.timeouts = timeouts or Timeouts()
         self.observers: list[Observer] = []
+        # Called at once, before the reply goes out: what must survive a kill -9 of a call the
+        # client saw finish (the call log: one row built and journaled, router/store/writer).
+        # Keep them cheap; everything else observes after the reply (``observers``).
+        self.durable_observers: list[Observer] = []
 
     @property
     def session(self) -> UpstreamSession:
@@ -306,18 +310,19 @@ class Router:
             if info.finished:
                 return
             info.finished = True
+        self._observe(info, phase, self.durable_observers)
         if not self.observers:
             return
-        # Observers (inspector record, call log) run after the current step of the loop: the
-        # reply, or the stream's next bytes, go out first. They read ``info`` as it is then;
-        # nothing changes it after "finish".
+        # Observers (the inspector record) run after the current step of the loop: the reply,
+        # or the stream's next bytes, go out first. They read ``info`` as it is then; nothing
+        # changes it after "finish".
         try:
-            asyncio.get_running_loop().call_soon(self._observe, info, phase)
+            asyncio.get_running_loop().call_soon(self._observe, info, phase, self.observers)
         except RuntimeError:  # no loop (a synchronous caller): right away
-            self._observe(info, phase)
+            self._observe(info, phase, self.observers)
 
-    def _observe(self, info: CallInfo, phase: str) -> None:
-        for observer in self.observers:
+    def _observe(self, info: CallInfo, phase: str, observers: list[Observer]) -> None:
+        for observer in observers:
             try:
                 observer(info, phase)
             except Exception:  # an observer must never break a call

@@ -2,8 +2,13 @@
 is killed (SIGKILL, SIGTERM, SIGINT), restarted on the same data dir, and the call-log rows
 and recording-session records are counted against what the clients saw.
 
-A SIGKILL may lose only calls still in flight or finished within the writers' window
-(``DURABLE_WITHIN_S``); SIGTERM and SIGINT lose nothing."""
+A SIGKILL may lose only calls still in flight: the call-log row of a router call and the
+session record of a proxied call are journaled (router/store/writer.py) before the reply goes
+out, and replayed at the restart. The session record of a router call is built just after its
+reply (off the request path, router/engine/router.py): a SIGKILL may lose it for the last
+call of each client connection, never an earlier one (the loop runs that step before it can
+finish the connection's next call). No timing window is involved, so the test holds on a
+loaded machine too. SIGTERM and SIGINT lose nothing (the writer drains)."""
 
 from __future__ import annotations
 
@@ -17,7 +22,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from router.store.writer import DURABLE_WITHIN_S
 from tests.addons.proc import Llmtap, start_llmtap
 from tests.addons.test_http_proxy import wait_listening
 from tests.fakes.upstream import FakeUpstream
@@ -32,6 +36,7 @@ class Seen:
 
     router: dict[str, float] = field(default_factory=dict)
     proxy: dict[str, float] = field(default_factory=dict)
+    lane_last: dict[bool, str] = field(default_factory=dict)  # router lane -> its last call
 
 
 @pytest.fixture
@@ -47,15 +52,20 @@ def _start(data_dir: Path) -> Llmtap:
 
 
 async def _traffic(app: Llmtap, upstream: FakeUpstream, seen: Seen, stop: asyncio.Event) -> None:
-    async def router_lane() -> None:
+    async def router_lane(stream: bool) -> None:
         async with httpx.AsyncClient(base_url=app.url, timeout=30) as client:
             while not stop.is_set():
                 try:
-                    resp = await client.post("/v1/chat/completions", json=CHAT)
+                    # The whole reply, a stream to its end: what a client counts as success.
+                    resp = await client.post(
+                        "/v1/chat/completions", json={**CHAT, "stream": stream}
+                    )
                 except httpx.HTTPError:
                     return  # the process is gone
                 if resp.status_code == 200:
-                    seen.router[resp.headers["X-OmniRoute-Request-Id"]] = time.monotonic()
+                    call = resp.headers["X-OmniRoute-Request-Id"]
+                    seen.router[call] = time.monotonic()
+                    seen.lane_last[stream] = call
 
     async def proxy_lane(lane: int) -> None:
         proxy = f"http://127.0.0.1:{app.proxy_port}"
@@ -77,7 +87,7 @@ async def _traffic(app: Llmtap, upstream: FakeUpstream, seen: Seen, stop: asynci
                 if resp.status_code == 200:
                     seen.proxy[call] = time.monotonic()
 
-    await asyncio.gather(router_lane(), router_lane(), proxy_lane(0), proxy_lane(1))
+    await asyncio.gather(router_lane(False), router_lane(True), proxy_lane(0), proxy_lane(1))
 
 
 async def _run_and_stop(
@@ -101,8 +111,10 @@ async def _run_and_stop(
         deadline = time.monotonic() + 60
         while (len(seen.router) < 60 or len(seen.proxy) < 30) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        app.proc.send_signal(sig)
+        # Taken before the signal: a client that saw success before this moment saw it before
+        # the process died (this process may be held off the CPU between the two lines).
         stopped_at = time.monotonic()
+        app.proc.send_signal(sig)
         await asyncio.to_thread(app.proc.wait, 30)
         stop.set()
         await asyncio.wait_for(traffic, 30)
@@ -128,14 +140,9 @@ def _lost(seen: dict[str, float], present: set[str], before: float) -> list[str]
     return sorted(k for k, t in seen.items() if t <= before and k not in present)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect (issue 12): the 50 ms kill window is not held reliably; a full run lost "
-    "8 of 67 calls finished earlier than that, cause not yet found (README limitations)",
-)
-async def test_sigkill_loses_only_the_last_moments(tmp_path: Path, upstream: FakeUpstream) -> None:
+async def test_sigkill_loses_only_calls_in_flight(tmp_path: Path, upstream: FakeUpstream) -> None:
     seen, killed_at, present = await _run_and_stop(tmp_path, upstream, signal.SIGKILL)
-    _assert_kept(seen, present, killed_at - DURABLE_WITHIN_S)
+    _assert_kept(seen, present, killed_at, may_lose=set(seen.lane_last.values()))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -146,10 +153,12 @@ async def test_sigterm_and_sigint_lose_nothing(
     _assert_kept(seen, present, stopped_at + 60)  # everything the clients saw
 
 
-def _assert_kept(seen: Seen, present: dict[str, set[str]], before: float) -> None:
+def _assert_kept(
+    seen: Seen, present: dict[str, set[str]], before: float, may_lose: set[str] = frozenset()
+) -> None:
     lost = {
         "call logs": _lost(seen.router, present["call logs"], before),
-        "router records": _lost(seen.router, present["router records"], before),
+        "router records": _lost(seen.router, present["router records"] | may_lose, before),
         "proxy records": _lost(seen.proxy, present["proxy records"], before),
     }
     total = {"call logs": len(seen.router), "router records": len(seen.router),
