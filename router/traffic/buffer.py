@@ -270,6 +270,48 @@ def truncate_body(text: str | None, max_bytes: int) -> tuple[str | None, bool]:
     return head + TRUNCATED_SUFFIX, True
 
 
+def cap_strings(value: Any, max_chars: int) -> Any:
+    """``value`` (parsed JSON) with every string longer than ``max_chars`` cut to that many
+    characters and marked ``…(truncated)``: what a record keeps of a huge body, taken before
+    it is masked or serialised, so neither works on (or copies) the whole text. Returns
+    ``value`` itself when no string is that long; otherwise copies only the containers.
+    Iterative, so a deeply nested body cannot exhaust the stack."""
+    if isinstance(value, str):
+        return value if len(value) <= max_chars else value[:max_chars] + TRUNCATED_SUFFIX
+    if not _has_long_string(value, max_chars):
+        return value
+    root: list[Any] = [value]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        parent, key = stack.pop()
+        item = parent[key]
+        if isinstance(item, str):
+            if len(item) > max_chars:
+                parent[key] = item[:max_chars] + TRUNCATED_SUFFIX
+        elif isinstance(item, dict):
+            copy = dict(item)
+            parent[key] = copy
+            stack.extend((copy, k) for k in copy)
+        elif isinstance(item, list):
+            items = list(item)
+            parent[key] = items
+            stack.extend((items, i) for i in range(len(items)))
+    return root[0]
+
+
+def _has_long_string(value: Any, max_chars: int) -> bool:
+    stack = [value] if isinstance(value, dict | list) else []
+    while stack:
+        item = stack.pop()
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, str):
+                if len(child) > max_chars:
+                    return True
+            elif isinstance(child, dict | list):
+                stack.append(child)
+    return False
+
+
 # --------------------------------------------------------------------------- threads
 
 

@@ -17,7 +17,7 @@ from router.errors import NotFound
 from router.providers import build_headers, get_provider
 from router.store import sessions as store_sessions
 from router.store.records import Session
-from router.traffic.buffer import LiveBuffer, Subscriber
+from router.traffic.buffer import LiveBuffer, Subscriber, cap_strings
 from router.traffic.detect import request_key
 from router.traffic.masking import (
     dumps_masked,
@@ -287,7 +287,7 @@ class CallRecorder:
             # A diverted call: the capture path owns its record; the router adds what only
             # it knows, the request it sent upstream.
             if phase == "finish":
-                upstream = upstream_from_call(info)
+                upstream = upstream_from_call(info, max_chars=self._max_chars())
                 if upstream is not None:
                     self.inspector.attach_upstream(info.inbound.request_id, upstream)
             return
@@ -311,15 +311,23 @@ class CallRecorder:
             self._start(info)
         base = self._open.pop(request_id, None)
         # upsert: a call refused before it started (unknown model) has only a finish
-        self.inspector.upsert(record_from_call(info, port=self.port(), base=base))
+        self.inspector.upsert(
+            record_from_call(info, port=self.port(), base=base, max_chars=self._max_chars())
+        )
 
     def _start(self, info: CallInfo) -> None:
         request_id = info.inbound.request_id
         self._due.pop(request_id, None)
-        start = _start_record(info, port=self.port(), host="127.0.0.1", note=None)
+        start = _start_record(
+            info, port=self.port(), host="127.0.0.1", note=None, max_chars=self._max_chars()
+        )
         self._open[request_id] = self.inspector.add(start)
         while len(self._open) > self._MAX_OPEN:
             self._open.pop(next(iter(self._open)))
+
+    def _max_chars(self) -> int:
+        # The live buffer cuts every body to this anyway: nothing longer is worth masking.
+        return self.inspector.buffer.max_body_kb * 1024
 
 
 def record_from_call(
@@ -329,19 +337,40 @@ def record_from_call(
     host: str = "127.0.0.1",
     note: str | None = None,
     base: InterceptedRequest | None = None,
+    max_chars: int | None = None,
 ) -> InterceptedRequest:
     """A router /v1 call as a masked inspector record (source ``router``): in-flight until
     the engine has finished it, then final with the reply the client got, tokens and cost
     from the call and the latencies of inspector.md. ``base``, the masked in-flight record
-    of the same call, saves building and masking the request side again."""
+    of the same call, saves building and masking the request side again. ``max_chars``
+    caps every string the record keeps (bodies, conversation, upstream request) *before* it
+    is masked or serialised: a 30 MB prompt is then never copied whole by recording, and the
+    record the live buffer holds after the call is small."""
     if base is None or not base.masked or base.llm is None:
-        base = _start_record(info, port=port, host=host, note=note)
+        base = _start_record(info, port=port, host=host, note=note, max_chars=max_chars)
     if not info.finished:
         return base
-    return _final_record(info, base)
+    return _final_record(info, base, max_chars)
 
 
-def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> InterceptedRequest:
+def _capped(value: Any, max_chars: int | None, size: int | None) -> Any:
+    """``value`` with its long strings cut (:func:`cap_strings`), unless the body it came
+    from (``size`` bytes, when known) is too small to hold one: skips the walk per call."""
+    if max_chars is None or (size is not None and size <= max_chars):
+        return value
+    return cap_strings(value, max_chars)
+
+
+def _size(info: CallInfo) -> int | None:
+    """The inbound body's size in bytes, when the client said: a bound on every string the
+    call's request side carries."""
+    length = info.inbound.headers.get("content-length", "")
+    return int(length) if length.isdigit() else None
+
+
+def _start_record(
+    info: CallInfo, *, port: int, host: str, note: str | None, max_chars: int | None = None
+) -> InterceptedRequest:
     inbound = info.inbound
     scheme = "http"
     if inbound.router_records:
@@ -349,8 +378,9 @@ def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> 
         agent_host = urlsplit("//" + inbound.headers.get("host", ""))
         if agent_host.hostname:
             scheme, host, port = "https", agent_host.hostname, agent_host.port or 443
-    body_text = dumps_masked(inbound.body)
-    length = inbound.headers.get("content-length", "")
+    size = _size(info)
+    body = _capped(inbound.body, max_chars, size)
+    body_text = dumps_masked(body)
     path = f"{inbound.path}?{inbound.query}" if inbound.query else inbound.path
     req = info.request
     hint = inbound.body.get("model")
@@ -358,7 +388,9 @@ def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> 
         hint = inbound.path_model or model_from_path(inbound.path)
     # The turns are the client's text; the context key is our own digest of them.
     convo = {
-        "request": mask_json(request_turns(req)) if req is not None else [],
+        "request": mask_json(_capped(request_turns(req), max_chars, size))
+        if req is not None
+        else [],
         "response": [],
         "contextKey": request_key(req),
     }
@@ -380,7 +412,7 @@ def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> 
         path=mask_text(path),
         request_headers=mask_headers(inbound.headers or {"content-type": "application/json"}),
         request_body=body_text,
-        request_size=int(length) if length.isdigit() else len(body_text.encode()),
+        request_size=size if size is not None else len(body_text.encode()),
         status="in-flight",
         proxy_latency_ms=_ms(info.t0, info.t_sent),
         ttfb_ms=_ms(info.t_sent, info.t_headers),
@@ -392,11 +424,14 @@ def _start_record(info: CallInfo, *, port: int, host: str, note: str | None) -> 
         context_key=convo["contextKey"],
         llm=mark_masked(llm),
         note=mask_text(note) if note else None,
+        body_truncated=True if body is not inbound.body else None,
     )
     return mark_masked(record)
 
 
-def _final_record(info: CallInfo, base: InterceptedRequest) -> InterceptedRequest:
+def _final_record(
+    info: CallInfo, base: InterceptedRequest, max_chars: int | None
+) -> InterceptedRequest:
     inbound = info.inbound
     step = info.step
     assert base.llm is not None
@@ -414,7 +449,8 @@ def _final_record(info: CallInfo, base: InterceptedRequest) -> InterceptedReques
         llm_update.update(token_fields(usage), cost_usd=info.cost_usd)
     if resp is not None:
         convo = dict(base.llm.conversation or {})
-        convo["response"] = mask_json(response_turns(resp))
+        size = len(info.response_bytes) if info.response_bytes is not None else None
+        convo["response"] = mask_json(_capped(response_turns(resp), max_chars, size))
         llm_update["conversation"] = convo
         llm_update["incomplete"] = resp.incomplete  # a stream cut short or ended by an error
         # A streamed reply's merged form, in the client's format (the UI shows it beside the
@@ -438,15 +474,15 @@ def _final_record(info: CallInfo, base: InterceptedRequest) -> InterceptedReques
         "error": mask_text(info.error) if info.error else None,
         "mapped_model": mask_text(mapped) if mapped else None,
         "llm": masked_copy(base.llm, llm_update),
-        "upstream_request": upstream_from_call(info),
+        "upstream_request": upstream_from_call(info, max_chars=max_chars),
     }
     return masked_copy(base, update)
 
 
-def upstream_from_call(info: CallInfo) -> UpstreamRequest | None:
+def upstream_from_call(info: CallInfo, *, max_chars: int | None = None) -> UpstreamRequest | None:
     """The request the call's last attempt sent upstream (URL, headers with their secrets
-    masked, translated and mapped body), masked once as it is built; None when no attempt
-    was sent."""
+    masked, translated and mapped body, its strings cut to ``max_chars``), masked once as it
+    is built; None when no attempt was sent."""
     step, body = info.step, info.upstream_body
     if step is None or body is None:
         return None
@@ -472,7 +508,7 @@ def upstream_from_call(info: CallInfo) -> UpstreamRequest | None:
     upstream = UpstreamRequest(
         url=head[0],
         headers=head[1],
-        body=dumps_masked(body),
+        body=dumps_masked(_capped(body, max_chars, _size(info))),
         format=info.target_format,
         provider=head[2],
     )

@@ -244,3 +244,51 @@ def test_the_upstream_request_follows_a_changed_connection() -> None:
     assert forwarded.headers.get("user-agent") == "agent/1" and "user-agent" not in first.headers
     assert first.headers["authorization"] == "Bearer ***"
     assert "a" * 40 not in first.model_dump_json() and "b" * 40 not in rotated.model_dump_json()
+
+
+def test_recording_a_huge_request_caps_it_before_masking_and_keeps_no_copy() -> None:
+    """Issue 12: a 30 MB prompt through the router. Recording cuts every string to the live
+    buffer's body cap before masking or serialising it, so building the in-flight and final
+    records allocates a small fraction of the body (it made several whole masked copies:
+    body text, conversation, upstream body), and what the ring keeps afterwards is bounded by
+    the cap, not by the body (it held the whole conversation and upstream body)."""
+    import gc
+    import tracemalloc
+
+    from router.traffic.service import CallRecorder
+
+    text = "word " * (6 << 20)  # 30 MiB in one message
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]}
+    size = len(json.dumps(body))
+    inbound = Inbound(
+        format="openai-chat",
+        body=body,
+        path="/v1/chat/completions",
+        headers={"content-type": "application/json", "content-length": str(size)},
+    )
+    info = CallInfo(inbound)
+    info.requested_model = "gpt-4o-mini"
+    info.request = get_codec("openai-chat").parse_request(body)
+    info.upstream_body = body  # same format: what went upstream is the body again
+    recorder = CallRecorder(Inspector(LiveBuffer(10, max_body_kb=64)), lambda: 20128)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        recorder.record(info, "start")
+        info.status, info.finished = 200, True
+        info.response = ir.Response(model="gpt-4o-mini", content=[ir.TextBlock("ok")])
+        info.usage = ir.Usage(6 << 20, 1)
+        info.response_bytes = b'{"choices":[{"message":{"content":"ok"}}]}'
+        recorder.record(info, "finish")
+        gc.collect()
+        retained, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < size // 8, f"recording peaked at {peak >> 20} MiB for a {size >> 20} MiB body"
+    assert retained < size // 32, f"{retained >> 20} MiB kept after a {size >> 20} MiB call"
+    (held,) = recorder.inspector.list()
+    assert held.body_truncated and held.request_body is not None
+    assert len(held.request_body) <= 64 * 1024
+    convo = held.llm.conversation if held.llm is not None else None
+    assert convo is not None and len(json.dumps(convo)) < 70 * 1024
+    assert convo["request"][0]["blocks"][0]["text"].endswith("…(truncated)")
