@@ -64,7 +64,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     catalog = Catalog()
     pricing = PricingTable(store_config.list_prices())
 
-    def price(model: str, usage: ir.Usage) -> float:
+    def price(model: str, usage: ir.Usage) -> float | None:
         return cost_usd(usage, pricing.lookup(model))
 
     def context_window(model: str) -> int | None:

@@ -60,7 +60,7 @@ class Recorder:
         publish_new: Callable[[InterceptedRequest], Any],
         publish_update: Callable[[InterceptedRequest], Any],
         *,
-        cost_fn: Callable[[str, ir.Usage], float] | None = None,
+        cost_fn: Callable[[str, ir.Usage], float | None] | None = None,
         max_body_bytes: Callable[[], int] = lambda: 1024 * 1024,
         attribute_process: Callable[[tuple[str, int]], tuple[int, str] | None] | None = None,
     ) -> None:

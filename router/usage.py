@@ -14,11 +14,12 @@ from router.store.records import ModelPrice
 PER = 1_000_000  # prices are USD per 1M tokens
 
 
-def cost_usd(usage: ir.Usage, price: ModelPrice | None) -> float:
+def cost_usd(usage: ir.Usage, price: ModelPrice | None) -> float | None:
     """router.md "Usage and cost", with OpenAI token semantics (input includes cache reads
-    and writes, output includes reasoning). Unknown model -> 0.0."""
+    and writes, output includes reasoning). A model without a price -> None ("unknown"):
+    calling it $0 would make every total that includes it silently low."""
     if price is None:
-        return 0.0
+        return None
     read = max(0, usage.cache_read_tokens)
     write = max(0, usage.cache_write_tokens)
     uncached = max(0, usage.input_tokens - read - write)

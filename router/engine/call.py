@@ -66,7 +66,7 @@ class CallInfo:
     response: ir.Response | None = None
     response_bytes: bytes | None = None  # what the client got (JSON or SSE text)
     usage: ir.Usage | None = None
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0  # None: the model has no price (unknown, not $0)
     error: str | None = None
     finished: bool = False
 
@@ -122,7 +122,7 @@ class OpenGuard:
         return None
 
 
-PriceFn = Callable[[str, ir.Usage], float]
+PriceFn = Callable[[str, ir.Usage], float | None]  # None: the model has no price
 
 
 @dataclass(slots=True)

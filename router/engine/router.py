@@ -383,8 +383,10 @@ def _abort_status(exc: BaseException) -> tuple[int, str]:
 
 def _figures(info: CallInfo) -> dict[str, str]:
     usage = info.usage or ir.Usage()
+    # A model without a price has no cost figure at all: "0" would read as free.
+    cost = {} if info.cost_usd is None else {"X-OmniRoute-Response-Cost": f"{info.cost_usd:.10f}"}
     return {
-        "X-OmniRoute-Response-Cost": f"{info.cost_usd:.10f}",
+        **cost,
         "X-OmniRoute-Tokens-In": str(usage.input_tokens),
         "X-OmniRoute-Tokens-Out": str(usage.output_tokens),
         "X-OmniRoute-Latency-Ms": str(round(info.latency_ms or 0.0)),

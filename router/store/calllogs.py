@@ -107,7 +107,8 @@ def _aggregates() -> list[Any]:
         fn.SUM(CallLogRow.cache_read_tokens).alias("cache_read_tokens"),
         fn.SUM(CallLogRow.cache_write_tokens).alias("cache_write_tokens"),
         fn.SUM(CallLogRow.reasoning_tokens).alias("reasoning_tokens"),
-        fn.SUM(CallLogRow.cost_usd).alias("cost_usd"),
+        fn.SUM(CallLogRow.cost_usd).alias("cost_usd"),  # SUM skips NULL: priced calls only
+        fn.SUM(peewee.Case(None, [(CallLogRow.cost_usd.is_null(), 1)], 0)).alias("unpriced"),
     ]
 
 
@@ -118,7 +119,7 @@ def _dicts(query: Any) -> list[dict[str, Any]]:
 
 def _bucket(row: dict[str, Any]) -> dict[str, Any]:
     names = ("requests", "errors", "tokens_in", "tokens_out", "cache_read_tokens",
-             "cache_write_tokens", "reasoning_tokens")  # fmt: skip
+             "cache_write_tokens", "reasoning_tokens", "unpriced")  # fmt: skip
     out: dict[str, Any] = {name: int(row.get(name) or 0) for name in names}
     out["cost_usd"] = float(row.get("cost_usd") or 0.0)
     return out

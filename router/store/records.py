@@ -148,7 +148,8 @@ class CallLog(Record):
     cache_write_tokens: int = Field(default=0, alias="cacheWriteTokens")
     reasoning_tokens: int = Field(default=0, alias="reasoningTokens")
     usage_estimated: bool = Field(default=False, alias="usageEstimated")
-    cost_usd: float = Field(default=0.0, alias="costUsd")
+    # None: the model has no price (shown as "unknown"; POST /api/pricing adds one).
+    cost_usd: float | None = Field(default=0.0, alias="costUsd")
     latency_ms: float | None = Field(default=None, alias="latencyMs")
     ttft_ms: float | None = Field(default=None, alias="ttftMs")
     source_format: str | None = Field(default=None, alias="sourceFormat")
@@ -246,7 +247,10 @@ class UsageBucket(Record):
     cache_read_tokens: int = Field(default=0, alias="cacheReadTokens")
     cache_write_tokens: int = Field(default=0, alias="cacheWriteTokens")
     reasoning_tokens: int = Field(default=0, alias="reasoningTokens")
+    # The cost of the priced calls; ``unpriced`` counts the calls whose model has no price, so
+    # a total that leaves some out says so instead of being silently low.
     cost_usd: float = Field(default=0.0, alias="costUsd")
+    unpriced: int = 0
 
 
 class UsagePoint(UsageBucket):

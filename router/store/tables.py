@@ -189,7 +189,7 @@ class CallLogRow(Table):
     cache_write_tokens = peewee.IntegerField(default=0)
     reasoning_tokens = peewee.IntegerField(default=0)
     usage_estimated = peewee.BooleanField(default=False)
-    cost_usd = peewee.FloatField(default=0.0)
+    cost_usd = peewee.FloatField(null=True, default=0.0)  # NULL: no price for the model
     latency_ms = peewee.FloatField(null=True)
     ttft_ms = peewee.FloatField(null=True)
     source_format = peewee.CharField(null=True)

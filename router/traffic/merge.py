@@ -21,7 +21,7 @@ from router.usage import complete_usage, token_fields
 
 log = logging.getLogger(__name__)
 
-CostFn = Callable[[str, ir.Usage], float]
+CostFn = Callable[[str, ir.Usage], float | None]  # None: the model has no price
 
 
 class Turn(TypedDict):

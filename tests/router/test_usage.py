@@ -56,7 +56,7 @@ def test_reasoning_inside_output_unless_priced_separately() -> None:
 
 
 def test_unknown_price_and_odd_figures() -> None:
-    assert cost_usd(ir.Usage(input_tokens=5, output_tokens=5), None) == 0.0
+    assert cost_usd(ir.Usage(input_tokens=5, output_tokens=5), None) is None  # unknown, not $0
     # More cache tokens than input (a buggy upstream) never makes the cost negative.
     odd = ir.Usage(input_tokens=10, cache_read_tokens=50)
     assert cost_usd(odd, SONNET) == pytest.approx(50 * 0.3 / 1e6)

@@ -76,6 +76,35 @@ async def test_analytics(server: Server) -> None:
     )
 
 
+async def test_a_model_without_a_price_costs_unknown_not_zero(server: Server) -> None:
+    """Issue 12: an unpriced call logs cost null, carries no cost header, and the totals sum
+    the priced calls and count the unpriced ones, so a total is never silently low."""
+    priced = await chat(server, server.model("oa"), (1000, 500, 0, 0, 0))
+    server.upstream.script(Reply.text("ok", usage=(1000, 500, 0, 0, 0)))
+    body = {"model": "oa/house-model-no-price", "messages": [{"role": "user", "content": "hi"}]}
+    resp = await server.api("POST", "/v1/chat/completions", json=body)
+    assert resp.status_code == 200, resp.text
+    assert "x-omniroute-response-cost" not in resp.headers  # "0" would read as free
+    unpriced = resp.headers["x-omniroute-request-id"]
+    assert server.runtime.writer.flush(timeout=10)
+    logs = {r["id"]: r for r in (await server.api("GET", "/api/usage/call-logs")).json()["logs"]}
+    assert logs[unpriced]["costUsd"] is None and logs[unpriced]["tokensIn"] == 1000
+    assert logs[priced]["costUsd"] > 0
+    one = (await server.api("GET", f"/api/usage/call-logs/{unpriced}")).json()
+    assert one["costUsd"] is None
+    data = (await server.api("GET", "/api/usage/analytics", params={"period": "day"})).json()
+    totals = data["totals"]
+    assert totals["requests"] == 2 and totals["unpriced"] == 1
+    assert totals["costUsd"] == pytest.approx(logs[priced]["costUsd"])
+    assert data["byModel"]["house-model-no-price"]["unpriced"] == 1
+    assert data["byModel"]["house-model-no-price"]["costUsd"] == 0
+    assert data["byModel"]["gpt-4o-mini"]["unpriced"] == 0
+    assert sum(p["unpriced"] for p in data["modelSeries"]) == 1
+    # The inspector's record of the call says unknown too (null, not 0).
+    record = await server.api("GET", f"/api/tools/traffic-inspector/requests/{unpriced}")
+    assert record.status_code == 200 and record.json()["llm"]["costUsd"] is None
+
+
 async def test_call_logs_sorted_by_a_column(server: Server) -> None:
     small = await chat(server, server.model("oa"), (5, 1, 0, 0, 0))
     large = await chat(server, server.model("oa"), (500, 1, 0, 0, 0))

@@ -553,6 +553,43 @@ async def test_usage_chart_has_a_bar_per_call_group_and_the_log_sorts_and_opens_
     assert ui.page_errors == []
 
 
+async def test_a_model_without_a_price_shows_cost_unknown(ui: UI) -> None:
+    """Issue 12: the call log's cost cell says "unknown" for an unpriced model, the total says
+    how many calls it leaves out, and the cost chart labels the unpriced segment."""
+    from playwright.async_api import expect
+
+    page, server = ui.page, ui.server
+    before = {r["id"] for r in await server.call_logs()}
+    server.upstream.script(Reply.text("priced", usage=(1000, 500, 0, 0, 0)))
+    await chat(server, server.model("oa"))
+    server.upstream.script(Reply.text("unpriced", usage=(1000, 500, 0, 0, 0)))
+    await chat(server, "oa/house-model-no-price")
+    logs = await server.new_call_logs(before)
+    for _ in range(100):
+        if len(logs) >= 2:
+            break
+        await asyncio.sleep(0.05)
+        logs = await server.new_call_logs(before)
+    by_model = {r["model"]: r for r in logs}
+    assert by_model["house-model-no-price"]["costUsd"] is None
+    await open_router(ui)
+    usage = page.locator("#rt-usage")
+    await expect(usage.locator("#u-cost")).to_have_text(re.compile(r"^\$\S+ \+ 1 unpriced$"))
+    table = page.locator("#call-log")
+    unpriced_row = table.locator(f"tr.call[data-id='{by_model['house-model-no-price']['id']}']")
+    await expect(unpriced_row.locator(".c-cost")).to_have_text("unknown")
+    priced_row = table.locator(f"tr.call[data-id='{by_model['gpt-4o-mini']['id']}']")
+    await expect(priced_row.locator(".c-cost")).to_have_text(re.compile(r"^\$0\.\d+$"))
+    await page.locator("#u-metric").select_option("cost")
+    unknown_seg = usage.locator("rect.seg[data-key='house-model-no-price']")
+    await expect(unknown_seg).to_have_count(1)  # drawn, though it adds nothing to the sum
+    await expect(unknown_seg.locator("title")).to_have_text(re.compile(r": unknown$"))
+    legend = usage.locator("#u-legend .legend-item[data-key='house-model-no-price']")
+    await expect(legend).to_contain_text("unknown")
+    await expect(usage.locator(".chart-wrap")).to_contain_text("1 unpriced call(s)")
+    assert ui.page_errors == []
+
+
 async def test_a_combo_with_a_nested_combo_node(ui: UI) -> None:
     from playwright.async_api import expect
 

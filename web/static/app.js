@@ -172,6 +172,7 @@ function renderFooter() {
   let tout = 0;
   let cost = 0;
   let priced = false;
+  let unpriced = 0; // calls with tokens but no price: the sum says it leaves them out
   for (const id of ids) {
     const llm = records.get(id)?.llm;
     if (!llm) continue;
@@ -180,12 +181,14 @@ function renderFooter() {
     if (Number.isFinite(llm.costUsd)) {
       cost += llm.costUsd;
       priced = true;
+    } else if (llm.tokensIn || llm.tokensOut) {
+      unpriced += 1;
     }
   }
   const captured = records.size - stored.size;
   setText($("f-count"), `${fmtInt(ids.length)} shown / ${fmtInt(captured)} captured${stored.size ? ` · ${fmtInt(stored.size)} stored` : ""}`);
   setText($("f-tokens"), `tokens in ${fmtInt(tin)} · out ${fmtInt(tout)}`);
-  setText($("f-cost"), `cost ${priced ? fmtCost(cost) : "–"}`);
+  setText($("f-cost"), `cost ${priced ? fmtCost(cost) : unpriced ? "unknown" : "–"}${priced && unpriced ? ` + ${fmtInt(unpriced)} unpriced` : ""}`);
   $("empty").hidden = records.size > 0;
 }
 

@@ -236,7 +236,8 @@ export function responseTab(record) {
       ["Tokens out", fmtInt(llm.tokensOut ?? 0)],
       ["Cache read / write", llm.cacheReadTokens || llm.cacheWriteTokens ? `${fmtInt(llm.cacheReadTokens)} / ${fmtInt(llm.cacheWriteTokens)}` : null],
       ["Reasoning tokens", llm.reasoningTokens ? fmtInt(llm.reasoningTokens) : null],
-      ["Cost", fmtCost(llm.costUsd)],
+      // No price for the model: "unknown", never a $0 that reads as free.
+      ["Cost", llm.costUsd === null || llm.costUsd === undefined ? "unknown" : fmtCost(llm.costUsd)],
     ];
     out.append(kvTable(usage));
   }

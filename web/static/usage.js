@@ -15,10 +15,21 @@ const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2
 const OTHER = "#8b93a1";
 const GROUPS = { model: ["modelSeries", "byModel"], provider: ["providerSeries", "byProvider"], agent: ["agentSeries", "byAgent"], combo: ["comboSeries", "byCombo"] };
 const METRICS = {
-  cost: ["cost (USD)", (b) => b.costUsd, (v) => fmtCost(v)],
+  cost: ["cost (USD)", (b) => b.costUsd, (v) => fmtCost(v), (b) => b.unpriced ?? 0],
   tokens: ["tokens (in + out)", (b) => (b.tokensIn ?? 0) + (b.tokensOut ?? 0), (v) => fmtInt(v)],
   requests: ["requests", (b) => b.requests, (v) => fmtInt(v)],
 };
+
+// A cost figure never hides the calls it leaves out: calls to a model without a price have
+// no cost ("unknown"), and a sum over them says how many it could not include.
+function costText(b) {
+  const unpriced = b?.unpriced ?? 0;
+  if (!unpriced) return fmtCost(b?.costUsd ?? 0);
+  if (unpriced >= (b?.requests ?? 0)) return "unknown";
+  return `${fmtCost(b?.costUsd ?? 0)} + ${fmtInt(unpriced)} unpriced`;
+}
+
+const UNPRICED_HINT = "calls to models without a price are not in the sum: add a price with POST /api/pricing";
 
 const view = { period: "day", group: "model", metric: "tokens", logOffset: 0, sort: "-timestamp", data: null };
 
@@ -69,29 +80,32 @@ async function loadChart() {
     stat("Requests", fmtInt(totals.requests ?? 0), "", "u-requests"),
     stat("Errors", fmtInt(totals.errors ?? 0), (totals.errors ?? 0) > 0 ? "bad" : "", "u-errors"),
     stat("Tokens in / out", `${fmtInt(totals.tokensIn ?? 0)} / ${fmtInt(totals.tokensOut ?? 0)}`, "", "u-tokens"),
-    stat("Cost", totals.costUsd === null ? "unknown" : fmtCost(totals.costUsd ?? 0), "", "u-cost"),
+    stat("Cost", costText(totals), "", "u-cost"),
   );
+  if (totals.unpriced) summary.querySelector("#u-cost").title = UNPRICED_HINT;
   replace("rt-usage", section("rt-usage", "Usage", controls, summary, chart(res.data)));
 }
 
 function chart(data) {
   const [seriesKey, byKey] = GROUPS[view.group];
-  const [metricLabel, value, fmt] = METRICS[view.metric];
+  const [metricLabel, value, fmt, unpricedOf = () => 0] = METRICS[view.metric];
+  const text = view.metric === "cost" ? costText : (b) => fmt(value(b) ?? 0);
   const points = listOf(data[seriesKey]);
   const slots = buckets(view.period);
   // Series ranked by their total; the tail folds into "other".
   const ranked = Object.entries(data[byKey] ?? {}).sort((a, b) => (value(b[1]) ?? 0) - (value(a[1]) ?? 0)).map(([k]) => k);
   const shown = ranked.slice(0, MAX_SERIES);
   const colour = (key) => (shown.includes(key) ? PALETTE[shown.indexOf(key)] : OTHER);
-  const cells = new Map(); // bucket -> [{key, value, unknown}]
+  const cells = new Map(); // bucket -> [{key, value, requests, unpriced}]
   for (const p of points) {
     const key = shown.includes(p.key) ? p.key : "other";
     const slot = p.bucket || p.day;
-    const v = value(p);
     const list = cells.get(slot) ?? [];
-    const same = list.find((c) => c.key === key);
-    if (same) same.value += v ?? 0;
-    else list.push({ key, value: v ?? 0, unknown: v === null || v === undefined });
+    let cell = list.find((c) => c.key === key);
+    if (!cell) list.push((cell = { key, value: 0, requests: 0, unpriced: 0 }));
+    cell.value += value(p) ?? 0;
+    cell.requests += p.requests ?? 0;
+    cell.unpriced += unpricedOf(p);
     cells.set(slot, list);
   }
   if (!points.length) {
@@ -123,11 +137,11 @@ function chart(data) {
   slots.forEach((slot, i) => {
     let base = 0;
     for (const c of cells.get(slot) ?? []) {
-      if (c.value <= 0 && !c.unknown) continue;
+      if (c.value <= 0 && !c.unpriced) continue; // an unpriced-only cell still shows, 1 px
       const y1 = y(base + c.value);
       const rect = el("rect", { x: pad.l + i * bw + 1, y: y1, width: Math.max(1, bw - 2), height: Math.max(1, y(base) - y1), fill: colour(c.key), class: "seg", "data-key": c.key, "data-bucket": slot, "data-value": c.value });
       const t = document.createElementNS(SVG, "title");
-      t.textContent = `${c.key} · ${slot.replace("T", " ")}: ${c.unknown ? "unknown" : fmt(c.value)}`;
+      t.textContent = `${c.key} · ${slot.replace("T", " ")}: ${view.metric === "cost" ? costText({ costUsd: c.value, requests: c.requests, unpriced: c.unpriced }) : fmt(c.value)}`;
       rect.append(t);
       base += c.value;
     }
@@ -138,11 +152,12 @@ function chart(data) {
     "div",
     { class: "legend", id: "u-legend" },
     [...shown, ...(ranked.length > shown.length ? ["other"] : [])].map((key) => {
-      const total = key === "other" ? ranked.slice(MAX_SERIES).reduce((a, k) => a + (value(data[byKey][k]) ?? 0), 0) : value(data[byKey][key]);
-      return h("span", { class: "legend-item", dataset: { key } }, swatch(colour(key)), `${key} `, h("span", { class: "muted", text: total === null || total === undefined ? "unknown" : fmt(total) }));
+      const sum = (f) => ranked.slice(MAX_SERIES).reduce((a, k) => a + (f(data[byKey][k]) ?? 0), 0);
+      const bucket = key === "other" ? { costUsd: sum((b) => b.costUsd), tokensIn: sum((b) => b.tokensIn), tokensOut: sum((b) => b.tokensOut), requests: sum((b) => b.requests), unpriced: sum((b) => b.unpriced) } : data[byKey][key];
+      return h("span", { class: "legend-item", dataset: { key } }, swatch(colour(key)), `${key} `, h("span", { class: "muted", text: text(bucket) }));
     }),
   );
-  return h("div", { class: "chart-wrap" }, svg, legend, h("div", { class: "muted small", text: `UTC ${view.period === "day" ? "hours" : "days"}; ${view.group === "agent" ? "\"direct\" is a client of /v1, not a captured agent; " : ""}costs of models without a price are not included.` }));
+  return h("div", { class: "chart-wrap" }, svg, legend, h("div", { class: "muted small", text: `UTC ${view.period === "day" ? "hours" : "days"}; ${view.group === "agent" ? "\"direct\" is a client of /v1, not a captured agent; " : ""}${view.metric === "cost" && data.totals?.unpriced ? `${fmtInt(data.totals.unpriced)} unpriced call(s): ${UNPRICED_HINT}.` : "calls to models without a price have cost \"unknown\", never $0."}` }));
 }
 
 // Set through the CSSOM: the page's CSP refuses style attributes.

@@ -107,7 +107,7 @@ def test_sqlite_schema_is_what_shipped(tmp_path: Path) -> None:
     finally:
         close_database()
     assert "is_active INTEGER NOT NULL DEFAULT 1" in sql["provider_connection"]
-    assert "cost_usd REAL NOT NULL DEFAULT 0" in sql["call_log"]
+    assert "cost_usd REAL DEFAULT 0," in sql["call_log"]  # nullable since 009 (unpriced)
     assert "id INTEGER PRIMARY KEY AUTOINCREMENT" in sql["session_record"]
 
 
@@ -120,5 +120,42 @@ def test_concurrent_starts_migrate_once(empty: DbTarget) -> None:
         assert errors == []
         versions = [r[0] for r in execute(database, "SELECT version FROM schema_version")]
         assert sorted(versions) == list(range(1, len(migrations.MIGRATIONS) + 1))
+    finally:
+        close_database()
+
+
+def test_call_log_cost_becomes_nullable_keeping_rows(empty: DbTarget) -> None:
+    """009: a call to a model without a price stores cost NULL ("unknown"); rows written
+    before keep their cost, and the table keeps its indexes."""
+    from datetime import UTC, datetime
+
+    from router.store import calllogs
+    from router.store.records import CallLog
+
+    connect(empty)
+    assert migrations.apply(database, migrations.MIGRATIONS[:8]) == 8
+    execute(
+        database,
+        "INSERT INTO call_log (id, timestamp, path, requested_model, status, cost_usd) "
+        "VALUES ('old', ?, '/v1/messages', 'm', 200, 0.5)",
+        (datetime.now(UTC).isoformat(),),
+    )
+    close_database()
+
+    open_database(empty)
+    try:
+        assert migrations.current_version(database) == len(migrations.MIGRATIONS)
+        assert calllogs.get_log("old").cost_usd == 0.5
+        now = datetime.now(UTC)
+        unpriced = CallLog(
+            id="new", timestamp=now, path="/v1/messages", requested_model="x", status=200,
+            tokens_in=3, cost_usd=None,
+        )  # fmt: skip
+        calllogs.insert_many([unpriced])
+        assert calllogs.get_log("new").cost_usd is None
+        totals = calllogs.analytics("day").totals
+        assert (totals.requests, totals.cost_usd, totals.unpriced) == (2, 0.5, 1)
+        indexes = {i.name for i in database.get_indexes("call_log")}
+        assert {"call_log_timestamp", "call_log_model", "call_log_provider"} <= indexes
     finally:
         close_database()
