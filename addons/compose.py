@@ -138,6 +138,8 @@ async def build_runtime(settings: Settings) -> Runtime:
     )
     calls = CallRecorder(inspector, lambda: rt.api_port or settings.port)
     router.observers.append(calls.observe)
+    # A recording session keeps router records: build a call's final record before its reply.
+    router.observe_finish_now = inspector.recording
     rt.reload_catalog()
     rt.reload_custom_hosts()
     rt.bridge.custom_hosts = lambda: list(rt.custom_hosts)

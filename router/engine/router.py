@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 from router import __version__, ir, jsonfast
@@ -48,6 +48,10 @@ SSE_HEADERS = {
 }
 
 
+def _never() -> bool:
+    return False
+
+
 class Router:
     def __init__(
         self,
@@ -69,6 +73,10 @@ class Router:
         # client saw finish (the call log: one row built and journaled, router/store/writer).
         # Keep them cheap; everything else observes after the reply (``observers``).
         self.durable_observers: list[Observer] = []
+        # True while the finish of a call must be observed at once too: a recording session
+        # persists the inspector record, so it is built before the reply goes out (set by
+        # the composition root; nothing records by default).
+        self.observe_finish_now: Callable[[], bool] = _never
 
     @property
     def session(self) -> UpstreamSession:
@@ -315,7 +323,11 @@ class Router:
             return
         # Observers (the inspector record) run after the current step of the loop: the reply,
         # or the stream's next bytes, go out first. They read ``info`` as it is then; nothing
-        # changes it after "finish".
+        # changes it after "finish". While a session records, a finish is observed at once:
+        # what a session keeps must be journaled before the client sees success.
+        if phase == "finish" and self.observe_finish_now():
+            self._observe(info, phase, self.observers)
+            return
         try:
             asyncio.get_running_loop().call_soon(self._observe, info, phase, self.observers)
         except RuntimeError:  # no loop (a synchronous caller): right away

@@ -191,6 +191,10 @@ class Inspector:
             self._active.pop(session_id, None)
         store_sessions.delete(session_id)
 
+    def recording(self) -> bool:
+        """Whether any session is recording (read on every router call: no lock, one dict)."""
+        return bool(self._active)
+
     def active_sessions(self) -> builtins.list[Session]:
         with self._lock:
             return list(self._active.values())
@@ -296,6 +300,8 @@ class CallRecorder:
     def record(self, info: CallInfo, phase: str) -> None:
         request_id = info.inbound.request_id
         if phase == "start":
+            if info.finished:  # its finish came first (observed at once): that record has all
+                return
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:  # no loop (a synchronous caller): at once
