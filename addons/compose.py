@@ -49,7 +49,8 @@ async def build_runtime(settings: Settings) -> Runtime:
     from router.store.state import PersistentState
     from router.store.writer import CallLogWriter, SessionRecordWriter, StoreWriter
     from router.traffic.buffer import LiveBuffer
-    from router.traffic.service import CallRecorder, Inspector
+    from router.traffic.calls import CallRecorder
+    from router.traffic.service import Inspector
     from router.usage import cost_usd
     from web.context import Services
     from web.runtime import RESTART_TO_APPLY, Runtime, log_call

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -166,25 +167,33 @@ async def index(request: web.Request) -> web.Response:
     return web.json_response({"name": "llmtap", "version": __version__, "status": "ok"})
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# The Responses paths take a POST and, for Codex's WebSocket, a GET upgrade (web/v1_ws.py).
+_RESPONSES = ("/v1/responses", "/v1/providers/{provider}/responses")
+# (method, paths, handler): each path also under /api (``_both``).
+_ROUTES: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
+    (
+        "POST",
+        ("/v1/chat/completions", "/v1/providers/{provider}/chat/completions"),
+        chat_completions,
+    ),
+    ("POST", ("/v1/messages", "/v1/providers/{provider}/messages"), messages),
+    ("POST", ("/v1/messages/count_tokens",), messages_count_tokens),
+    ("POST", _RESPONSES, responses),
+    ("POST", ("/v1beta/models/{model_action:.+}", "/v1/models/{model_action:.+:.+}"), gemini),
+    ("POST", ("/v1internal:generateContent", "/v1internal:streamGenerateContent"), cloudcode),
+    ("GET", ("/v1/models",), models),
+    ("GET", ("/v1/providers/{provider}/models",), provider_models),
+    ("GET", ("/v1", "/v1/"), index),
+)
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
-    for p in _both("/v1/chat/completions") + _both("/v1/providers/{provider}/chat/completions"):
-        r.add_post(p, chat_completions)
-    for p in _both("/v1/messages") + _both("/v1/providers/{provider}/messages"):
-        r.add_post(p, messages)
-    for p in _both("/v1/messages/count_tokens"):
-        r.add_post(p, messages_count_tokens)
-    for p in _both("/v1/responses") + _both("/v1/providers/{provider}/responses"):
-        r.add_post(p, responses)
-    ws_paths = _both("/v1/responses") + _both("/v1/providers/{provider}/responses")
-    v1_ws.add_routes(app, ws_paths, _authorize)
-    for p in _both("/v1beta/models/{model_action:.+}") + _both("/v1/models/{model_action:.+:.+}"):
-        r.add_post(p, gemini)
-    for p in _both("/v1internal:generateContent") + _both("/v1internal:streamGenerateContent"):
-        r.add_post(p, cloudcode)
-    for p in _both("/v1/models"):
-        r.add_get(p, models)
-    for p in _both("/v1/providers/{provider}/models"):
-        r.add_get(p, provider_models)
-    for p in _both("/v1") + _both("/v1/"):
-        r.add_get(p, index)
+    for method, paths, handler in _ROUTES:
+        add = r.add_get if method == "GET" else r.add_post  # add_get answers HEAD too
+        for path in paths:
+            for p in _both(path):
+                add(p, handler)
+    v1_ws.add_routes(app, [p for path in _RESPONSES for p in _both(path)], _authorize)

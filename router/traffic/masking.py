@@ -7,7 +7,7 @@ disjoint character classes, so the engine never backtracks more than a bounded a
 Masking happens once per record: what :func:`mask_record` and :func:`mask_llm` return carries
 the ``masked`` provenance (see :class:`router.traffic.record._Wire`), and they return such an
 object as it is. The live buffer masks every record that arrives without it (captured flows,
-the ingest endpoint); the router builds its records masked (:mod:`router.traffic.service`).
+the ingest endpoint); the router builds its records masked (:mod:`router.traffic.calls`).
 """
 
 from __future__ import annotations

@@ -1,42 +1,27 @@
 """The Inspector: the one entry point every capture path records through (live buffer,
-recording sessions, annotations), and the conversion of a router /v1 call into a record."""
+recording sessions, annotations). Router /v1 calls become records in router/traffic/calls.py."""
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from router.engine import CallInfo
 from router.errors import NotFound
-from router.providers import build_headers, get_provider
 from router.store import sessions as store_sessions
 from router.store.records import Session
-from router.traffic.buffer import LiveBuffer, Subscriber, cap_strings
-from router.traffic.detect import request_key
+from router.traffic.buffer import LiveBuffer, Subscriber
 from router.traffic.masking import (
-    dumps_masked,
-    mark_masked,
-    mask_body,
-    mask_headers,
-    mask_json,
     mask_text,
     masked_copy,
 )
-from router.traffic.merge import model_from_path, render_response, request_turns, response_turns
 from router.traffic.record import (
     InterceptedRequest,
-    LlmInfo,
     RecordFilter,
-    Status,
     UpstreamRequest,
 )
-from router.usage import token_fields
 
 log = logging.getLogger(__name__)
 
@@ -252,274 +237,3 @@ class Inspector:
 def _profile_matches(session: Session, record: InterceptedRequest) -> bool:
     profile = session.profile or "all"
     return RecordFilter(profile=profile).matches(record)
-
-
-# --------------------------------------------------------------------------- router calls
-
-
-def _ms(start: float | None, end: float | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return round(max(0.0, end - start) * 1000, 3)
-
-
-class CallRecorder:
-    """Router /v1 calls as inspector records: in-flight at start, final at finish, each built
-    once from what the engine already holds (the parsed body, the IR request, the merged IR
-    response, the usage and cost it computed) and masked as it is built, so the buffer takes
-    it as it is. The final record reuses the start record's masked request side.
-
-    Diverted agent traffic (``source`` other than "router") is recorded by the capture path.
-    The engine calls observers just after the current step of the event loop, so the reply is
-    never held up by building a record. The in-flight record is published
-    ``IN_FLIGHT_AFTER_S`` after the call starts: a call that ends sooner (most whole replies)
-    gets both states right after its reply, so building them never competes with the upstream
-    answer for the loop; subscribers still see ``new`` (in flight) then ``update``.
-    """
-
-    _MAX_OPEN = 4096  # start records waiting for their finish; a bound, not a working limit
-    IN_FLIGHT_AFTER_S = 0.005
-
-    def __init__(self, inspector: Inspector, port: Callable[[], int]) -> None:
-        self.inspector = inspector
-        self.port = port
-        self._open: dict[str, InterceptedRequest] = {}
-        self._due: dict[str, asyncio.TimerHandle] = {}  # in-flight records not yet published
-
-    def observe(self, info: CallInfo, phase: str) -> None:
-        if info.inbound.source != "router" and not info.inbound.router_records:
-            # A diverted call: the capture path owns its record; the router adds what only
-            # it knows, the request it sent upstream.
-            if phase == "finish":
-                upstream = upstream_from_call(info, max_chars=self._max_chars())
-                if upstream is not None:
-                    self.inspector.attach_upstream(info.inbound.request_id, upstream)
-            return
-        self.record(info, phase)
-
-    def record(self, info: CallInfo, phase: str) -> None:
-        request_id = info.inbound.request_id
-        if phase == "start":
-            if info.finished:  # its finish came first (observed at once): that record has all
-                return
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # no loop (a synchronous caller): at once
-                self._start(info)
-                return
-            self._due[request_id] = loop.call_later(self.IN_FLIGHT_AFTER_S, self._start, info)
-            while len(self._due) > self._MAX_OPEN:
-                self._due.pop(next(iter(self._due))).cancel()
-            return
-        due = self._due.pop(request_id, None)
-        if due is not None:  # ended before its in-flight record was due: both states now
-            due.cancel()
-            self._start(info)
-        base = self._open.pop(request_id, None)
-        # upsert: a call refused before it started (unknown model) has only a finish
-        self.inspector.upsert(
-            record_from_call(info, port=self.port(), base=base, max_chars=self._max_chars())
-        )
-
-    def _start(self, info: CallInfo) -> None:
-        request_id = info.inbound.request_id
-        self._due.pop(request_id, None)
-        start = _start_record(
-            info, port=self.port(), host="127.0.0.1", note=None, max_chars=self._max_chars()
-        )
-        self._open[request_id] = self.inspector.add(start)
-        while len(self._open) > self._MAX_OPEN:
-            self._open.pop(next(iter(self._open)))
-
-    def _max_chars(self) -> int:
-        # The live buffer cuts every body to this anyway: nothing longer is worth masking.
-        return self.inspector.buffer.max_body_kb * 1024
-
-
-def record_from_call(
-    info: CallInfo,
-    *,
-    port: int,
-    host: str = "127.0.0.1",
-    note: str | None = None,
-    base: InterceptedRequest | None = None,
-    max_chars: int | None = None,
-) -> InterceptedRequest:
-    """A router /v1 call as a masked inspector record (source ``router``): in-flight until
-    the engine has finished it, then final with the reply the client got, tokens and cost
-    from the call and the latencies of inspector.md. ``base``, the masked in-flight record
-    of the same call, saves building and masking the request side again. ``max_chars``
-    caps every string the record keeps (bodies, conversation, upstream request) *before* it
-    is masked or serialised: a 30 MB prompt is then never copied whole by recording, and the
-    record the live buffer holds after the call is small."""
-    if base is None or not base.masked or base.llm is None:
-        base = _start_record(info, port=port, host=host, note=note, max_chars=max_chars)
-    if not info.finished:
-        return base
-    return _final_record(info, base, max_chars)
-
-
-def _capped(value: Any, max_chars: int | None, size: int | None) -> Any:
-    """``value`` with its long strings cut (:func:`cap_strings`), unless the body it came
-    from (``size`` bytes, when known) is too small to hold one: skips the walk per call."""
-    if max_chars is None or (size is not None and size <= max_chars):
-        return value
-    return cap_strings(value, max_chars)
-
-
-def _size(info: CallInfo) -> int | None:
-    """The inbound body's size in bytes, when the client said: a bound on every string the
-    call's request side carries."""
-    length = info.inbound.headers.get("content-length", "")
-    return int(length) if length.isdigit() else None
-
-
-def _start_record(
-    info: CallInfo, *, port: int, host: str, note: str | None, max_chars: int | None = None
-) -> InterceptedRequest:
-    inbound = info.inbound
-    scheme = "http"
-    if inbound.router_records:
-        # A diverted agent call: the agent's own host, as its capture would show it.
-        agent_host = urlsplit("//" + inbound.headers.get("host", ""))
-        if agent_host.hostname:
-            scheme, host, port = "https", agent_host.hostname, agent_host.port or 443
-    size = _size(info)
-    body = _capped(inbound.body, max_chars, size)
-    body_text = dumps_masked(body)
-    path = f"{inbound.path}?{inbound.query}" if inbound.query else inbound.path
-    req = info.request
-    hint = inbound.body.get("model")
-    if not isinstance(hint, str) or not hint:
-        hint = inbound.path_model or model_from_path(inbound.path)
-    # The turns are the client's text; the context key is our own digest of them.
-    convo = {
-        "request": mask_json(_capped(request_turns(req), max_chars, size))
-        if req is not None
-        else [],
-        "response": [],
-        "contextKey": request_key(req),
-    }
-    llm = LlmInfo(
-        format=inbound.format,
-        model=mask_text(hint or (req.model if req is not None else "")) or None,
-        streamed=info.streamed,
-        conversation=convo,
-    )
-    record = InterceptedRequest(
-        id=inbound.request_id,
-        source=inbound.source,
-        agent=inbound.agent,
-        timestamp=datetime.fromtimestamp(info.started_at, UTC),
-        method="POST",
-        scheme=scheme,
-        host=host,
-        port=port,
-        path=mask_text(path),
-        request_headers=mask_headers(inbound.headers or {"content-type": "application/json"}),
-        request_body=body_text,
-        request_size=size if size is not None else len(body_text.encode()),
-        status="in-flight",
-        proxy_latency_ms=_ms(info.t0, info.t_sent),
-        ttfb_ms=_ms(info.t_sent, info.t_headers),
-        # A diverted call shows the agent's own model and what the mapping made of it.
-        source_model=mask_text((hint or "") if inbound.model_override else info.requested_model)
-        or None,
-        mapped_model=mask_text(inbound.model_override) if inbound.model_override else None,
-        detected_kind="llm",
-        context_key=convo["contextKey"],
-        llm=mark_masked(llm),
-        note=mask_text(note) if note else None,
-        body_truncated=True if body is not inbound.body else None,
-    )
-    return mark_masked(record)
-
-
-def _final_record(
-    info: CallInfo, base: InterceptedRequest, max_chars: int | None
-) -> InterceptedRequest:
-    inbound = info.inbound
-    step = info.step
-    assert base.llm is not None
-    response_text: str | None = None
-    if info.response_bytes is not None:
-        response_text = info.response_bytes.decode("utf-8", errors="replace")
-    content_type = "text/event-stream" if info.streamed else "application/json"
-    resp = info.response
-    usage = info.usage
-    llm_update: dict[str, Any] = {
-        "provider": step.connection.provider if step is not None else None,
-        "model": mask_text(resp.model) if resp is not None and resp.model else base.llm.model,
-    }
-    if usage is not None:
-        llm_update.update(token_fields(usage), cost_usd=info.cost_usd)
-    if resp is not None:
-        convo = dict(base.llm.conversation or {})
-        size = len(info.response_bytes) if info.response_bytes is not None else None
-        convo["response"] = mask_json(_capped(response_turns(resp), max_chars, size))
-        llm_update["conversation"] = convo
-        llm_update["incomplete"] = resp.incomplete  # a stream cut short or ended by an error
-        # A streamed reply's merged form, in the client's format (the UI shows it beside the
-        # SSE text). A whole reply is already the response body: no second copy of it.
-        if info.streamed and info.request is not None:
-            rendered = render_response(inbound.format, resp, info.request)
-            llm_update["response"] = mask_json(rendered) if rendered is not None else None
-    mapped = inbound.model_override or (
-        step.model if step is not None and step.model != info.requested_model else None
-    )
-    status: Status = info.status if info.status is not None else "error"
-    update: dict[str, Any] = {
-        "response_headers": {"content-type": content_type} if response_text is not None else {},
-        "response_body": mask_body(response_text, content_type),
-        "response_size": len(info.response_bytes or b""),
-        "status": status,
-        "proxy_latency_ms": _ms(info.t0, info.t_sent),
-        "ttfb_ms": _ms(info.t_sent, info.t_headers),
-        "upstream_latency_ms": _ms(info.t_sent, info.t_done),
-        "total_latency_ms": _ms(info.t0, info.t_done),
-        "error": mask_text(info.error) if info.error else None,
-        "mapped_model": mask_text(mapped) if mapped else None,
-        "llm": masked_copy(base.llm, llm_update),
-        "upstream_request": upstream_from_call(info, max_chars=max_chars),
-    }
-    return masked_copy(base, update)
-
-
-def upstream_from_call(info: CallInfo, *, max_chars: int | None = None) -> UpstreamRequest | None:
-    """The request the call's last attempt sent upstream (URL, headers with their secrets
-    masked, translated and mapped body, its strings cut to ``max_chars``), masked once as it
-    is built; None when no attempt was sent."""
-    step, body = info.step, info.upstream_body
-    if step is None or body is None:
-        return None
-    conn = step.connection
-    stream = info.request.stream if info.request is not None else info.streamed
-    extra = info.upstream_extra_headers
-    key = (
-        conn.id, conn.provider, conn.name, conn.url, conn.api_key, step.model, stream,
-        info.target_format, tuple(extra.items()) if extra else (),
-    )  # fmt: skip
-    head = _UPSTREAM_HEADS.get(key)
-    if head is None:
-        # The URL and headers are a function of these alone: built and masked once per
-        # connection, model and header set, not once per call.
-        url = get_provider(conn.provider).call_url(
-            conn, step.model, stream=stream, api_format=info.target_format
-        )
-        headers = build_headers(conn, stream=stream, extra_headers=extra)
-        head = (mask_text(url), mask_headers(headers), mask_text(conn.name))
-        if len(_UPSTREAM_HEADS) >= _MAX_UPSTREAM_HEADS:
-            _UPSTREAM_HEADS.clear()
-        _UPSTREAM_HEADS[key] = head
-    upstream = UpstreamRequest(
-        url=head[0],
-        headers=head[1],
-        body=dumps_masked(_capped(body, max_chars, _size(info))),
-        format=info.target_format,
-        provider=head[2],
-    )
-    return mark_masked(upstream)
-
-
-_UPSTREAM_HEADS: dict[tuple[Any, ...], tuple[str, dict[str, str], str]] = {}
-_MAX_UPSTREAM_HEADS = 256

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from tests.web.harness import Server
@@ -116,3 +117,21 @@ async def ui(browser_context: Any, server: Server) -> AsyncIterator[UI]:
     page.on("dialog", on_dialog)
     await state.open()
     yield state
+
+
+async def chat(server: Server, model: str, text: str = "hi") -> str:
+    client = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+    try:
+        done = await client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": text}]
+        )
+    finally:
+        await client.close()
+    return done.choices[0].message.content or ""
+
+
+async def open_router(ui: UI) -> None:
+    from playwright.async_api import expect
+
+    await ui.page.locator(".view-tab[data-view=router]").click()
+    await expect(ui.page.locator("#rt-providers .add-form")).to_be_visible()

@@ -1,0 +1,145 @@
+"""Router /v1 calls as inspector records (router/traffic/calls.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from router import ir
+from router.engine import CallInfo, Inbound
+from router.formats import get_codec
+from router.traffic.buffer import LiveBuffer
+from router.traffic.calls import record_from_call
+from router.traffic.service import Inspector
+
+
+def test_record_from_call_in_flight_then_final() -> None:
+    body = {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "hi"},
+        ],
+    }
+    info = CallInfo(Inbound(format="openai-chat", body=body, path="/v1/chat/completions"))
+    info.requested_model = "gpt-4o-mini"
+    info.request = get_codec("openai-chat").parse_request(body)
+    start = record_from_call(info, port=20128)
+    assert start.status == "in-flight"
+    assert start.source == "router" and start.scheme == "http" and start.port == 20128
+    assert start.id == info.inbound.request_id
+    assert start.total_latency_ms is None and start.context_key is not None
+
+    t0 = info.t0
+    info.t_sent, info.t_headers, info.t_done = t0 + 0.010, t0 + 0.030, t0 + 0.100
+    info.status = 200
+    info.response = ir.Response(
+        model="gpt-4o-mini",
+        content=[ir.TextBlock("hello")],
+        stop_reason="end_turn",
+        usage=ir.Usage(12, 3),
+    )
+    info.usage = ir.Usage(12, 3)
+    info.cost_usd = 0.0042
+    info.response_bytes = json.dumps({"choices": [{"message": {"content": "hello"}}]}).encode()
+    info.finished = True
+    final = record_from_call(info, port=20128)
+    assert final.id == start.id and final.status == 200
+    assert final.proxy_latency_ms == pytest.approx(10, abs=0.01)
+    assert final.ttfb_ms == pytest.approx(20, abs=0.01)
+    assert final.upstream_latency_ms == pytest.approx(90, abs=0.01)
+    assert final.total_latency_ms == pytest.approx(100, abs=0.01)
+    assert final.llm is not None
+    assert (final.llm.tokens_in, final.llm.tokens_out, final.llm.cost_usd) == (12, 3, 0.0042)
+    # A whole reply is the response body; llm.response holds no second copy of it.
+    assert final.llm.response is None
+    assert final.response_body is not None and "hello" in final.response_body
+    assert final.llm.conversation is not None
+    assert final.llm.conversation["response"][0]["blocks"] == [{"type": "text", "text": "hello"}]
+    assert [t["role"] for t in final.llm.conversation["request"]] == ["system", "user"]
+    assert start.masked and final.masked  # built masked: the buffer takes them as they are
+    assert final.timestamp.timestamp() == pytest.approx(info.started_at)
+    assert final.timestamp.timestamp() <= time.time()
+
+
+def test_the_upstream_request_follows_a_changed_connection() -> None:
+    """The upstream request's URL and masked headers are built once per connection, model and
+    header set: a new key or URL on the connection is a new entry, never the old one."""
+    from router.routing.resolve import Step
+    from router.store.records import ProviderConnection
+    from router.traffic.calls import upstream_from_call
+
+    def call(conn: ProviderConnection, extra: dict[str, str] | None = None) -> CallInfo:
+        info = CallInfo(Inbound(format="openai-chat", body={}, path="/v1/chat/completions"))
+        info.step = Step(connection=conn, model="gpt-4o-mini")
+        info.target_format, info.upstream_body = "openai-chat", {"model": "gpt-4o-mini"}
+        info.upstream_extra_headers = extra
+        return info
+
+    conn = ProviderConnection(
+        id="c1", provider="openai", name="oa", url="https://one.test/v1", api_key="sk-" + "a" * 40
+    )
+    first = upstream_from_call(call(conn))
+    again = upstream_from_call(call(conn))
+    rotated = upstream_from_call(
+        call(conn.model_copy(update={"api_key": "sk-" + "b" * 40, "url": "https://two.test/v1"}))
+    )
+    forwarded = upstream_from_call(call(conn, {"user-agent": "agent/1"}))
+    assert first is not None and again is not None and rotated is not None
+    assert forwarded is not None
+    assert again.headers == first.headers and again.url == first.url
+    assert first.url == "https://one.test/v1/chat/completions"
+    assert rotated.url == "https://two.test/v1/chat/completions"
+    assert forwarded.headers.get("user-agent") == "agent/1" and "user-agent" not in first.headers
+    assert first.headers["authorization"] == "Bearer ***"
+    assert "a" * 40 not in first.model_dump_json() and "b" * 40 not in rotated.model_dump_json()
+
+
+def test_recording_a_huge_request_caps_it_before_masking_and_keeps_no_copy() -> None:
+    """Issue 12: a 30 MB prompt through the router. Recording cuts every string to the live
+    buffer's body cap before masking or serialising it, so building the in-flight and final
+    records allocates a small fraction of the body (it made several whole masked copies:
+    body text, conversation, upstream body), and what the ring keeps afterwards is bounded by
+    the cap, not by the body (it held the whole conversation and upstream body)."""
+    import gc
+    import tracemalloc
+
+    from router.traffic.calls import CallRecorder
+
+    text = "word " * (6 << 20)  # 30 MiB in one message
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]}
+    size = len(json.dumps(body))
+    inbound = Inbound(
+        format="openai-chat",
+        body=body,
+        path="/v1/chat/completions",
+        headers={"content-type": "application/json", "content-length": str(size)},
+    )
+    info = CallInfo(inbound)
+    info.requested_model = "gpt-4o-mini"
+    info.request = get_codec("openai-chat").parse_request(body)
+    info.upstream_body = body  # same format: what went upstream is the body again
+    recorder = CallRecorder(Inspector(LiveBuffer(10, max_body_kb=64)), lambda: 20128)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        recorder.record(info, "start")
+        info.status, info.finished = 200, True
+        info.response = ir.Response(model="gpt-4o-mini", content=[ir.TextBlock("ok")])
+        info.usage = ir.Usage(6 << 20, 1)
+        info.response_bytes = b'{"choices":[{"message":{"content":"ok"}}]}'
+        recorder.record(info, "finish")
+        gc.collect()
+        retained, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < size // 8, f"recording peaked at {peak >> 20} MiB for a {size >> 20} MiB body"
+    assert retained < size // 32, f"{retained >> 20} MiB kept after a {size >> 20} MiB call"
+    (held,) = recorder.inspector.list()
+    assert held.body_truncated and held.request_body is not None
+    assert len(held.request_body) <= 64 * 1024
+    convo = held.llm.conversation if held.llm is not None else None
+    assert convo is not None and len(json.dumps(convo)) < 70 * 1024
+    assert convo["request"][0]["blocks"][0]["text"].endswith("…(truncated)")
