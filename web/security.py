@@ -27,6 +27,7 @@ import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -162,23 +163,16 @@ def split_host(host: str) -> tuple[str, int | None]:
     return name, int(port_text)
 
 
+# Every /v1 call asks, with the Host as sent: the verdict is remembered (bounded: any client
+# can send any Host).
+@lru_cache(maxsize=1024)
 def is_loopback_host(host: str | None) -> bool:
     """A ``Host`` header naming this machine: ``localhost`` or a loopback address, any port.
     Anything else may be an attacker's DNS name rebound to 127.0.0.1."""
     if not host:
         return False
-    known = _LOOPBACK_HOSTS.get(host)
-    if known is None:
-        name, _ = split_host(host)
-        known = bool(name) and is_loopback_name(name)
-        if len(_LOOPBACK_HOSTS) < _MAX_LOOPBACK_HOSTS:  # any client can send any Host
-            _LOOPBACK_HOSTS[host] = known
-    return known
-
-
-# The verdict per Host header value as sent (a pure function of it): every /v1 call asks.
-_LOOPBACK_HOSTS: dict[str, bool] = {}
-_MAX_LOOPBACK_HOSTS = 1024
+    name, _ = split_host(host)
+    return bool(name) and is_loopback_name(name)
 
 
 def is_same_origin(origin: str, host: str) -> bool:

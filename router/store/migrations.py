@@ -7,6 +7,7 @@ migration that has shipped.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -276,51 +277,25 @@ def _008_shared_breakers_and_leases(db: Any) -> None:
 
 def _009_nullable_call_log_cost(db: Any) -> None:
     """A call to a model without a price has cost NULL ("unknown"), not 0. PostgreSQL drops
-    the constraint in place; SQLite cannot, so the table is rebuilt with the same columns
-    (order included) and indexes. Rows written before keep their cost (0 for those calls)."""
+    the constraint in place; SQLite cannot, so the table is rebuilt from its own stored
+    definition with that one constraint removed (same columns in the same order) and its
+    indexes recreated as they were. Rows written before keep their cost (0 for those calls)."""
     if db.param != "?":
         execute(db, "ALTER TABLE call_log ALTER COLUMN cost_usd DROP NOT NULL")
         return
-    _run(
-        db,
-        """
-        CREATE TABLE call_log_009 (
-            id TEXT PRIMARY KEY,
-            timestamp TEXT NOT NULL,
-            path TEXT NOT NULL,
-            requested_model TEXT NOT NULL,
-            provider TEXT,
-            connection_id TEXT,
-            model TEXT,
-            combo TEXT,
-            attempt INTEGER NOT NULL DEFAULT 1,
-            attempts TEXT NOT NULL DEFAULT '[]',
-            status INTEGER NOT NULL,
-            tokens_in INTEGER NOT NULL DEFAULT 0,
-            tokens_out INTEGER NOT NULL DEFAULT 0,
-            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
-            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
-            reasoning_tokens INTEGER NOT NULL DEFAULT 0,
-            usage_estimated {bool} NOT NULL DEFAULT {false},
-            cost_usd {real} DEFAULT 0,
-            latency_ms {real},
-            ttft_ms {real},
-            source_format TEXT,
-            target_format TEXT,
-            api_key_id TEXT,
-            agent TEXT,
-            streamed {bool} NOT NULL DEFAULT {false},
-            dropped_fields TEXT NOT NULL DEFAULT '[]',
-            error TEXT
-        );
-        INSERT INTO call_log_009 SELECT * FROM call_log;
-        DROP TABLE call_log;
-        ALTER TABLE call_log_009 RENAME TO call_log;
-        CREATE INDEX call_log_timestamp ON call_log (timestamp);
-        CREATE INDEX call_log_model ON call_log (model);
-        CREATE INDEX call_log_provider ON call_log (provider)
-        """,
-    )
+    schema = "SELECT sql FROM sqlite_master WHERE tbl_name = 'call_log' AND type = ?"
+    (table,) = execute(db, schema, ("table",)).fetchone()
+    indexes = [sql for (sql,) in execute(db, schema, ("index",)).fetchall() if sql]
+    rebuilt, n = re.subn(r"(\bcost_usd\s+REAL)\s+NOT\s+NULL", r"\1", table, flags=re.I)
+    if n != 1:
+        raise RuntimeError(f"migration 009: unexpected call_log definition: {table}")
+    rebuilt = re.sub(r"^\s*CREATE\s+TABLE\s+\"?call_log\"?", "CREATE TABLE call_log_009", rebuilt)
+    execute(db, rebuilt)
+    execute(db, "INSERT INTO call_log_009 SELECT * FROM call_log")
+    execute(db, "DROP TABLE call_log")
+    execute(db, "ALTER TABLE call_log_009 RENAME TO call_log")
+    for index in indexes:
+        execute(db, index)
 
 
 MIGRATIONS: list[Migration] = [

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from router import jsonfast
@@ -279,7 +280,7 @@ def mask_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict
     cookies fully redacted, credential headers masked whole, every other value through the
     value masker. Repeated names are joined with ``, `` (``set-cookie`` is redacted anyway)."""
     pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
-    kinds = [_HEADER_KINDS.get(name) or _header_kind(name) for name, _ in pairs]
+    kinds = [_header_kind(name) for name, _ in pairs]
     dropped: set[str] = set()
     if _CONNECTION in kinds:
         for (_, value), kind in zip(pairs, kinds, strict=True):
@@ -304,27 +305,22 @@ def mask_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict
     return out
 
 
-# How a header name is stored (mask_headers), by name as sent; nonzero, so `or` can fall back.
+# How a header name is stored (mask_headers), by name as sent.
 _PLAIN, _SECRET, _REDACT, _HOP, _CONNECTION = 1, 2, 3, 4, 5
-_HEADER_KINDS: dict[str, int] = {}
-_MAX_HEADER_KINDS = 2048  # distinct names remembered; clients can send any names
 
 
+@lru_cache(maxsize=2048)  # per name as sent: every header of every record asks (bounded)
 def _header_kind(name: str) -> int:
     lower = name.lower()
     if lower == "connection":
-        kind = _CONNECTION
-    elif lower in _HOP_BY_HOP:
-        kind = _HOP
-    elif lower in _REDACT_HEADERS:
-        kind = _REDACT
-    elif lower in _SECRET_HEADERS or any(w in lower for w in _SECRET_HEADER_WORDS):
-        kind = _SECRET
-    else:
-        kind = _PLAIN
-    if len(_HEADER_KINDS) < _MAX_HEADER_KINDS:
-        _HEADER_KINDS[name] = kind
-    return kind
+        return _CONNECTION
+    if lower in _HOP_BY_HOP:
+        return _HOP
+    if lower in _REDACT_HEADERS:
+        return _REDACT
+    if lower in _SECRET_HEADERS or any(w in lower for w in _SECRET_HEADER_WORDS):
+        return _SECRET
+    return _PLAIN
 
 
 def mask_record(
