@@ -79,7 +79,8 @@ def _owner(frame: FrameType | None) -> str:
 
 
 class Counting:
-    def __init__(self) -> None:
+    def __init__(self, under: str | None = None) -> None:
+        self.under = under  # count by callee only the calls made inside this llmtap function
         self.active = False
         self.total = 0
         self.by_owner: Counter[str] = Counter()
@@ -93,7 +94,10 @@ class Counting:
             caller = frame if event == "c_call" else frame.f_back
             self.by_owner[_owner(caller)] += 1
             self.by_outer[_outer(caller)] += 1
-            self.by_inclusive.update(_inclusive(caller))
+            inside = _inclusive(caller)
+            self.by_inclusive.update(inside)
+            if self.under is not None and self.under not in inside:
+                return
             if event == "c_call":
                 self.by_callee[f"<c> {getattr(arg, '__qualname__', arg)}"] += 1
             else:
@@ -185,7 +189,9 @@ def _start_upstream() -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
-async def run(arm: str, upstream: str, stream: bool, n: int, warm: int) -> Counting:
+async def run(
+    arm: str, upstream: str, stream: bool, n: int, warm: int, under: str | None = None
+) -> Counting:
     with tempfile.TemporaryDirectory() as tmp:
         if arm == "llmtap":
             port, stop = await _serve_llmtap(upstream, Path(tmp))
@@ -193,7 +199,7 @@ async def run(arm: str, upstream: str, stream: bool, n: int, warm: int) -> Count
         else:
             port, stop = await _serve_floor(upstream)
             model = "bench"
-        counting = Counting()
+        counting = Counting(under)
         done = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -228,10 +234,16 @@ def main(argv: list[str] | None = None) -> None:
         " called (callee), to the outermost llmtap frame on the stack (entry), or to every"
         " llmtap frame on the stack (inclusive)",
     )
+    parser.add_argument(
+        "--under",
+        metavar="FUNC",
+        help="with --by callee: only the calls made inside this llmtap function (its dotted"
+        " name as --by inclusive prints it)",
+    )
     args = parser.parse_args(argv)
     proc, upstream = _start_upstream()
     try:
-        counting = asyncio.run(run(args.arm, upstream, args.stream, args.n, args.warm))
+        counting = asyncio.run(run(args.arm, upstream, args.stream, args.n, args.warm, args.under))
     finally:
         proc.terminate()
         proc.wait(10)

@@ -4,7 +4,7 @@ requestId}}`` with the status that fits; request ids on every response; no stack
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,7 +27,8 @@ REQUEST_ID_KEY: web.RequestKey[str] = web.RequestKey("llmtap.request_id", str)
 def request_id(request: web.Request) -> str:
     rid = request.get(REQUEST_ID_KEY)
     if rid is None:
-        rid = request[REQUEST_ID_KEY] = uuid.uuid4().hex
+        # 128 random bits in hex, like uuid4().hex: two C calls instead of uuid's Python.
+        rid = request[REQUEST_ID_KEY] = os.urandom(16).hex()
     return rid
 
 

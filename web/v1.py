@@ -12,7 +12,7 @@ from router import __version__
 from router.bridge.divert import read_hop, strip_hop
 from router.engine import Inbound, Reply, count_tokens, model_list
 from router.errors import BadRequest, FieldError, NotFound, Unauthorized
-from router.formats import format_for_path
+from router.formats import get_codec
 from web import v1_ws
 from web.context import Services, services
 from web.errors import REQUEST_ID_KEY, read_json, request_id
@@ -104,11 +104,17 @@ def _both(path: str) -> list[str]:
     return [prefix + path for prefix in PREFIXES]
 
 
+def chat_path_format(body: object) -> str:
+    """The format of a call to a chat completions path. The codecs decide: ``input`` without
+    ``messages`` there is a Responses body (router.md). Only these two formats claim a chat
+    path: this is ``format_for_path``'s answer for one, without asking every codec per call."""
+    return "responses" if get_codec("responses").detect_body(body) else "openai-chat"
+
+
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     pinned = request.match_info.get("provider")
     svc, inbound = await _inbound(request, "openai-chat", pinned=pinned)
-    # The codecs decide: `input` without `messages` here is a Responses body (router.md).
-    inbound.format = format_for_path(request.path, inbound.body) or "openai-chat"
+    inbound.format = chat_path_format(inbound.body)
     reply = await svc.router.handle(inbound)
     return await send(request, reply)
 

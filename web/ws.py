@@ -65,8 +65,11 @@ class Hub:
         self._clients: set[_Client] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._unsubscribe = inspector.subscribe(self._on_event)
+        self._unsubscribe = inspector.subscribe(self._on_event, wants=self._has_clients)
         self.closed = False
+
+    def _has_clients(self) -> bool:
+        return bool(self._clients)
 
     @property
     def client_count(self) -> int:

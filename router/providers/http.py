@@ -296,10 +296,10 @@ async def open_call(
     puts it there) and is sent as is; bytes go out byte for byte. A non-2xx status is read and
     raised as the mapped :class:`UpstreamError`; transport failures likewise, ``from`` the
     aiohttp exception. The caller owns the returned call and must close it (async with)."""
-    provider = get_provider(conn.provider)
-    url = provider.call_url(conn, model, stream=stream, api_format=api_format)
+    url, headers = call_head(
+        conn, model, stream=stream, api_format=api_format, extra_headers=extra_headers
+    )
     content = bytes(body) if isinstance(body, bytes) else jsonfast.dumps(body)
-    headers = build_headers(conn, stream=stream, extra_headers=extra_headers)
     if PENDING_ROOTS:
         await trusted(client)
     try:
@@ -320,7 +320,39 @@ async def open_call(
         ) from exc
     if 200 <= response.status < 300:
         return UpstreamCall(response, conn, idle_timeout=idle_timeout, max_bytes=max_response_bytes)
-    raise await _error_from(provider, conn, response, idle_timeout)
+    raise await _error_from(get_provider(conn.provider), conn, response, idle_timeout)
+
+
+def call_head(
+    conn: ProviderConnection,
+    model: str,
+    *,
+    stream: bool,
+    api_format: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+) -> tuple[str, dict[str, str]]:
+    """The URL and headers (:func:`build_headers`) of a generation request: a function of the
+    connection, model, stream flag, format and extra headers alone, so built once per set of
+    them, not once per call. The headers are shared: read them, never change them."""
+    key = (
+        conn.id, conn.provider, conn.url, conn.api_key, model, stream, api_format,
+        tuple(extra_headers.items()) if extra_headers else (),
+    )  # fmt: skip
+    head = _HEADS.get(key)
+    if head is None:
+        url = get_provider(conn.provider).call_url(
+            conn, model, stream=stream, api_format=api_format
+        )
+        head = (url, build_headers(conn, stream=stream, extra_headers=extra_headers))
+        if len(_HEADS) >= _MAX_HEADS:
+            _HEADS.clear()
+        _HEADS[key] = head
+    return head
+
+
+# (connection id, kind, url, key, model, stream, format, extra headers) -> (url, headers)
+_HEADS: dict[tuple[Any, ...], tuple[str, dict[str, str]]] = {}
+_MAX_HEADS = 256
 
 
 async def _error_from(

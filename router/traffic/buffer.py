@@ -113,6 +113,8 @@ class LiveBuffer:
         self.max_body_kb = max_body_kb
         self._records: OrderedDict[str, _Held] = OrderedDict()
         self._subscribers: list[Subscriber] = []
+        # Per subscriber, what says whether it wants events right now (None: always).
+        self._wants: dict[int, Callable[[], bool] | None] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -201,17 +203,30 @@ class LiveBuffer:
             self._records.clear()
         self._notify("clear", None)
 
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Register ``callback(event_type, record_or_None)``; returns the unsubscribe function."""
+    def subscribe(
+        self, callback: Subscriber, *, wants: Callable[[], bool] | None = None
+    ) -> Callable[[], None]:
+        """Register ``callback(event_type, record_or_None)``; returns the unsubscribe function.
+        ``wants``, when given, says whether the subscriber does anything with an event right
+        now (a hub with no client does not): :meth:`watched` asks it."""
         with self._lock:
             self._subscribers.append(callback)
+            self._wants[id(callback)] = wants
 
         def unsubscribe() -> None:
             with self._lock:
                 if callback in self._subscribers:
                     self._subscribers.remove(callback)
+                    if callback not in self._subscribers:
+                        self._wants.pop(id(callback), None)
 
         return unsubscribe
+
+    def watched(self) -> bool:
+        """Whether any subscriber would do something with an event now: a producer may skip
+        building a state nobody sees (a router call's in-flight record when the call has
+        already ended). Records held in the ring are not affected."""
+        return any(wants is None or wants() for wants in list(self._wants.values()))
 
     def truncate_body(self, text: str | None) -> tuple[str | None, bool]:
         """Cut ``text`` to ``max_body_kb`` KiB of UTF-8 (never inside a character), marking

@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from router import jsonfast
 from router.engine import CallInfo
-from router.providers import build_headers, get_provider
+from router.providers import call_head
 from router.traffic.buffer import cap_strings
 from router.traffic.detect import request_key
 from router.traffic.masking import (
+    clean_json,
     dumps_masked,
     mark_masked,
     mask_body,
@@ -91,9 +93,11 @@ class CallRecorder:
                 self._due.pop(next(iter(self._due))).cancel()
             return
         due = self._due.pop(request_id, None)
-        if due is not None:  # ended before its in-flight record was due: both states now
+        if due is not None:  # ended before its in-flight record was due
             due.cancel()
-            self._start(info)
+            if self.inspector.watched():  # someone sees events: both states, in order
+                self._start(info)
+            # else nobody would see the in-flight state: the final record alone, built once
         base = self._open.pop(request_id, None)
         # upsert: a call refused before it started (unknown model) has only a finish
         self.inspector.upsert(
@@ -104,7 +108,12 @@ class CallRecorder:
         request_id = info.inbound.request_id
         self._due.pop(request_id, None)
         start = _start_record(
-            info, port=self.port(), host="127.0.0.1", note=None, max_chars=self._max_chars()
+            info,
+            port=self.port(),
+            host="127.0.0.1",
+            note=None,
+            max_chars=self._max_chars(),
+            in_flight=True,
         )
         self._open[request_id] = self.inspector.add(start)
         while len(self._open) > self._MAX_OPEN:
@@ -132,7 +141,7 @@ def record_from_call(
     is masked or serialised: a 30 MB prompt is then never copied whole by recording, and the
     record the live buffer holds after the call is small."""
     if base is None or not base.masked or base.llm is None:
-        base = _start_record(info, port=port, host=host, note=note, max_chars=max_chars)
+        return _start_record(info, port=port, host=host, note=note, max_chars=max_chars)
     if not info.finished:
         return base
     return _final_record(info, base, max_chars)
@@ -154,8 +163,16 @@ def _size(info: CallInfo) -> int | None:
 
 
 def _start_record(
-    info: CallInfo, *, port: int, host: str, note: str | None, max_chars: int | None = None
+    info: CallInfo,
+    *,
+    port: int,
+    host: str,
+    note: str | None,
+    max_chars: int | None = None,
+    in_flight: bool = False,
 ) -> InterceptedRequest:
+    """The call's record from what the engine holds: in flight (``in_flight``, or while the
+    call runs), else final at once."""
     inbound = info.inbound
     scheme = "http"
     if inbound.router_records:
@@ -165,27 +182,38 @@ def _start_record(
             scheme, host, port = "https", agent_host.hostname, agent_host.port or 443
     size = _size(info)
     body = _capped(inbound.body, max_chars, size)
-    body_text = dumps_masked(body)
+    body_blob = jsonfast.dumps(body)
     path = f"{inbound.path}?{inbound.query}" if inbound.query else inbound.path
     req = info.request
     hint = inbound.body.get("model")
     if not isinstance(hint, str) or not hint:
         hint = inbound.path_model or model_from_path(inbound.path)
+    turns = _capped(request_turns(req), max_chars, size) if req is not None else []
+    model = hint or (req.model if req is not None else "")
+    # A diverted call shows the agent's own model and what the mapping made of it.
+    override = inbound.model_override
+    source_model = (hint or "") if override else info.requested_model
+    small = [path, model, source_model, override or "", note or ""]
+    # One scan of every piece at once: usually no masking rule can fire in any of them, and
+    # then each is its own masked form. Else each piece is masked on its own.
+    clean = _clean_docs(body_blob, [turns, small])
+    if clean:
+        body_text = body_blob.decode("utf-8", "surrogatepass")
+    else:
+        body_text = dumps_masked(body)
+        turns = mask_json(turns)
+        path, model, source_model = mask_text(path), mask_text(model), mask_text(source_model)
+        override = mask_text(override) if override else override
+        note = mask_text(note) if note else note
     # The turns are the client's text; the context key is our own digest of them.
-    convo = {
-        "request": mask_json(_capped(request_turns(req), max_chars, size))
-        if req is not None
-        else [],
-        "response": [],
-        "contextKey": request_key(req),
+    convo = {"request": turns, "response": [], "contextKey": request_key(req)}
+    llm_fields: dict[str, Any] = {
+        "format": inbound.format,
+        "model": model or None,
+        "streamed": info.streamed,
+        "conversation": convo,
     }
-    llm = LlmInfo(
-        format=inbound.format,
-        model=mask_text(hint or (req.model if req is not None else "")) or None,
-        streamed=info.streamed,
-        conversation=convo,
-    )
-    record = InterceptedRequest(
+    fields = dict(
         id=inbound.request_id,
         source=inbound.source,
         agent=inbound.agent,
@@ -194,80 +222,145 @@ def _start_record(
         scheme=scheme,
         host=host,
         port=port,
-        path=mask_text(path),
+        path=path,
         request_headers=mask_headers(inbound.headers or {"content-type": "application/json"}),
         request_body=body_text,
         request_size=size if size is not None else len(body_text.encode()),
         status="in-flight",
         proxy_latency_ms=_ms(info.t0, info.t_sent),
         ttfb_ms=_ms(info.t_sent, info.t_headers),
-        # A diverted call shows the agent's own model and what the mapping made of it.
-        source_model=mask_text((hint or "") if inbound.model_override else info.requested_model)
-        or None,
-        mapped_model=mask_text(inbound.model_override) if inbound.model_override else None,
+        source_model=source_model or None,
+        mapped_model=override or None,
         detected_kind="llm",
         context_key=convo["contextKey"],
-        llm=mark_masked(llm),
-        note=mask_text(note) if note else None,
+        note=note or None,
         body_truncated=True if body is not inbound.body else None,
     )
-    return mark_masked(record)
+    if info.finished and not in_flight:  # over: the final record at once, no copy of a start
+        final = _final_fields(info, llm_fields, max_chars)
+        llm_fields.update(final.pop("llm"))
+        fields.update(final)
+    # Every value was masked as it was built above: the record is marked so, not re-masked.
+    fields["llm"] = mark_masked(LlmInfo(**llm_fields))
+    return mark_masked(InterceptedRequest(**fields))
+
+
+def _clean_docs(*parts: bytes | list[Any]) -> bool:
+    """True when no masking rule can fire in any of ``parts`` (JSON text, or JSON data to
+    serialise), so each is its own masked form: one serialisation and one scan for all of a
+    record's pieces (:func:`router.traffic.masking.clean_json`)."""
+    try:
+        blobs = [part if isinstance(part, bytes) else jsonfast.dumps(part) for part in parts]
+    except (TypeError, ValueError):  # not plain JSON data: each piece is masked on its own
+        return False
+    return clean_json(*blobs)
 
 
 def _final_record(
     info: CallInfo, base: InterceptedRequest, max_chars: int | None
 ) -> InterceptedRequest:
+    """The final record from the call's masked in-flight one (its request side kept)."""
+    assert base.llm is not None
+    llm = {"model": base.llm.model, "conversation": base.llm.conversation}
+    update = _final_fields(info, llm, max_chars)
+    update["llm"] = masked_copy(base.llm, update["llm"])
+    return masked_copy(base, update)
+
+
+def _final_fields(info: CallInfo, llm: dict[str, Any], max_chars: int | None) -> dict[str, Any]:
+    """What the end of the call adds to its record (masked), given the request side's ``llm``
+    fields (model, conversation); ``"llm"`` holds the LlmInfo fields to change."""
     inbound = info.inbound
     step = info.step
-    assert base.llm is not None
-    response_text: str | None = None
-    if info.response_bytes is not None:
-        response_text = info.response_bytes.decode("utf-8", errors="replace")
+    raw = info.response_bytes
     content_type = "text/event-stream" if info.streamed else "application/json"
     resp = info.response
-    usage = info.usage
-    llm_update: dict[str, Any] = {
-        "provider": step.connection.provider if step is not None else None,
-        "model": mask_text(resp.model) if resp is not None and resp.model else base.llm.model,
-    }
-    if usage is not None:
-        llm_update.update(token_fields(usage), cost_usd=info.cost_usd)
+    turns: list[Any] | None = None
+    rendered: dict[str, Any] | None = None
     if resp is not None:
-        convo = dict(base.llm.conversation or {})
-        size = len(info.response_bytes) if info.response_bytes is not None else None
-        convo["response"] = mask_json(_capped(response_turns(resp), max_chars, size))
-        llm_update["conversation"] = convo
-        llm_update["incomplete"] = resp.incomplete  # a stream cut short or ended by an error
+        turns = _capped(response_turns(resp), max_chars, len(raw) if raw is not None else None)
         # A streamed reply's merged form, in the client's format (the UI shows it beside the
         # SSE text). A whole reply is already the response body: no second copy of it.
         if info.streamed and info.request is not None:
             rendered = render_response(inbound.format, resp, info.request)
-            llm_update["response"] = mask_json(rendered) if rendered is not None else None
     mapped = inbound.model_override or (
         step.model if step is not None and step.model != info.requested_model else None
     )
+    model = resp.model if resp is not None and resp.model else None
+    error = info.error or ""
+    upstream_body = _upstream_blob(info, max_chars)
+    # A whole reply is our own JSON text: scanned with the rest. An SSE text is masked apart.
+    whole = raw is not None and not info.streamed and raw[:1] in (b"{", b"[")
+    docs: list[bytes | list[Any]] = [[turns, rendered, [model or "", mapped or "", error]]]
+    if upstream_body is not None:
+        docs.append(upstream_body)
+    if whole:
+        assert raw is not None
+        docs.append(raw)
+    clean = _clean_docs(*docs)
+    response_text = raw.decode("utf-8", errors="replace") if raw is not None else None
+    if not clean:
+        turns = mask_json(turns)
+        rendered = mask_json(rendered) if rendered is not None else None
+        model = mask_text(model) if model else model
+        mapped = mask_text(mapped) if mapped else mapped
+        error = mask_text(error) if error else error
+    if not (clean and whole):
+        response_text = mask_body(response_text, content_type)
+    llm_update: dict[str, Any] = {
+        "provider": step.connection.provider if step is not None else None,
+        "model": model or llm["model"],
+    }
+    usage = info.usage
+    if usage is not None:
+        llm_update.update(token_fields(usage), cost_usd=info.cost_usd)
+    if resp is not None:
+        convo = dict(llm["conversation"] or {})
+        convo["response"] = turns
+        llm_update["conversation"] = convo
+        llm_update["incomplete"] = resp.incomplete  # a stream cut short or ended by an error
+        if info.streamed and info.request is not None:
+            llm_update["response"] = rendered
     status: Status = info.status if info.status is not None else "error"
-    update: dict[str, Any] = {
-        "response_headers": {"content-type": content_type} if response_text is not None else {},
-        "response_body": mask_body(response_text, content_type),
-        "response_size": len(info.response_bytes or b""),
+    return {
+        "response_headers": {"content-type": content_type} if raw is not None else {},
+        "response_body": response_text,
+        "response_size": len(raw or b""),
         "status": status,
         "proxy_latency_ms": _ms(info.t0, info.t_sent),
         "ttfb_ms": _ms(info.t_sent, info.t_headers),
         "upstream_latency_ms": _ms(info.t_sent, info.t_done),
         "total_latency_ms": _ms(info.t0, info.t_done),
-        "error": mask_text(info.error) if info.error else None,
-        "mapped_model": mask_text(mapped) if mapped else None,
-        "llm": masked_copy(base.llm, llm_update),
-        "upstream_request": upstream_from_call(info, max_chars=max_chars),
+        "error": error or None,
+        "mapped_model": mapped or None,
+        "llm": llm_update,
+        "upstream_request": upstream_from_call(
+            info,
+            max_chars=max_chars,
+            body_text=upstream_body.decode("utf-8", "surrogatepass")
+            if clean and upstream_body is not None
+            else None,
+        ),
     }
-    return masked_copy(base, update)
 
 
-def upstream_from_call(info: CallInfo, *, max_chars: int | None = None) -> UpstreamRequest | None:
+def _upstream_blob(info: CallInfo, max_chars: int | None) -> bytes | None:
+    """The body the call's last attempt sent upstream, its strings cut, as JSON text."""
+    if info.step is None or info.upstream_body is None:
+        return None
+    try:
+        return jsonfast.dumps(_capped(info.upstream_body, max_chars, _size(info)))
+    except (TypeError, ValueError):  # not plain JSON data: upstream_from_call masks it
+        return None
+
+
+def upstream_from_call(
+    info: CallInfo, *, max_chars: int | None = None, body_text: str | None = None
+) -> UpstreamRequest | None:
     """The request the call's last attempt sent upstream (URL, headers with their secrets
     masked, translated and mapped body, its strings cut to ``max_chars``), masked once as it
-    is built; None when no attempt was sent."""
+    is built; None when no attempt was sent. ``body_text``: the body already serialised and
+    known to need no masking (the record's one scan found nothing)."""
     step, body = info.step, info.upstream_body
     if step is None or body is None:
         return None
@@ -282,10 +375,9 @@ def upstream_from_call(info: CallInfo, *, max_chars: int | None = None) -> Upstr
     if head is None:
         # The URL and headers are a function of these alone: built and masked once per
         # connection, model and header set, not once per call.
-        url = get_provider(conn.provider).call_url(
-            conn, step.model, stream=stream, api_format=info.target_format
+        url, headers = call_head(
+            conn, step.model, stream=stream, api_format=info.target_format, extra_headers=extra
         )
-        headers = build_headers(conn, stream=stream, extra_headers=extra)
         head = (mask_text(url), mask_headers(headers), mask_text(conn.name))
         if len(_UPSTREAM_HEADS) >= _MAX_UPSTREAM_HEADS:
             _UPSTREAM_HEADS.clear()
@@ -293,7 +385,9 @@ def upstream_from_call(info: CallInfo, *, max_chars: int | None = None) -> Upstr
     upstream = UpstreamRequest(
         url=head[0],
         headers=head[1],
-        body=dumps_masked(_capped(body, max_chars, _size(info))),
+        body=body_text
+        if body_text is not None
+        else dumps_masked(_capped(body, max_chars, _size(info))),
         format=info.target_format,
         provider=head[2],
     )

@@ -52,7 +52,7 @@ class Inspector:
         self._active: dict[str, Session] = {}
         self._notes: dict[str, str] = {}
         self._upstream: dict[str, UpstreamRequest] = {}
-        buffer.subscribe(self._on_event)
+        buffer.subscribe(self._on_event, wants=self.recording)
         if session_sink is not None:
             # A session left open by a crash keeps recording (it was never stopped).
             for session in store_sessions.active():
@@ -94,8 +94,15 @@ class Inspector:
     def clear(self) -> None:
         self.buffer.clear()
 
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        return self.buffer.subscribe(callback)
+    def subscribe(
+        self, callback: Subscriber, *, wants: Callable[[], bool] | None = None
+    ) -> Callable[[], None]:
+        return self.buffer.subscribe(callback, wants=wants)
+
+    def watched(self) -> bool:
+        """Whether anyone (a WebSocket client, a recording session, another subscriber)
+        would see a ``new``/``update`` event now (:meth:`LiveBuffer.watched`)."""
+        return self.buffer.watched()
 
     def expect_note(self, record_id: str, note: str) -> None:
         """Attach ``note`` to the record with this id when it arrives (a replay links its

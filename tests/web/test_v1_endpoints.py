@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import anthropic
 import openai
+import pytest
 
 from tests.fakes.upstream import Reply
 from tests.web.harness import Server
@@ -109,3 +110,27 @@ async def test_dropped_fields_are_listed_in_the_call_log(server: Server) -> None
     server.runtime.writer.flush(5)
     row = (await server.api("GET", f"/api/usage/call-logs/{request_id}")).json()
     assert "seed" in row["droppedFields"], row
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "m", "messages": []},
+        {"model": "m", "input": "hi"},
+        {"model": "m", "input": "hi", "messages": []},
+        {"model": "m", "system": "s", "messages": []},
+        {"contents": []},
+        {"request": {"contents": []}},
+        {},
+        None,
+    ],
+)
+def test_the_chat_route_picks_the_format_the_codecs_detect(body: object) -> None:
+    """The chat completions route resolves a call's format without asking every codec; it
+    must give format_for_path's answer for each of the route's paths."""
+    from router.formats import format_for_path
+    from web.v1 import _ROUTES, _both, chat_completions, chat_path_format
+
+    paths = [p for _m, ps, handler in _ROUTES if handler is chat_completions for p in ps]
+    for path in (full.replace("{provider}", "oa") for p in paths for full in _both(p)):
+        assert chat_path_format(body) == format_for_path(path, body), path

@@ -64,30 +64,47 @@ def parse_request(body: dict[str, Any]) -> ir.Request:
         raise bad("messages", "must contain at least one message")
     for i, raw in enumerate(messages):
         _parse_message(req, raw, f"messages[{i}]")
-    parse_tooling(body, req, nested=True)
-    max_tokens = field(body, "max_completion_tokens", int, "an integer")
-    if max_tokens is None:
-        max_tokens = field(body, "max_tokens", int, "an integer")
-    req.max_tokens = max_tokens
-    req.temperature = field(body, "temperature", (int, float), "a number")
-    req.top_p = field(body, "top_p", (int, float), "a number")
-    req.stop = parse_stop(body.get("stop"))
-    req.seed = field(body, "seed", int, "an integer")
-    req.reasoning_effort = parse_effort(body.get("reasoning_effort"), "reasoning_effort")
-    req.response_format = field(body, "response_format", dict, "an object")
-    req.stream = bool(field(body, "stream", bool, "a boolean"))
-    options = field(body, "stream_options", dict, "an object") or {}
-    req.include_usage = bool(field(options, "include_usage", bool, "a boolean", "stream_options"))
-    rest = {k: v for k, v in options.items() if k != "include_usage"}
-    if rest:
-        req.extra["stream_options"] = rest
+    # Each optional field is read only when the body has it (most bodies name a few): an
+    # absent one is what the IR's default already says.
+    if not _TOOLING.isdisjoint(body):
+        parse_tooling(body, req, nested=True)
+    if "max_completion_tokens" in body:
+        req.max_tokens = field(body, "max_completion_tokens", int, "an integer")
+    if req.max_tokens is None and "max_tokens" in body:
+        req.max_tokens = field(body, "max_tokens", int, "an integer")
+    if "temperature" in body:
+        req.temperature = field(body, "temperature", (int, float), "a number")
+    if "top_p" in body:
+        req.top_p = field(body, "top_p", (int, float), "a number")
+    if "stop" in body:
+        req.stop = parse_stop(body["stop"])
+    if "seed" in body:
+        req.seed = field(body, "seed", int, "an integer")
+    if "reasoning_effort" in body:
+        req.reasoning_effort = parse_effort(body["reasoning_effort"], "reasoning_effort")
+    if "response_format" in body:
+        req.response_format = field(body, "response_format", dict, "an object")
+    if "stream" in body:
+        req.stream = bool(field(body, "stream", bool, "a boolean"))
+    if "stream_options" in body:
+        options = field(body, "stream_options", dict, "an object") or {}
+        include = field(options, "include_usage", bool, "a boolean", "stream_options")
+        req.include_usage = bool(include)
+        rest = {k: v for k, v in options.items() if k != "include_usage"}
+        if rest:
+            req.extra["stream_options"] = rest
     parse_user_and_extra(body, req, _CHAT_FIELDS)
     return req
+
+
+_TOOLING = frozenset({"tools", "tool_choice", "parallel_tool_calls"})
 
 
 def _content_blocks(
     content: Any, path: str, req: ir.Request, *, images: bool
 ) -> list[ir.TextBlock | ir.ImageBlock]:
+    if isinstance(content, str):  # the usual shape: one text part
+        return [ir.TextBlock(content)]
     out: list[ir.TextBlock | ir.ImageBlock] = []
     for ptype, part, ppath in content_parts(content, path):
         if ptype == "text":
@@ -111,7 +128,7 @@ def _content_blocks(
 def _parse_message(req: ir.Request, raw_msg: Any, path: str) -> None:
     msg = as_object(raw_msg, path)
     role = field(msg, "role", str, "a string", path, required=True)
-    name = field(msg, "name", str, "a string", path)
+    name = field(msg, "name", str, "a string", path) if "name" in msg else None
     match role:
         case "system" | "developer":
             if msg.get("content") is None:

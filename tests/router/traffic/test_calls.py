@@ -143,3 +143,61 @@ def test_recording_a_huge_request_caps_it_before_masking_and_keeps_no_copy() -> 
     convo = held.llm.conversation if held.llm is not None else None
     assert convo is not None and len(json.dumps(convo)) < 70 * 1024
     assert convo["request"][0]["blocks"][0]["text"].endswith("…(truncated)")
+
+
+def _finished_call(secret: str) -> CallInfo:
+    body = {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": f"my key is {secret}"}],
+    }
+    info = CallInfo(Inbound(format="openai-chat", body=body, path="/v1/chat/completions"))
+    info.requested_model = "gpt-4o-mini"
+    info.request = get_codec("openai-chat").parse_request(body)
+    info.upstream_body = body
+    info.status, info.finished = 200, True
+    info.response = ir.Response(model="gpt-4o-mini", content=[ir.TextBlock(f"echo {secret}")])
+    info.usage = ir.Usage(5, 2)
+    info.response_bytes = json.dumps({"choices": [{"message": {"content": secret}}]}).encode()
+    return info
+
+
+def test_a_finished_call_built_at_once_equals_in_flight_then_final() -> None:
+    """A call that is over when first recorded gets its final record in one build (no
+    in-flight record copied): the same record, masked, as building both states gives."""
+    secret = "sk-" + "z" * 40
+    info = _finished_call(secret)
+    at_once = record_from_call(info, port=20128)
+    info.finished = False
+    start = record_from_call(info, port=20128)
+    info.finished = True
+    two_steps = record_from_call(info, port=20128, base=start)
+    assert at_once.masked and two_steps.masked
+    assert at_once == two_steps
+    assert at_once.status == 200 and secret not in at_once.model_dump_json()
+
+
+@pytest.mark.parametrize("watched", [False, True])
+async def test_the_in_flight_record_is_built_only_when_someone_watches(watched: bool) -> None:
+    """A call that ends before its in-flight record is due: with a subscriber that wants
+    events, it sees ``new`` (in flight) then ``update``; with nobody watching (no WebSocket
+    client, no recording session) only the final record is built and held."""
+    from router.traffic.calls import CallRecorder
+
+    inspector = Inspector(LiveBuffer(10, max_body_kb=64))
+    events: list[tuple[str, object]] = []
+    inspector.subscribe(
+        lambda ev, rec: events.append((ev, rec.status if rec else None)),
+        wants=lambda: watched,
+    )
+    recorder = CallRecorder(inspector, lambda: 20128)
+    secret = "sk-" + "q" * 40
+    info = _finished_call(secret)
+    info.finished = False
+    recorder.record(info, "start")
+    info.finished = True
+    recorder.record(info, "finish")
+    (held,) = inspector.list()
+    assert held.status == 200 and held.masked and secret not in held.model_dump_json()
+    assert inspector.watched() is watched
+    # The subscriber is called either way (it decides what to do); what differs is the states.
+    assert events == ([("new", "in-flight"), ("update", 200)] if watched else [("new", 200)])
