@@ -97,8 +97,20 @@ class ResilienceGuard:
         """A lease to send ``step`` now, or (None, why). Only the ``last`` step of a plan
         waits for a concurrency slot; earlier ones are skipped when full."""
         conn = step.connection.id
-        self.limiter.set_limit(conn, step.connection.max_concurrent)
+        limit = step.connection.max_concurrent
+        self.limiter.set_limit(conn, limit)
         model = step.model
+        if not (self.leases is not None and limit):
+            # The usual case: a free local slot and nothing shared to wait for. Nothing can
+            # change between taking the slot and asking the breaker, so it is asked once.
+            free = self.limiter.try_acquire(conn)
+            if free is not None:
+                ok, reason = self.breakers.allow(conn, model)
+                if not ok:
+                    free.release()
+                    return None, reason
+                probe = self.breakers.probe_id(conn)
+                return GuardLease(free, self.breakers, conn, probe), None
         ok, reason = self.breakers.peek(conn, model)
         if not ok:
             return None, reason
@@ -108,7 +120,6 @@ class ResilienceGuard:
                 return None, "at_capacity"
             slot = await self.limiter.acquire(conn)
         lease: str | None = None
-        limit = step.connection.max_concurrent
         if self.leases is not None and limit:
             try:
                 lease = await self._shared_slot(conn, limit, wait=last)

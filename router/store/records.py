@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -16,10 +16,11 @@ from pydantic import (
     Field,
     StringConstraints,
     computed_field,
-    field_validator,
+    model_validator,
 )
 
-from router.traffic.masking import mask_json, mask_text
+from router import jsonfast
+from router.traffic.masking import clean_json, mask_json, mask_text
 
 ProviderKind = Literal["openai", "anthropic", "gemini"]
 Strategy = Literal[
@@ -168,17 +169,22 @@ class CallLog(Record):
         return "failed" if self.status >= 400 or self.error is not None else "ok"
 
     # A client can put anything in a model name, a key included ("x/echo-sk-..."): the row is
-    # masked before it is stored, like every other place a secret can travel.
-    @field_validator("path", "requested_model", "model", "error")
-    @classmethod
-    def _masked(cls, value: str | None) -> str | None:
-        return mask_text(value) if value else value
-
-    @field_validator("attempts")
-    @classmethod
-    def _masked_attempts(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        masked: list[dict[str, Any]] = mask_json(value)
-        return masked
+    # masked before it is stored, like every other place a secret can travel. One scan of
+    # every free-text field together first: usually no rule can fire in any of them.
+    @model_validator(mode="after")
+    def _masked(self) -> Self:
+        texts = [self.path, self.requested_model, self.model or "", self.error or ""]
+        try:
+            if clean_json(jsonfast.dumps([texts, self.attempts])):
+                return self
+        except (TypeError, ValueError):  # not plain JSON data: masked field by field
+            pass
+        fields = self.__dict__  # no validate_assignment here: set the masked values directly
+        for name in ("path", "requested_model", "model", "error"):
+            if fields[name]:
+                fields[name] = mask_text(fields[name])
+        fields["attempts"] = mask_json(self.attempts)
+        return self
 
 
 # --------------------------------------------------------------------------- write inputs

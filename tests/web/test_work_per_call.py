@@ -124,18 +124,17 @@ async def test_a_whole_same_format_call(server: Server) -> None:
     # turns, path, model names) and one of the response side's (reply body, its turns, the
     # body sent upstream, model, error): no rule can fire in any of them here, so nothing is
     # masked piece by piece (it was a dumps_masked or mask_json or mask_body per piece). The
-    # buffer adds nothing. The mask_json is the call log row's attempt list (a different
-    # record, masked as stored). The request as sent upstream: its URL and headers were
-    # masked once for this connection, model and header set (by the warm-up call).
+    # buffer adds nothing. The third scan is the call log row's (its path, model names, error
+    # and attempt list, masked as stored). The request as sent upstream: its URL and headers
+    # were masked once for this connection, model and header set (by the warm-up call).
     assert _only(counts, "mask.") == {
         "mask.mask_headers": 1,
-        "mask.clean_json": 2,
-        "mask.mask_json": 1,
+        "mask.clean_json": 3,
     }  # no mask_record: the buffer takes the records as built, masked
     # JSON: the client's body parsed once, the upstream's reply once; encoded: the upstream
     # body and the reply; for the record (orjson, in C: what the scans read) the request
     # body's text, the request side's other pieces, the upstream body it keeps and the
-    # response side's pieces; and the call log's attempts (its masking scan).
+    # response side's pieces; and the call log row's fields (its masking scan).
     assert counts["json.decode"] == 2
     assert counts["json.encode"] == 7
 
@@ -161,10 +160,9 @@ async def test_a_streamed_cross_format_call(server: Server) -> None:
     # Headers: the client's, once; the upstream request's (issue 13) were masked by the
     # warm-up call for this connection, model and header set. One scan of the request side's
     # pieces, one of the response side's (turns, merged reply, upstream body); the SSE text
-    # the client got is masked apart (mask_body: it is not JSON); the call log's attempts.
+    # the client got is masked apart (mask_body: it is not JSON); the call log row's scan.
     assert _only(counts, "mask.") == {
         "mask.mask_headers": 1,
-        "mask.clean_json": 2,
+        "mask.clean_json": 3,
         "mask.mask_body": 1,
-        "mask.mask_json": 1,
     }

@@ -132,3 +132,31 @@ def test_list_logs_sorted_by_a_column_newest_first_among_equals(db: DbTarget) ->
     assert [log.id for log in calllogs.list_logs(sort="-status", limit=1)] == ["log-4"]
     with pytest.raises(BadRequest):
         calllogs.list_logs(sort="id; DROP TABLE")
+
+
+def test_a_row_is_masked_as_it_is_built_and_a_clean_one_kept_as_it_is() -> None:
+    """Every free-text field and the attempt list are masked when the row is built (one scan
+    first: a clean row is taken as it is, a dirty one masked field by field)."""
+    key = "sk-" + "k" * 40
+    row = CallLog(
+        id="r1",
+        timestamp=datetime.now(UTC),
+        path=f"/v1/x?key={key}",
+        requested_model=f"oa/echo-{key}",
+        model=f"m-{key}",
+        attempts=[{"provider": "oa", "error": f"Bearer {key}", "status": 401}],
+        status=401,
+        error=f"bad key {key}",
+    )
+    assert key not in row.model_dump_json()
+    assert row.requested_model.startswith("oa/") and row.attempts[0]["status"] == 401
+    clean = CallLog(
+        id="r2",
+        timestamp=datetime.now(UTC),
+        path="/v1/chat/completions",
+        requested_model="oa/gpt-4o-mini",
+        attempts=[{"provider": "oa", "status": 200}],
+        status=200,
+    )
+    assert (clean.path, clean.requested_model) == ("/v1/chat/completions", "oa/gpt-4o-mini")
+    assert clean.attempts == [{"provider": "oa", "status": 200}]
