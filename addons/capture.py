@@ -29,6 +29,8 @@ from web.security import self_connect_refusal
 log = logging.getLogger("llmtap.capture")
 
 DETECTED_FLUSH_S = 0.5  # sightings are batched into one store write
+_HOP_PREFIX = divert.PREFIX.encode()
+_HOP_LEN = len(_HOP_PREFIX)
 
 
 def _no_mapping(_agent: str, _model: str | None) -> Any:
@@ -106,7 +108,10 @@ class CaptureTagger:
     def _tag(self, flow: http.HTTPFlow) -> None:
         req = flow.request
         # Internal hop headers are ours alone: whatever a client sent under that name goes.
-        divert.strip_hop(req.headers)
+        # Looked for in the raw fields first (mitmproxy's per-name accessors cost a few
+        # Python calls per header, on every flow); almost no request carries one.
+        if any(name[:_HOP_LEN].lower() == _HOP_PREFIX for name, _ in req.headers.fields):
+            divert.strip_hop(req.headers)
         if req.headers.get(ROUTER_MARKER_HEADER) == ROUTER_MARKER_VALUE:
             # The router's own upstream call (e.g. through the system proxy): never re-captured.
             flow.metadata[meta.SKIP] = True
@@ -146,6 +151,8 @@ class CaptureTagger:
         actually connected to. A client never carries the hop secret (stripped above): only
         the divert addon, after this, builds the one hop that may reach our API."""
         req = flow.request
+        if req.port not in self._own_ports:  # refused only on one of our ports (no address parse)
+            return False
         literal = "127.0.0.1" if req.host.lower().rstrip(".") == "localhost" else req.host
         reason = self_connect_refusal([literal], req.port, self._own_ports)
         if reason is None:

@@ -19,6 +19,7 @@ from mitmproxy import http
 from addons import meta
 from router import formats, ir, jsonfast
 from router.traffic import detect, merge
+from router.traffic.masking import mark_masked, mask_body, mask_headers, mask_text, masked_copy
 from router.traffic.record import InterceptedRequest
 from web.security import is_loopback_peer
 
@@ -126,12 +127,12 @@ class Recorder:
         cached: _RequestPart | None = flow.metadata.get(meta.RECORD)
         if cached is None:
             cached = flow.metadata[meta.RECORD] = self._request_part(flow)
-        # One copy with everything new: an assignment per field costs a pydantic
-        # __setattr__ each.
+        # Every value is masked as it is built (masked once, here: the buffer takes a masked
+        # record as it is), and the record is one copy with everything new, or none.
         update = self._complete(flow, cached) if final else {}
         if meta.PROCESS in flow.metadata:
             update["pid"], update["process_name"] = flow.metadata[meta.PROCESS]
-        return cached.record.model_copy(update=update)
+        return masked_copy(cached.record, update) if update else cached.record
 
     def _request_part(self, flow: http.HTTPFlow) -> _RequestPart:
         req = flow.request
@@ -180,7 +181,14 @@ class Recorder:
             parsed = detect.parse_request(
                 fmt or formats.format_for_body(req_json), req_json, model=hint
             )
-        record = InterceptedRequest(
+        headers = _headers(req.headers)
+        source_model = flow.metadata.get(meta.SOURCE_MODEL) or (
+            req_json.get("model") if isinstance(req_json, dict) else None
+        )
+        mapped_model = flow.metadata.get(meta.MAPPED_MODEL)
+        # Built from masked values without validation: every value has its field's type
+        # here, and pydantic's validation of ~35 fields was a large part of a flow's cost.
+        record = InterceptedRequest.trusted(
             id=flow.metadata.get(meta.ID) or uuid.uuid4().hex,
             source=flow.metadata.get(meta.SOURCE, "http-proxy"),
             agent=flow.metadata.get(meta.AGENT),
@@ -189,17 +197,17 @@ class Recorder:
             scheme=req.scheme,
             host=host,
             port=req.port,
-            path=path,
-            request_headers=_headers(req.headers),
-            request_body=req_text,
+            path=mask_text(path),
+            request_headers=mask_headers(headers),
+            request_body=mask_body(req_text, headers.get("content-type")) if req_text else req_text,
             request_size=len(req.raw_content or b""),
             detected_kind=detected,
             context_key=detect.request_key(parsed),
-            source_model=flow.metadata.get(meta.SOURCE_MODEL)
-            or (req_json.get("model") if isinstance(req_json, dict) else None),
-            mapped_model=flow.metadata.get(meta.MAPPED_MODEL),
+            source_model=mask_text(source_model) if isinstance(source_model, str) else None,
+            mapped_model=mask_text(mapped_model) if isinstance(mapped_model, str) else None,
             body_truncated=req_truncated or None,
         )
+        mark_masked(record)
         keep = detected == "llm" or custom_kind is not None
         return _RequestPart(record, fmt, req_json, parsed, host, path, cap, keep)
 
@@ -211,12 +219,17 @@ class Recorder:
         t_sent = _sent_time(flow)
         update: dict[str, Any] = {}
         if resp is not None:
+            headers = _headers(resp.headers)
             update["status"] = resp.status_code
-            update["response_headers"] = _headers(resp.headers)
+            update["response_headers"] = mask_headers(headers)
             update["response_size"] = len(resp.raw_content or b"")
+            content = b""
             if part.keep_bodies:
-                text, truncated = _body_text(resp, cap)
-                update["response_body"] = text
+                # Decoded once: the body text and the reply parse below read the same bytes.
+                content = (resp.get_content(strict=False) if resp.raw_content else b"") or b""
+                text, truncated = _text_of(content, cap)
+                ctype = headers.get("content-type")
+                update["response_body"] = mask_body(text, ctype) if text else text
                 update["body_truncated"] = base.body_truncated or truncated or None
             elif base.detected_kind == "unknown" and "json" in resp.headers.get("content-type", ""):
                 update["detected_kind"] = "app"  # a JSON response makes it app traffic too
@@ -225,19 +238,18 @@ class Recorder:
             update["upstream_latency_ms"] = _ms(t_end - t_sent)
             update["total_latency_ms"] = _ms(t_end - t_recv)
             if base.detected_kind == "llm" and fmt is not None:
-                update["llm"] = self._llm(flow, fmt, part)
+                update["llm"] = self._llm(flow, fmt, part, content)
         if flow.error is not None:
             update["status"] = "error"
-            update["error"] = flow.error.msg
+            update["error"] = mask_text(flow.error.msg)
             update["total_latency_ms"] = _ms(time.time() - t_recv)
         update["proxy_latency_ms"] = _ms(t_sent - t_recv)
         return update
 
-    def _llm(self, flow: http.HTTPFlow, fmt: str, part: _RequestPart) -> Any:
+    def _llm(self, flow: http.HTTPFlow, fmt: str, part: _RequestPart, raw: bytes) -> Any:
         resp = flow.response
         assert resp is not None
         streamed = "text/event-stream" in resp.headers.get("content-type", "")
-        raw = resp.get_content(strict=False) or b""
         if streamed:
             merged = merge.merge_stream(fmt, raw)
         else:
@@ -265,13 +277,15 @@ class Recorder:
         """Find the local process behind the client socket, off the event loop, once per
         client connection (a keep-alive connection's requests share one lookup: scanning
         the process table per flow cost more than everything else the proxy does)."""
-        peer = flow.client_conn.peername
-        if self.attribute_process is None or not peer or not is_loopback_peer(peer):
+        if self.attribute_process is None:
             return
         conn_id = flow.client_conn.id
-        cached = self._processes.get(conn_id)
+        cached = self._processes.get(conn_id)  # found for an earlier flow of the connection
         if cached is not None:
             flow.metadata[meta.PROCESS] = cached
+            return
+        peer = flow.client_conn.peername
+        if not peer or not is_loopback_peer(peer):
             return
         loop = asyncio.get_running_loop()
         attribute = self.attribute_process
@@ -290,7 +304,9 @@ class Recorder:
             flow.metadata[meta.PROCESS] = found  # a final record built later carries it
             final = flow.metadata.get(meta.FINAL)
             if final is not None:  # the call already ended: publish its final state again
-                final.pid, final.process_name = found
+                # A copy: the published record is the one the live buffer holds.
+                update = {"pid": found[0], "process_name": found[1]}
+                final = flow.metadata[meta.FINAL] = masked_copy(final, update)
                 self.publish_update(final)
 
         task = loop.create_task(run())
@@ -312,7 +328,10 @@ def _headers(headers: http.Headers) -> dict[str, str]:
 
 
 def _body_text(message: http.Message, cap: int) -> tuple[str | None, bool]:
-    content = message.get_content(strict=False) if message.raw_content else b""
+    return _text_of(message.get_content(strict=False) if message.raw_content else b"", cap)
+
+
+def _text_of(content: bytes | None, cap: int) -> tuple[str | None, bool]:
     if not content:
         return None, False
     truncated = len(content) > cap

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypedDict
 from router import ir
 from router.formats import Codec, get_codec
 from router.traffic.detect import parse_request, request_key
-from router.traffic.masking import mask_llm
+from router.traffic.masking import mark_masked, mask_json, mask_text
 from router.traffic.record import LlmInfo
 from router.usage import complete_usage, token_fields
 
@@ -199,17 +199,18 @@ def llm_summary(
         "response": response_turns(response),
         "contextKey": request_key(req),
     }
-    # Masked here, once, and marked so: the buffer does not mask the llm object again.
-    return mask_llm(
-        LlmInfo(
+    # Built from masked values and marked so (as mask_llm would mark it): the buffer does not
+    # mask the llm object again. Without validation: every value has its field's type here.
+    return mark_masked(
+        LlmInfo.trusted(
             provider=provider,
             format=fmt,
-            model=model or None,
+            model=mask_text(model) if model else None,
             streamed=streamed,
             **token_fields(usage),
-            cost_usd=cost,
+            cost_usd=None if cost is None else float(cost),
             incomplete=response.incomplete if response is not None else False,
-            response=rendered,
-            conversation=dict(convo),
+            response=mask_json(rendered),
+            conversation=mask_json(dict(convo)),
         )
     )
