@@ -1,4 +1,4 @@
-"""Deterministic work per intercepted flow: Python calls on the proxy's event-loop thread for
+"""Deterministic work per intercepted flow: calls on the proxy's event-loop thread for
 one HTTPS LLM call through llmtap's http-proxy mode, against bare mitmproxy on the same load.
 
 ``python -m bench.mitmcount [--arm llmtap|bare] [--n 40] [--by owner|callee|entry]`` serves
@@ -6,9 +6,9 @@ the arm in this process (llmtap: the same Master, mitmproxy addons, our addons a
 ``llmtap up`` with the HTTP proxy started; bare: mitmproxy's ``DumpMaster`` with its default
 addons and ``flow_detail=0``, as ``mitmdump -q`` in bench/experiments/mitm.py), starts the
 bench's fake upstream over TLS in its own process, and sends ``n`` keep-alive requests (one
-CONNECT tunnel, the bench's chat body) from a client thread. Every Python call on the loop
-thread from the moment a request is sent until the proxy has gone idle after it is counted
-(``sys.setprofile``), and attributed like bench/callcount.py does. Without ``--arm`` both
+CONNECT tunnel, the bench's chat body) from a client thread. Every call on the loop thread
+(Python functions and C builtins) from the moment a request is sent until the proxy has gone
+idle after it is counted (``sys.setprofile``), and attributed like bench/callcount.py does. Without ``--arm`` both
 arms run, each in its own process (the llmtap arm must import mitmproxy its own way), and
 the ratio is printed.
 
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"llmtap / bare: {totals['llmtap'] / totals['bare']:.2f}x the calls per flow")
         return
     counting = asyncio.run(run(args.arm, args.n, args.warm))
-    print(f"{args.arm}: {counting.total / args.n:.0f} Python calls per intercepted flow")
+    print(f"{args.arm}: {counting.total / args.n:.0f} calls (Python and C) per intercepted flow")
     table = {
         "owner": counting.by_owner,
         "callee": counting.by_callee,
