@@ -3,7 +3,6 @@ report (OpenAI's tokenizer for OpenAI models, a documented estimate for the othe
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 from typing import Any
@@ -52,9 +51,17 @@ def complete_usage(usage: ir.Usage | None, req: ir.Request | None, resp: ir.Resp
     """``usage`` with the figures upstream did not send counted locally (``estimated=True``).
     The one rule for the router's call logs and the inspector's records alike. Returns a new
     object; the caller's usage is not modified."""
-    out = ir.Usage() if usage is None else dataclasses.replace(usage)
     if usage is None:
-        out.estimated = True
+        out = ir.Usage(estimated=True)
+    else:  # a copy field by field: dataclasses.replace asks every field by name (~15 calls)
+        out = ir.Usage(
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+            usage.reasoning_tokens,
+            usage.estimated,
+        )
     model = resp.model or (req.model if req is not None else "")
     if out.input_tokens <= 0 and req is not None:
         out.input_tokens = request_tokens(req)

@@ -157,10 +157,11 @@ class StreamPipe:
         if _SSE_FRAME.fullmatch(frame) is None:
             return self._emit([ir.ErrorEvent("upstream sent a stream frame that is not SSE")])
         events = self.parser.feed(frame)
-        error = next((ev for ev in events if isinstance(ev, ir.ErrorEvent)), None)
-        if error is not None:
-            # The frame is not forwarded: what it held besides the error cannot be sent alone.
-            return self._in_band(error_from_event(error), error)
+        for ev in events:
+            if isinstance(ev, ir.ErrorEvent):
+                # The frame is not forwarded: what it held besides the error cannot be sent
+                # alone.
+                return self._in_band(error_from_event(ev), ev)
         head = self._emit(events, passthrough=True)
         if self.strip_usage and _usage_only_chunk(frame):
             return head

@@ -34,6 +34,19 @@ class SSEParser:
         text = self._decoder.decode(chunk)
         if not text:
             return []
+        if (
+            # The usual chunk: one whole "data: ..." frame, nothing held from before.
+            not self._buf
+            and not self._pending_cr
+            and not self._data
+            and self._event is None
+            and "\r" not in text
+            and text.startswith("data:")
+            and text.endswith("\n\n")
+            and text.count("\n") == 2
+        ):
+            value = text[5:-2]
+            return [SSEEvent(None, value[1:] if value[:1] == " " else value, self._id)]
         if self._pending_cr and text.startswith("\n"):
             text = text[1:]  # the \n of a \r\n split across reads
         self._pending_cr = text.endswith("\r")

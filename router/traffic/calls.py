@@ -65,7 +65,11 @@ class CallRecorder:
         self.inspector = inspector
         self.port = port
         self._open: dict[str, InterceptedRequest] = {}
-        self._due: dict[str, asyncio.TimerHandle] = {}  # in-flight records not yet published
+        # In-flight records not yet published, in start order: (when due, loop time; call).
+        # One timer serves them all (armed for the oldest), not one timer per call.
+        self._due: dict[str, tuple[float, CallInfo]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None  # the loop it is armed on
 
     def observe(self, info: CallInfo, phase: str) -> None:
         if info.inbound.source != "router" and not info.inbound.router_records:
@@ -88,21 +92,37 @@ class CallRecorder:
             except RuntimeError:  # no loop (a synchronous caller): at once
                 self._start(info)
                 return
-            self._due[request_id] = loop.call_later(self.IN_FLIGHT_AFTER_S, self._start, info)
+            self._due[request_id] = (loop.time() + self.IN_FLIGHT_AFTER_S, info)
             while len(self._due) > self._MAX_OPEN:
-                self._due.pop(next(iter(self._due))).cancel()
+                self._due.pop(next(iter(self._due)))
+            if self._timer is None or self._timer_loop is not loop:
+                self._timer_loop = loop
+                self._timer = loop.call_later(self.IN_FLIGHT_AFTER_S, self._tick, loop)
             return
-        due = self._due.pop(request_id, None)
-        if due is not None:  # ended before its in-flight record was due
-            due.cancel()
-            if self.inspector.watched():  # someone sees events: both states, in order
-                self._start(info)
-            # else nobody would see the in-flight state: the final record alone, built once
+        # Ended before its in-flight record was due: when someone sees events, both states in
+        # order; else nobody would see the in-flight state: the final record alone, built once.
+        if self._due.pop(request_id, None) is not None and self.inspector.watched():
+            self._start(info)
         base = self._open.pop(request_id, None)
         # upsert: a call refused before it started (unknown model) has only a finish
         self.inspector.upsert(
             record_from_call(info, port=self.port(), base=base, max_chars=self._max_chars())
         )
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Publish the in-flight records now due; re-arm for the next one, if any."""
+        self._timer = None
+        now = loop.time()
+        while self._due:
+            when, info = next(iter(self._due.values()))
+            if when > now:  # the rest started later: due later
+                self._timer = loop.call_at(when, self._tick, loop)
+                return
+            try:
+                self._start(info)  # takes it out of _due
+            except Exception:  # one bad record must not hold back the others
+                self._due.pop(info.inbound.request_id, None)
+                log.exception("in-flight record of %s failed", info.inbound.request_id)
 
     def _start(self, info: CallInfo) -> None:
         request_id = info.inbound.request_id

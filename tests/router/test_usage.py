@@ -220,3 +220,14 @@ def test_a_count_that_races_the_warm_up_waits_for_it_instead_of_loading_again(
     warm.join(timeout=60)
     assert not warm.is_alive()
     assert sorted(name for name, _ in loads) == ["cl100k_base", "o200k_base"]
+
+
+def test_complete_usage_copies_every_field_and_leaves_the_callers_alone() -> None:
+    import dataclasses
+
+    given = ir.Usage(**{f.name: i + 1 for i, f in enumerate(dataclasses.fields(ir.Usage))})
+    req = ir.Request(model="gpt-4o-mini", messages=[ir.Message("user", [ir.TextBlock("hi")])])
+    out = complete_usage(given, req, ir.Response(model="gpt-4o-mini"))
+    assert out == given and out is not given
+    out.input_tokens = 99
+    assert given.input_tokens == 1

@@ -111,25 +111,25 @@ class StreamParser:
                 out.extend(self._close_blocks())
                 final = ir.MessageDelta(stop_reason=parse_stop_reason(reason))
                 self._finished = True
-        usage = chunk.get("usage")
-        if isinstance(usage, dict):
+        if "usage" in chunk and isinstance(chunk["usage"], dict):
             if final is None:
                 final = ir.MessageDelta()
-            final.usage = parse_usage(usage)
+            final.usage = parse_usage(chunk["usage"])
         if final is not None:
             out.append(final)
 
     def _delta(self, delta: dict[str, Any], out: list[ir.StreamEvent]) -> None:
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        if isinstance(reasoning, str) and reasoning:
-            self._text("thinking", reasoning, out)
+        # Keys looked for with "in" first: most deltas carry content and nothing else.
+        if "reasoning_content" in delta or "reasoning" in delta:
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(reasoning, str) and reasoning:
+                self._text("thinking", reasoning, out)
         for key in ("content", "refusal"):
-            text = delta.get(key)
-            if isinstance(text, str) and text:
-                self._text("text", text, out)
-        calls = delta.get("tool_calls")
-        if not isinstance(calls, list):
+            if key in delta and isinstance(delta[key], str) and delta[key]:
+                self._text("text", delta[key], out)
+        if "tool_calls" not in delta or not isinstance(delta["tool_calls"], list):
             return
+        calls = delta["tool_calls"]
         for position, call in enumerate(calls):
             if not isinstance(call, dict):
                 continue

@@ -201,3 +201,36 @@ async def test_the_in_flight_record_is_built_only_when_someone_watches(watched: 
     assert inspector.watched() is watched
     # The subscriber is called either way (it decides what to do); what differs is the states.
     assert events == ([("new", "in-flight"), ("update", 200)] if watched else [("new", 200)])
+
+
+async def test_one_timer_publishes_the_in_flight_records_that_are_due() -> None:
+    """Calls still running when their in-flight record is due are published (one timer for
+    all of them, re-armed for a later start); a call that ended first never shows in flight."""
+    import asyncio
+
+    from router.traffic.calls import CallRecorder
+
+    inspector = Inspector(LiveBuffer(10, max_body_kb=64))
+    recorder = CallRecorder(inspector, lambda: 20128)
+    quick, slow, later = (_finished_call("x") for _ in range(3))
+    for info in (quick, slow):
+        info.finished = False
+        recorder.record(info, "start")
+    quick.finished = True
+    recorder.record(quick, "finish")
+    await asyncio.sleep(recorder.IN_FLIGHT_AFTER_S / 2)
+    later.finished = False
+    recorder.record(later, "start")
+    for _ in range(200):  # bounded: 2 s
+        await asyncio.sleep(0.01)
+        if all(inspector.get(i.inbound.request_id) is not None for i in (slow, later)):
+            break
+    states = {
+        name: (record.status if (record := inspector.get(i.inbound.request_id)) else None)
+        for name, i in (("quick", quick), ("slow", slow), ("later", later))
+    }
+    assert states == {"quick": 200, "slow": "in-flight", "later": "in-flight"}
+    slow.finished = True
+    recorder.record(slow, "finish")
+    final = inspector.get(slow.inbound.request_id)
+    assert final is not None and final.status == 200 and final.masked
