@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -62,6 +63,8 @@ def server_state(data_dir: Path) -> tuple[int, str, int] | None:
 
 def llmtap_on_port(port: int) -> int | None:
     """The pid of an ``llmtap up`` listening on ``port`` (any data dir), if psutil can see it."""
+    if not _port_taken(port):
+        return None  # nobody listens there: spare the walk of every process's sockets
     import psutil
 
     try:
@@ -76,6 +79,21 @@ def llmtap_on_port(port: int) -> int | None:
     except (psutil.Error, OSError):
         return None
     return None
+
+
+def _port_taken(port: int) -> bool:
+    """Something may hold ``port``: a wildcard bind to it fails (dual-stack where there is
+    IPv6, so a listener on any IPv4 or IPv6 address counts). A bind is one system call;
+    psutil's answer reads every process's file descriptors (tens of ms on a busy machine)."""
+    family = socket.AF_INET6 if socket.has_ipv6 else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            probe.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
+    except OSError:
+        return True  # in use, or not ours to test: ask psutil
+    return False
 
 
 def refuse_second_instance(settings: Settings) -> None:

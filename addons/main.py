@@ -243,7 +243,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, others: bool = True) -> argparse.ArgumentParser:
+    """The command line. ``others=False``: ``up`` alone, without declaring the other commands
+    (four modules and ~30 subparsers that ``llmtap up`` would build only to ignore)."""
     parser = argparse.ArgumentParser(
         prog="llmtap", description="See and steer what AI coding agents send to LLM providers."
     )
@@ -276,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
         "openai, anthropic, gemini), e.g. openai=http://127.0.0.1:11434/v1",
     )
 
+    if not others:
+        return parser
     from addons import cli as cli_commands
     from addons import cli_bridge, cli_capture, cli_db
 
@@ -309,8 +313,11 @@ def check_data_dir(path: Path) -> None:
 
 
 def cli(argv: Sequence[str] | None = None) -> None:
-    parser = build_parser()
-    args = _parse(parser, argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    # The top-level parser has no option that takes a value: the first word is the command.
+    command = next((w for w in words if not w.startswith("-")), None)
+    parser = build_parser(others=command != "up")
+    args = _parse(parser, words)
     # `up` is a server and says what it does; the other commands speak only through output.
     default_level = "INFO" if args.command == "up" else "WARNING"
     logging.basicConfig(

@@ -27,6 +27,7 @@ import peewee
 from peewee import DatabaseProxy, SqliteDatabase
 
 from router.errors import BadRequest, FieldError
+from router.store.drivers import use_postgres_drivers
 from router.store.sql import execute as execute  # re-exported: the store modules use it
 from router.store.sql import placeholders
 
@@ -139,6 +140,7 @@ def _postgres(url: str, psycopg3: bool = True) -> peewee.Database:
                 self.close()
                 return super().execute_sql(sql, params)
 
+    use_postgres_drivers()  # peewee was imported without them (router/store/drivers.py)
     try:
         import psycopg  # noqa: F401  # the driver peewee will use (and the change feed's)
     except ImportError as exc:  # pragma: no cover - depends on the install
