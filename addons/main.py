@@ -78,7 +78,7 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
             opts.update(llmtap_api_port=port, llmtap_api_host=hop_host)
             # Once serving, off the start-to-healthy path: freeze what start-up made (see
             # _freeze_startup_objects); and load OpenAI's token
-            # vocabularies (~2 s of CPU, ~60 MB) in a worker thread, not on the event loop at
+            # vocabularies (~0.4-2 s of CPU, ~45 MB) in a worker thread, not on the event loop at
             # the first call that counts.
             loop = asyncio.get_running_loop()
             loop.call_later(AFTER_START_S, _freeze_startup_objects)
