@@ -261,8 +261,9 @@ def _start_record(
         llm_fields.update(final.pop("llm"))
         fields.update(final)
     # Every value was masked as it was built above: the record is marked so, not re-masked.
-    fields["llm"] = mark_masked(LlmInfo(**llm_fields))
-    return mark_masked(InterceptedRequest(**fields))
+    # Without validation (``trusted``): every value above has its field's type already.
+    fields["llm"] = mark_masked(LlmInfo.trusted(**llm_fields))
+    return mark_masked(InterceptedRequest.trusted(**fields))
 
 
 def _clean_docs(*parts: bytes | list[Any]) -> bool:
@@ -333,7 +334,8 @@ def _final_fields(info: CallInfo, llm: dict[str, Any], max_chars: int | None) ->
     }
     usage = info.usage
     if usage is not None:
-        llm_update.update(token_fields(usage), cost_usd=info.cost_usd)
+        cost = info.cost_usd
+        llm_update.update(token_fields(usage), cost_usd=None if cost is None else float(cost))
     if resp is not None:
         convo = dict(llm["conversation"] or {})
         convo["response"] = turns
@@ -402,9 +404,9 @@ def upstream_from_call(
         if len(_UPSTREAM_HEADS) >= _MAX_UPSTREAM_HEADS:
             _UPSTREAM_HEADS.clear()
         _UPSTREAM_HEADS[key] = head
-    upstream = UpstreamRequest(
+    upstream = UpstreamRequest.trusted(
         url=head[0],
-        headers=head[1],
+        headers=dict(head[1]),  # each record its own (the cached one is shared)
         body=body_text
         if body_text is not None
         else dumps_masked(_capped(body, max_chars, _size(info))),

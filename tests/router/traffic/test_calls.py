@@ -60,6 +60,8 @@ def test_record_from_call_in_flight_then_final() -> None:
     assert final.llm.conversation["response"][0]["blocks"] == [{"type": "text", "text": "hello"}]
     assert [t["role"] for t in final.llm.conversation["request"]] == ["system", "user"]
     assert start.masked and final.masked  # built masked: the buffer takes them as they are
+    for record in (start, final):  # built unvalidated: the types hold all the same
+        assert type(record).model_validate(record.model_dump()) == record
     assert final.timestamp.timestamp() == pytest.approx(info.started_at)
     assert final.timestamp.timestamp() <= time.time()
 
@@ -174,6 +176,12 @@ def test_a_finished_call_built_at_once_equals_in_flight_then_final() -> None:
     assert at_once.masked and two_steps.masked
     assert at_once == two_steps
     assert at_once.status == 200 and secret not in at_once.model_dump_json()
+    # Built without validation (trusted): every value already has its field's type, so
+    # validating the record's own dump gives the same record back.
+    from router.traffic.record import InterceptedRequest
+
+    for record in (at_once, start):
+        assert InterceptedRequest.model_validate(record.model_dump()) == record
 
 
 @pytest.mark.parametrize("watched", [False, True])
