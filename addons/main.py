@@ -45,6 +45,33 @@ def _freeze_startup_objects() -> None:
     gc.enable()  # ``up`` starts with the collector off (see cli)
 
 
+# How often memory the process freed is handed back to the OS (see _start_memory_trimmer).
+TRIM_EVERY_S = 60.0
+
+
+def _start_memory_trimmer() -> None:
+    """glibc keeps memory Python freed (request and response bodies, compressed record bodies,
+    JSON buffers of every size, from several threads) in its arenas instead of returning it:
+    under a steady load the process's RSS crept up by 1-1.5 MB a minute while the Python heap
+    stayed flat (30-minute soak, 2026-11-29); with ``malloc_trim`` once a minute it stayed
+    within 2 MB. A daemon thread (ctypes releases the GIL), so the event loop never waits for
+    it. Elsewhere than glibc (macOS, musl) there is no ``malloc_trim`` and nothing to do."""
+    import ctypes
+    import time
+
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return
+
+    def run() -> None:
+        while True:
+            time.sleep(TRIM_EVERY_S)
+            trim(0)
+
+    threading.Thread(target=run, name="llmtap-malloc-trim", daemon=True).start()
+
+
 async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
     """One process: mitmproxy Master + our addons, the aiohttp app inside its loop."""
     from addons import mitm
@@ -82,6 +109,7 @@ async def run_up(settings: Settings, provider_specs: Sequence[str] = ()) -> int:
             # the first call that counts.
             loop = asyncio.get_running_loop()
             loop.call_later(AFTER_START_S, _freeze_startup_objects)
+            loop.call_later(AFTER_START_S, _start_memory_trimmer)
             loop.call_later(AFTER_START_S, lambda: preload_trust(runtime.router.client))
             # A daemon thread, not the default executor: Ctrl-C right after start must not
             # wait for the vocabularies (asyncio.run joins the executor's threads at exit).
@@ -130,6 +158,7 @@ def _serving(settings: Settings, host: str, port: int) -> None:
     from router.store.db import redact_url
 
     _freeze_startup_objects()
+    _start_memory_trimmer()
     base = f"http://{host}:{port}"
     what = "gateway " if settings.gateway else ""
     print(f"llmtap {what}{__version__} is up", flush=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gc
 
+import pytest
+
 from addons.main import _freeze_startup_objects
 
 
@@ -21,3 +23,19 @@ def test_serving_turns_the_collector_back_on_with_the_start_up_objects_frozen() 
         gc.unfreeze()
         gc.set_threshold(*threshold)
         gc.enable()
+
+
+def test_a_serving_process_hands_freed_memory_back_on_glibc() -> None:
+    """Where glibc has malloc_trim, serving starts the daemon thread that calls it."""
+    import ctypes
+    import threading
+
+    from addons.main import _start_memory_trimmer
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim  # noqa: B018 - probing for the symbol
+    except (OSError, AttributeError):
+        pytest.skip("no glibc malloc_trim here")
+    _start_memory_trimmer()
+    trimmers = [t for t in threading.enumerate() if t.name == "llmtap-malloc-trim"]
+    assert trimmers and all(t.daemon for t in trimmers)
