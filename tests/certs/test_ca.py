@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from mitmproxy.certs import CertStore
 
@@ -29,7 +29,7 @@ def test_ca_attributes(tmp_path: Path) -> None:
         cert.signature_hash_algorithm is not None and cert.signature_hash_algorithm.name == "sha256"
     )
     pub = cert.public_key()
-    assert isinstance(pub, rsa.RSAPublicKey) and pub.key_size == 2048
+    assert isinstance(pub, ec.EllipticCurvePublicKey) and pub.curve.name == "secp256r1"
     lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
     assert lifetime == datetime.timedelta(days=3650)
     assert (
