@@ -31,6 +31,7 @@ log = logging.getLogger("llmtap.capture")
 DETECTED_FLUSH_S = 0.5  # sightings are batched into one store write
 _HOP_PREFIX = divert.PREFIX.encode()
 _HOP_LEN = len(_HOP_PREFIX)
+_MARKER = ROUTER_MARKER_HEADER.lower().encode()
 
 
 def _no_mapping(_agent: str, _model: str | None) -> Any:
@@ -112,7 +113,7 @@ class CaptureTagger:
         # Python calls per header, on every flow); almost no request carries one.
         if any(name[:_HOP_LEN].lower() == _HOP_PREFIX for name, _ in req.headers.fields):
             divert.strip_hop(req.headers)
-        if req.headers.get(ROUTER_MARKER_HEADER) == ROUTER_MARKER_VALUE:
+        if meta.header(req.headers.fields, _MARKER) == ROUTER_MARKER_VALUE:
             # The router's own upstream call (e.g. through the system proxy): never re-captured.
             flow.metadata[meta.SKIP] = True
             return
@@ -135,7 +136,8 @@ class CaptureTagger:
         agent = self.agents.agent_for_host(host)
         by_host = agent is not None
         if agent is None:
-            agent = self.agents.agent_for_user_agent(req.headers.get("user-agent", ""))
+            user_agent = meta.header(req.headers.fields, b"user-agent") or ""
+            agent = self.agents.agent_for_user_agent(user_agent)
         if agent is None:
             return
         flow.metadata[meta.AGENT] = agent.agent_id

@@ -233,6 +233,7 @@ def build_addons(runtime: Runtime, master: Master) -> list[Any]:
     builds the record from the request as the client sent it; divert then sends the flow to
     the router hop or on to the real origin; the tunnel recorder counts raw tunnels."""
     from addons.capture import CaptureTagger
+    from addons.chain import Chain
     from addons.divert import Divert
     from addons.hostsdns import HostsDns
     from addons.modes import CaptureModes
@@ -283,4 +284,7 @@ def build_addons(runtime: Runtime, master: Master) -> list[Any]:
         counters=modes.bridge_counters,
     )
     tunnels = TunnelRecorder(inspector.add, inspector.update, source)
-    return [LlmtapOptions(), modes, HostsDns(runtime.bridge), tagger, recorder, divert, tunnels]
+    # One addon for mitmproxy to offer each event to (addons/chain.py), the parts in hook order.
+    return [
+        Chain(LlmtapOptions(), modes, HostsDns(runtime.bridge), tagger, recorder, divert, tunnels)
+    ]

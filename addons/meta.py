@@ -3,6 +3,8 @@ other): one place, so a producer and its consumers cannot drift apart."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 # set by the capture tagger
 SOURCE = "llmtap.source"  # agent-bridge | http-proxy | system-proxy | custom-host
 AGENT = "llmtap.agent"  # agent id from SNI/Host (or User-Agent where agents.json says so)
@@ -23,3 +25,13 @@ RECORD = "llmtap.record"  # the request half of the record, built once at `reque
 # set by the tunnel recorder
 BYTES_UP = "llmtap.bytes_up"
 BYTES_DOWN = "llmtap.bytes_down"
+
+
+def header(fields: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """Header ``name`` (lower-case) from mitmproxy's raw ``Headers.fields``, repeated values
+    joined with ", " and decoded, as ``Headers.get`` returns it: in one pass, where
+    ``Headers.get`` costs a few Python calls per field of the message."""
+    found = [value for key, value in fields if key.lower() == name]
+    if not found:
+        return None
+    return ", ".join([value.decode("utf-8", "surrogateescape") for value in found])

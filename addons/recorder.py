@@ -90,8 +90,8 @@ class Recorder:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         # SSE goes to the client event by event; store_streamed_bodies keeps the whole text.
-        if flow.response is not None and "text/event-stream" in flow.response.headers.get(
-            "content-type", ""
+        if flow.response is not None and "text/event-stream" in (
+            meta.header(flow.response.headers.fields, b"content-type") or ""
         ):
             flow.response.stream = True
 
@@ -137,9 +137,10 @@ class Recorder:
     def _request_part(self, flow: http.HTTPFlow) -> _RequestPart:
         req = flow.request
         cap = self.max_body_bytes()
-        content_type = req.headers.get("content-type", "")
+        headers = _headers(req.headers)  # read once: every lookup below uses it
+        content_type = headers.get("content-type", "")
         custom_kind = flow.metadata.get(meta.CUSTOM_KIND)
-        user_agent = req.headers.get("user-agent")
+        user_agent = headers.get("user-agent")
         host, path = req.pretty_host, req.path
         # What the host, path, User-Agent or a custom host say, before any work on the body.
         detected = detect.detect_kind(
@@ -152,7 +153,8 @@ class Recorder:
         req_json: Any = None
         req_text: str | None = None
         req_truncated = False
-        if detected == "llm" or custom_kind is not None or _may_name_a_model(req):
+        encoding = headers.get("content-encoding", "identity")
+        if detected == "llm" or custom_kind is not None or _may_name_a_model(req, encoding):
             req_text, req_truncated = _body_text(req, cap)
             req_json = flow.metadata.get(meta.REQUEST_JSON, _UNPARSED)
             if req_json is _UNPARSED:  # the capture tagger did not parse it already
@@ -181,7 +183,6 @@ class Recorder:
             parsed = detect.parse_request(
                 fmt or formats.format_for_body(req_json), req_json, model=hint
             )
-        headers = _headers(req.headers)
         source_model = flow.metadata.get(meta.SOURCE_MODEL) or (
             req_json.get("model") if isinstance(req_json, dict) else None
         )
@@ -231,14 +232,14 @@ class Recorder:
                 ctype = headers.get("content-type")
                 update["response_body"] = mask_body(text, ctype) if text else text
                 update["body_truncated"] = base.body_truncated or truncated or None
-            elif base.detected_kind == "unknown" and "json" in resp.headers.get("content-type", ""):
+            elif base.detected_kind == "unknown" and "json" in headers.get("content-type", ""):
                 update["detected_kind"] = "app"  # a JSON response makes it app traffic too
             t_end = resp.timestamp_end or time.time()
             update["ttfb_ms"] = _ms(resp.timestamp_start - t_sent) if resp.timestamp_start else None
             update["upstream_latency_ms"] = _ms(t_end - t_sent)
             update["total_latency_ms"] = _ms(t_end - t_recv)
             if base.detected_kind == "llm" and fmt is not None:
-                update["llm"] = self._llm(flow, fmt, part, content)
+                update["llm"] = self._llm(flow, fmt, part, content, headers)
         if flow.error is not None:
             update["status"] = "error"
             update["error"] = mask_text(flow.error.msg)
@@ -246,10 +247,10 @@ class Recorder:
         update["proxy_latency_ms"] = _ms(t_sent - t_recv)
         return update
 
-    def _llm(self, flow: http.HTTPFlow, fmt: str, part: _RequestPart, raw: bytes) -> Any:
-        resp = flow.response
-        assert resp is not None
-        streamed = "text/event-stream" in resp.headers.get("content-type", "")
+    def _llm(
+        self, flow: http.HTTPFlow, fmt: str, part: _RequestPart, raw: bytes, headers: dict[str, str]
+    ) -> Any:
+        streamed = "text/event-stream" in headers.get("content-type", "")
         if streamed:
             merged = merge.merge_stream(fmt, raw)
         else:
@@ -258,7 +259,7 @@ class Recorder:
             except ValueError:
                 merged = None
         # A diverted call was answered by the router: the provider is the one it routed to.
-        routed = resp.headers.get("x-omniroute-provider") if meta.DIVERT in flow.metadata else None
+        routed = headers.get("x-omniroute-provider") if meta.DIVERT in flow.metadata else None
         parsed = (
             part.parsed if part.parsed is not None and part.parsed.source_format == fmt else None
         )
@@ -339,14 +340,14 @@ def _text_of(content: bytes | None, cap: int) -> tuple[str | None, bool]:
     return text, truncated
 
 
-def _may_name_a_model(req: http.Request) -> bool:
+def _may_name_a_model(req: http.Request, encoding: str) -> bool:
     """Could the body be a JSON LLM request (``model`` beside a prompt field) on a host and
     path that do not say so? Decided on the raw bytes, without decoding: an encoded body
     (gzip, zstd, ...) is decoded to find out."""
     raw = req.raw_content
     if not raw:
         return False
-    if req.headers.get("content-encoding", "identity").lower() not in ("", "identity"):
+    if encoding.lower() not in ("", "identity"):
         return True
     return b'"model"' in raw
 
