@@ -181,6 +181,7 @@ async def run_gateway(settings: Settings, provider_specs: Sequence[str] = ()) ->
     from aiohttp import web
 
     from addons.compose import build_runtime
+    from addons.webapp import app_runner
     from web.app import create_app
     from web.runtime import parse_provider_spec
 
@@ -190,8 +191,7 @@ async def run_gateway(settings: Settings, provider_specs: Sequence[str] = ()) ->
         for spec in provider_specs:
             created = runtime.ensure_provider(parse_provider_spec(spec))
             print(f"provider {created.name} ({created.provider}) -> {created.url}", flush=True)
-        # handler_cancellation: a client that disconnects cancels its upstream call.
-        runner = web.AppRunner(create_app(runtime), handler_cancellation=True, access_log=None)
+        runner = app_runner(create_app(runtime))
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
         try:

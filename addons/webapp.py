@@ -10,6 +10,21 @@ from mitmproxy import ctx
 
 log = logging.getLogger("llmtap.webapp")
 
+# How long a stop (Ctrl-C, SIGTERM) waits for calls in flight before cancelling them. aiohttp's
+# default is 60 s; a handler that never finishes (a stalled client body, a long stream) then
+# held the process that long after the signal, longer than a service manager's stop timeout.
+# A call cancelled here was never seen to succeed, so nothing a client saw is lost.
+SHUTDOWN_GRACE_S = 10.0
+
+
+def app_runner(app: web.Application) -> web.AppRunner:
+    """The runner both ``up`` and ``up --gateway`` serve the app with. ``handler_cancellation``:
+    a client that disconnects cancels its handler, and with it the upstream call (router.md
+    case 11)."""
+    return web.AppRunner(
+        app, handler_cancellation=True, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S
+    )
+
 
 class WebApp:
     """Starts an AppRunner + TCPSite in ``running()`` and stops it in ``done()``."""
@@ -30,9 +45,7 @@ class WebApp:
         self.error: str | None = None
 
     async def running(self) -> None:
-        # handler_cancellation: a client that disconnects cancels its handler, and with it the
-        # upstream call (router.md case 11).
-        self.runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
+        self.runner = app_runner(self.app)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True)
         try:
