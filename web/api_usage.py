@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Literal
 
@@ -35,12 +36,20 @@ PAGING = (
 SORT = Param("sort", {"type": "string", "enum": list(calllogs.SORT_KEYS), "default": "-timestamp"})
 
 
+async def _flush_call_logs(request: web.Request) -> None:
+    """Read your writes: a call whose client saw it finish is in what the usage API answers.
+    The writer holds rows up to 50 ms for company; a flush commits them at once (off the loop
+    thread: it waits on a condition)."""
+    await asyncio.to_thread(runtime(request).writer.flush, 10.0)
+
+
 @routes.get("/api/usage/call-logs")
 @doc("router calls, newest first (or by ?sort=column, -column)", response=CallLogPage,
      query=(*PAGING, SORT))  # fmt: skip
 async def list_call_logs(request: web.Request) -> web.Response:
     query = query_params(request, (*PAGING, SORT))
     limit, offset = query["limit"], query["offset"]
+    await _flush_call_logs(request)
     logs = calllogs.list_logs(limit, offset, query.get("sort") or "-timestamp")
     return reply(CallLogPage(logs=logs, total=calllogs.count(), limit=limit, offset=offset))
 
@@ -48,6 +57,7 @@ async def list_call_logs(request: web.Request) -> web.Response:
 @routes.get("/api/usage/call-logs/{id}")
 @doc("one router call", response=CallLog)
 async def get_call_log(request: web.Request) -> web.Response:
+    await _flush_call_logs(request)
     return reply(calllogs.get_log(request.match_info["id"]))
 
 
@@ -60,6 +70,7 @@ BUCKET = Param("bucket", {"type": "string", "enum": ["day", "hour"], "default": 
      response=UsageAnalytics, query=(PERIOD, BUCKET))  # fmt: skip
 async def analytics(request: web.Request) -> web.Response:
     query = query_params(request, (PERIOD, BUCKET))
+    await _flush_call_logs(request)
     return reply(calllogs.analytics(query["period"], bucket=query["bucket"]))
 
 

@@ -37,6 +37,16 @@ async def test_call_logs_paging_and_one(server: Server) -> None:
     assert_error(await server.api("GET", "/api/usage/call-logs/nope"), 404)
 
 
+async def test_a_call_its_client_saw_finish_is_in_the_usage_api_at_once(server: Server) -> None:
+    """Read your writes: no flush by the caller, no polling; the API commits what is queued."""
+    call = await chat(server, server.model("oa"))
+    page = (await server.api("GET", "/api/usage/call-logs")).json()
+    assert [r["id"] for r in page["logs"]] == [call]
+    assert (await server.api("GET", f"/api/usage/call-logs/{call}")).status_code == 200
+    week = (await server.api("GET", "/api/usage/analytics")).json()
+    assert week["totals"]["requests"] == 1, week["totals"]
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
