@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -122,10 +123,28 @@ def _body(model: str, stream: bool) -> bytes:
 def _client(
     port: int, model: str, stream: bool, n: int, warm: int, counting: Counting, done: Any
 ) -> None:
+    headers = {"Content-Type": "application/json", "Host": f"127.0.0.1:{port}"}
+
+    def connect() -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    send_counted(connect, _body(model, stream), headers, n, warm, counting, done)
+
+
+def send_counted(
+    connect: Callable[[], http.client.HTTPConnection],
+    body: bytes,
+    headers: dict[str, str],
+    n: int,
+    warm: int,
+    counting: Counting,
+    done: Any,
+) -> None:
+    """``warm`` uncounted then ``n`` counted chat calls on one keep-alive connection (made by
+    ``connect``), each counted from its send until the server has gone idle after it; ``done``
+    is set at the end, whatever happened."""
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        body = _body(model, stream)
-        headers = {"Content-Type": "application/json", "Host": f"127.0.0.1:{port}"}
+        conn = connect()
         for i in range(warm + n):
             time.sleep(_IDLE_S)
             counting.active = i >= warm

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.arms import free_port
-from bench.callcount import ROOT, Counting
+from bench.callcount import ROOT, Counting, send_counted
 
 _IDLE_S = 0.05
 BODY = json.dumps(
@@ -69,24 +69,15 @@ def _wait_port(port: int) -> None:
 def _client(
     proxy_port: int, cafile: Path, up_port: int, n: int, warm: int, counting: Counting, done: Any
 ) -> None:
-    try:
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench-x"}
+
+    def connect() -> http.client.HTTPConnection:
         ctx = ssl.create_default_context(cafile=str(cafile))
         conn = http.client.HTTPSConnection("127.0.0.1", proxy_port, timeout=30, context=ctx)
         conn.set_tunnel("127.0.0.1", up_port)
-        headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench-x"}
-        for i in range(warm + n):
-            time.sleep(_IDLE_S)
-            counting.active = i >= warm
-            conn.request("POST", "/v1/chat/completions", body=BODY, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            if resp.status != 200:
-                raise RuntimeError(f"{resp.status}: {data[:300]!r}")
-            time.sleep(_IDLE_S)
-            counting.active = False
-        conn.close()
-    finally:
-        done.set()
+        return conn
+
+    send_counted(connect, BODY, headers, n, warm, counting, done)
 
 
 async def _llmtap(tmp: Path, ca: Path) -> tuple[int, Path, Any, Any]:
