@@ -214,13 +214,30 @@ def new_id() -> str:
 # --------------------------------------------------------------------------- raw SQL
 
 
+# SQLite runs on this process's CPU, usually the event loop's core: a batch is run this many
+# rows at a time, and between them the writer thread steps aside (``sched_yield``), so a request
+# that arrives meanwhile waits for one slice, not the whole batch. At one call in flight, a 56-row
+# batch at once was the slowest 2% of calls (E1 p99 +2.1 ms over direct; in slices +1.4 ms).
+YIELD_EVERY = 8
+
+
 def executemany(db: Any, sql: str, rows: Sequence[Sequence[object]]) -> None:
     """One prepared statement for many rows: the batch writers' path, where building SQL per
     row through peewee's query builder costs more than the insert itself."""
     if not rows:
         return
     cursor = db.cursor()
-    cursor.executemany(placeholders(db, sql), rows)
+    sql = placeholders(db, sql)
+    if isinstance(db, peewee.PostgresqlDatabase):  # the server works; psycopg 3 pipelines it
+        cursor.executemany(sql, rows)
+        return
+    for start in range(0, len(rows), YIELD_EVERY):
+        if start:
+            _step_aside()
+        cursor.executemany(sql, rows[start : start + YIELD_EVERY])
+
+
+_step_aside = getattr(os, "sched_yield", lambda: None)  # not on Windows
 
 
 def upsert_sql(table: str, columns: Sequence[str], key: Sequence[str], rows: int = 1) -> str:

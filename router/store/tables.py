@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import peewee
 
+from router import jsonfast
 from router.errors import NotFound
 from router.store.db import database
 
@@ -46,7 +47,7 @@ class JsonField(_JsonBase):
     field_type = "TEXT"
 
     def db_value(self, value: Any) -> str | None:
-        return None if value is None else json.dumps(value, ensure_ascii=False)
+        return None if value is None else jsonfast.dumps_str(value)
 
     def python_value(self, value: str | None) -> Any:
         return None if value is None else json.loads(value)

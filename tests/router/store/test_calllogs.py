@@ -160,3 +160,36 @@ def test_a_row_is_masked_as_it_is_built_and_a_clean_one_kept_as_it_is() -> None:
     )
     assert (clean.path, clean.requested_model) == ("/v1/chat/completions", "oa/gpt-4o-mini")
     assert clean.attempts == [{"provider": "oa", "status": 200}]
+
+
+def test_a_row_holds_what_each_columns_db_value_makes_of_the_log() -> None:
+    """The writer's rows skip peewee's per-column conversion where the CallLog already holds
+    the column's type: the row must be exactly what converting every column would give."""
+    from router.store.tables import CallLogRow
+
+    full = _log(
+        0,
+        attempts=[{"provider": "a", "status": 500, "error": "caf\u00e9 \u2603"}],
+        droppedFields=["logprobs"],
+        costUsd=None,
+        streamed=True,
+        error="boom",
+    )
+    fields = CallLogRow._meta.sorted_fields
+    assert calllogs._row(full) == [f.db_value(getattr(full, f.name)) for f in fields]
+
+
+def test_a_batch_run_in_slices_is_still_one_transaction(db: DbTarget) -> None:
+    """SQLite batches run a few rows at a time (the writer steps aside between slices), but a
+    batch stays one transaction: a row that fails in the last slice writes none of it."""
+    from router.store.db import YIELD_EVERY
+
+    many = [_log(i) for i in range(3 * YIELD_EVERY + 1)]
+    assert calllogs.insert_many(many) == len(many)
+    assert calllogs.count() == len(many)
+    assert [log.id for log in calllogs.list_logs(limit=500)] == [log.id for log in many]
+    calllogs.delete_older_than(NOW + timedelta(days=1))
+    broken = CallLog.model_construct(**{**_log(999).__dict__, "path": None})  # NOT NULL
+    with pytest.raises(Exception, match=r"(?i)null"):
+        calllogs.insert_many([_log(i + 100) for i in range(2 * YIELD_EVERY)] + [broken])
+    assert calllogs.count() == 0

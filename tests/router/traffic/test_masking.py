@@ -338,3 +338,15 @@ def test_the_clean_text_shortcut_never_skips_what_the_walk_would_mask(value: Any
     assert json.loads(masking.mask_body(text, "application/json") or "null") == walked
     spaced = json.dumps(value, indent=1)  # raw client text: spaces, escapes (\\u...)
     assert json.loads(masking.mask_body(spaced, "application/json") or "null") == walked
+
+
+def test_the_clean_check_looks_at_values_without_keys_only_when_the_whole_text_has_a_run() -> None:
+    """Keys are never masked: a long key (or one holding a key prefix) does not make JSON text
+    unclean; the same run as a value, or in text that is not JSON, does."""
+    from router.traffic.masking import _clean
+
+    run = b"sk-" + b"a" * 40
+    assert _clean(b'{"completion_tokens_details_extra": 1, "%s": "short"}' % run)
+    assert not _clean(b'{"x": "%s"}' % run)
+    assert not _clean(b'"%s": 1' % run, is_json=False)
+    assert _clean(b'{"id": "chatcmpl-0123456789abcdef", "n": 1}')
