@@ -152,17 +152,56 @@ class PostgresCluster:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+PREFIX = "llmtap-pg-"
+OWNER = "owner.pid"  # in a cluster's root: the pid of the test run that made it
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def reap_stale(bindir: Path, parent: Path | None = None) -> list[Path]:
+    """Stop and delete the clusters in ``parent`` (the temp dir) whose test run is gone: a run
+    killed from outside (SIGKILL, a timeout) cannot clean up after itself, and its server would
+    run on. A cluster whose run is alive, or that names none, is left alone. Returns the roots
+    reaped."""
+    reaped = []
+    for root in sorted(Path(parent or tempfile.gettempdir()).glob(PREFIX + "*")):
+        try:
+            pid = int((root / OWNER).read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(pid):
+            continue
+        try:
+            owner = pwd.getpwuid(root.stat().st_uid).pw_name
+        except (KeyError, OSError):
+            owner = None
+        user = owner if owner and os.geteuid() == 0 and owner != "root" else None
+        PostgresCluster(bindir=bindir, root=root, port=0, user=user).stop()
+        reaped.append(root)
+    return reaped
+
+
 @contextlib.contextmanager
 def throwaway_cluster() -> Iterator[PostgresCluster]:
     bindir = find_bindir()
     if bindir is None:
         raise FileNotFoundError("no PostgreSQL server binaries (initdb) found")
+    reap_stale(bindir)
     cluster = PostgresCluster(
         bindir=bindir,
-        root=Path(tempfile.mkdtemp(prefix="llmtap-pg-")),
+        root=Path(tempfile.mkdtemp(prefix=PREFIX)),
         port=_free_port(),
         user=_run_as(),
     )
+    (cluster.root / OWNER).write_text(str(os.getpid()))
     try:
         cluster.start()
     except subprocess.CalledProcessError as exc:
