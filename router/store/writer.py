@@ -417,7 +417,7 @@ class ChannelOptions(TypedDict, total=False):
 
 
 def _encode_call_log(item: CallLog) -> bytes:
-    return item.model_dump_json().encode()
+    return CallLog.__pydantic_serializer__.to_json(item)  # model_dump_json's bytes, not re-encoded
 
 
 def _decode_call_log(payload: bytes) -> CallLog:

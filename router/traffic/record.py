@@ -11,6 +11,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr
 from pydantic.alias_generators import to_camel
 
 from router.errors import BadRequest, FieldError
+from router.trusted import build_trusted
 
 Source = Literal["agent-bridge", "custom-host", "http-proxy", "system-proxy", "router"]
 DetectedKind = Literal["llm", "app", "unknown"]
@@ -60,56 +61,14 @@ class _Wire(BaseModel):
     @classmethod
     def trusted(cls, **values: Any) -> Self:
         """An instance from values that already have their fields' types (the capture path's
-        builders), without validation: ``model_construct`` minus its per-field Python work
-        (alias lookups, a deep copy of every default), which cost more than the rest of
-        building a flow's record. Field names only; unknown names are refused."""
-        spec = _TRUSTED.get(cls)
-        if spec is None:
-            spec = _TRUSTED[cls] = _trusted_spec(cls)
-        template, required, fresh = spec
-        unknown = values.keys() - template.keys()
-        if unknown or not required <= values.keys():
-            missing = required - values.keys()
-            raise TypeError(f"{cls.__name__}.trusted: unknown {unknown}, missing {missing}")
-        data = dict(template)  # field order, as validation would give
-        data.update(values)
-        for name in fresh:  # a mutable default is never shared between records
-            if name not in values:
-                data[name] = data[name].copy()
-        built = cls.__new__(cls)
-        object.__setattr__(built, "__dict__", data)
-        object.__setattr__(built, "__pydantic_fields_set__", set(values))
-        object.__setattr__(built, "__pydantic_extra__", None)
-        object.__setattr__(built, "__pydantic_private__", {"_masked": False})
-        return built
+        builders), without validation (:func:`router.trusted.build_trusted`), not masked."""
+        return build_trusted(cls, values, {"_masked": False})
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         copy = super().model_copy(update=update, deep=deep)
         if update:
             object.__getattribute__(copy, "__pydantic_private__")["_masked"] = False
         return copy
-
-
-_TRUSTED: dict[type[_Wire], tuple[dict[str, Any], frozenset[str], tuple[str, ...]]] = {}
-
-
-def _trusted_spec(cls: type[_Wire]) -> tuple[dict[str, Any], frozenset[str], tuple[str, ...]]:
-    """For :meth:`_Wire.trusted`: every field in order with its default (None for a required
-    one), the required names, and the names whose default is mutable."""
-    template: dict[str, Any] = {}
-    required: set[str] = set()
-    fresh: list[str] = []
-    for name, field in cls.model_fields.items():
-        if field.is_required():
-            required.add(name)
-            template[name] = None
-            continue
-        if field.default_factory is not None:
-            raise TypeError(f"{cls.__name__}.{name}: default factories are not supported")
-        template[name] = field.default
-        if isinstance(field.default, dict | list | set):
-            fresh.append(name)
-    return template, frozenset(required), tuple(fresh)
 
 
 class LlmInfo(_Wire):
