@@ -49,9 +49,11 @@ def _row(log: CallLog) -> list[object]:
 def insert_many(logs: Iterable[CallLog]) -> int:
     """Insert (or replace, by id) a batch in one transaction; returns the number written.
     Replacing by id makes a retried batch harmless: a row is never there twice."""
-    rows = [_row(log) for log in logs]
+    latest = {log.id: log for log in logs}  # one row per id, the last winning
     with database.atomic():
-        return upsert_rows(CallLogRow._meta.table_name, _COLUMNS, ["id"], rows)
+        return upsert_rows(
+            CallLogRow._meta.table_name, _COLUMNS, ["id"], map(_row, latest.values()), unique=True
+        )
 
 
 # The columns a call log can be sorted by (wire name -> column); "-" in front means descending.

@@ -19,6 +19,7 @@ import os
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -214,27 +215,33 @@ def new_id() -> str:
 # --------------------------------------------------------------------------- raw SQL
 
 
-# SQLite runs on this process's CPU, usually the event loop's core: a batch is run this many
-# rows at a time, and between them the writer thread steps aside (``sched_yield``), so a request
-# that arrives meanwhile waits for one slice, not the whole batch. At one call in flight, a 56-row
-# batch at once was the slowest 2% of calls (E1 p99 +2.1 ms over direct; in slices +1.4 ms).
+# SQLite runs on this process's CPU, usually the event loop's core: a batch is built and run
+# this many rows at a time, and between slices the writer thread steps aside (``sched_yield``),
+# so a request that arrives meanwhile waits for one slice, not the whole batch. At one call in
+# flight, a 56-row batch at once was the slowest 2% of calls (E1 p99 +2.1 ms over direct; in
+# slices +1.4 ms, with its rows built slice by slice too +1.2 ms).
 YIELD_EVERY = 8
 
 
-def executemany(db: Any, sql: str, rows: Sequence[Sequence[object]]) -> None:
+def executemany(db: Any, sql: str, rows: Iterable[Sequence[object]]) -> int:
     """One prepared statement for many rows: the batch writers' path, where building SQL per
-    row through peewee's query builder costs more than the insert itself."""
-    if not rows:
-        return
+    row through peewee's query builder costs more than the insert itself. ``rows`` may be
+    lazy: on SQLite they are taken a slice at a time. Returns how many rows ran."""
     cursor = db.cursor()
     sql = placeholders(db, sql)
     if isinstance(db, peewee.PostgresqlDatabase):  # the server works; psycopg 3 pipelines it
-        cursor.executemany(sql, rows)
-        return
-    for start in range(0, len(rows), YIELD_EVERY):
-        if start:
+        batch = list(rows)
+        if batch:
+            cursor.executemany(sql, batch)
+        return len(batch)
+    count = 0
+    it = iter(rows)
+    while part := list(islice(it, YIELD_EVERY)):
+        if count:
             _step_aside()
-        cursor.executemany(sql, rows[start : start + YIELD_EVERY])
+        cursor.executemany(sql, part)
+        count += len(part)
+    return count
 
 
 _step_aside = getattr(os, "sched_yield", lambda: None)  # not on Windows
@@ -253,13 +260,22 @@ def upsert_sql(table: str, columns: Sequence[str], key: Sequence[str], rows: int
 
 
 def upsert_rows(
-    table: str, columns: Sequence[str], key: Sequence[str], rows: Iterable[Sequence[object]]
+    table: str,
+    columns: Sequence[str],
+    key: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    unique: bool = False,
 ) -> int:
     """Insert or update many rows by ``key``, in the caller's transaction, the last row for
-    each key winning (as it would row by row). SQLite: one prepared statement run per row
+    each key winning (as it would row by row). ``unique``: the caller has already kept one
+    row per key, and ``rows`` may be lazy (built a slice at a time on SQLite). SQLite: one prepared statement run per row
     (cheapest there). PostgreSQL with psycopg 3: the same, pipelined (every row sent before
     the first reply, one round trip for the batch); measured twice as fast here as one
     multi-row INSERT, which psycopg2 gets instead (its executemany waits for each row)."""
+    db = database.obj
+    if unique and (engine() == "sqlite" or _pipelines(db)):
+        return executemany(db, upsert_sql(table, columns, key), rows)
     by_key: dict[tuple[object, ...], Sequence[object]] = {}
     positions = [columns.index(k) for k in key]
     for row in rows:
@@ -267,10 +283,8 @@ def upsert_rows(
     batch = list(by_key.values())
     if not batch:
         return 0
-    db = database.obj
     if engine() == "sqlite" or _pipelines(db):
-        executemany(db, upsert_sql(table, columns, key), batch)
-        return len(batch)
+        return executemany(db, upsert_sql(table, columns, key), batch)
     # A key repeated inside one statement is an error on PostgreSQL: deduplicated above.
     chunk = max(1, 30_000 // len(columns))  # PostgreSQL allows 65535 parameters per statement
     for start in range(0, len(batch), chunk):
