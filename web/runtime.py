@@ -263,7 +263,7 @@ class Runtime:
 
     async def close(self) -> None:
         """Close what the process holds, once: queued call-log rows and session upserts land,
-        open sessions get ``ended_at``, then the store closes. The upstream session is the web
+        open sessions get ``ended_at`` (not on a team gateway), then the store closes. The upstream session is the web
         app's (closed by its cleanup)."""
         if self.closed:
             return
@@ -274,7 +274,8 @@ class Runtime:
             if self.session_writer is not None:
                 self.session_writer.close()
             if self._inspector is not None:
-                self._inspector.close()
+                # A gateway's sessions live on in the shared store (other instances record).
+                self._inspector.close(end_sessions=not self.settings.gateway)
             self.state.close()
             if self.store_writer is not None:
                 self.store_writer.close()

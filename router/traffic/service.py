@@ -191,11 +191,13 @@ class Inspector:
         with self._lock:
             return list(self._active.values())
 
-    def close(self) -> int:
-        """At shutdown: end every active session (``ended_at`` = now); returns how many."""
+    def close(self, *, end_sessions: bool = True) -> int:
+        """At shutdown: end every active session (``ended_at`` = now); returns how many.
+        ``end_sessions=False`` (a team gateway): the sessions belong to the shared store, where
+        the other instances go on recording into them; they end when someone stops them."""
         with self._lock:
             self._active.clear()
-        return store_sessions.close_all_active()
+        return store_sessions.close_all_active() if end_sessions else 0
 
     # ------------------------------------------------------------------ internals
 

@@ -333,6 +333,20 @@ async def test_usage_through_either_instance_shows_both_instances_calls(
         await page.close()
 
 
+def test_one_instance_stopping_leaves_the_teams_recording_session_open(team: Team) -> None:
+    """A session lives in the shared store: an instance's clean stop does not end it (the
+    others go on serving and recording); stopping it through the API does."""
+    a, b = team.start(2)
+    sessions = "/api/tools/traffic-inspector/sessions"
+    created = api(a, "POST", sessions, json={"name": "team"})
+    assert created.status_code == 201, created.text
+    sid = created.json()["id"]
+    assert b.stop() == 0  # SIGINT: a clean shutdown
+    assert api(a, "GET", f"{sessions}/{sid}").json()["ended_at"] is None
+    stopped = api(a, "PATCH", f"{sessions}/{sid}", json={"action": "stop"})
+    assert stopped.status_code == 200 and stopped.json()["ended_at"] is not None
+
+
 def test_instances_starting_at_once_migrate_once(tmp_path: Path, postgres_url: str) -> None:
     """Three instances start at once on an empty database, each told to add the same
     provider: the schema is migrated once and the provider exists once."""
