@@ -263,8 +263,8 @@ class Runtime:
 
     async def close(self) -> None:
         """Close what the process holds, once: queued call-log rows and session upserts land,
-        open sessions get ``ended_at`` (not on a team gateway), then the store closes. The upstream session is the web
-        app's (closed by its cleanup)."""
+        open sessions get ``ended_at`` (not on a team gateway), then the store closes. The
+        upstream session is the web app's (closed by its cleanup)."""
         if self.closed:
             return
         self.closed = True

@@ -219,7 +219,7 @@ def new_id() -> str:
 # this many rows at a time, and between slices the writer thread steps aside (``sched_yield``),
 # so a request that arrives meanwhile waits for one slice, not the whole batch. At one call in
 # flight, a 56-row batch at once was the slowest 2% of calls (E1 p99 +2.1 ms over direct; in
-# slices +1.4 ms, with its rows built slice by slice too +1.2 ms).
+# slices +1.4 ms; with the rows built slice by slice too, +1.0-1.1 ms: bench/analysis.md).
 YIELD_EVERY = 8
 
 
@@ -269,12 +269,14 @@ def upsert_rows(
 ) -> int:
     """Insert or update many rows by ``key``, in the caller's transaction, the last row for
     each key winning (as it would row by row). ``unique``: the caller has already kept one
-    row per key, and ``rows`` may be lazy (built a slice at a time on SQLite). SQLite: one prepared statement run per row
-    (cheapest there). PostgreSQL with psycopg 3: the same, pipelined (every row sent before
-    the first reply, one round trip for the batch); measured twice as fast here as one
-    multi-row INSERT, which psycopg2 gets instead (its executemany waits for each row)."""
+    row per key, and ``rows`` may be lazy (built a slice at a time on SQLite). SQLite: one
+    prepared statement run per row (cheapest there). PostgreSQL with psycopg 3: the same,
+    pipelined (every row sent before the first reply, one round trip for the batch); measured
+    twice as fast here as one multi-row INSERT, which psycopg2 gets instead (its executemany
+    waits for each row)."""
     db = database.obj
-    if unique and (engine() == "sqlite" or _pipelines(db)):
+    per_row = engine() == "sqlite" or _pipelines(db)
+    if unique and per_row:
         return executemany(db, upsert_sql(table, columns, key), rows)
     by_key: dict[tuple[object, ...], Sequence[object]] = {}
     positions = [columns.index(k) for k in key]
@@ -283,7 +285,7 @@ def upsert_rows(
     batch = list(by_key.values())
     if not batch:
         return 0
-    if engine() == "sqlite" or _pipelines(db):
+    if per_row:
         return executemany(db, upsert_sql(table, columns, key), batch)
     # A key repeated inside one statement is an error on PostgreSQL: deduplicated above.
     chunk = max(1, 30_000 // len(columns))  # PostgreSQL allows 65535 parameters per statement
