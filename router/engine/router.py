@@ -69,13 +69,15 @@ class Router:
         self.guard: Guard = guard or OpenGuard()
         self.timeouts = timeouts or Timeouts()
         self.observers: list[Observer] = []
-        # Called at once, before the reply goes out: what must survive a kill -9 of a call the
-        # client saw finish (the call log: one row built and journaled, router/store/writer).
-        # Keep them cheap; everything else observes after the reply (``observers``).
+        # What must survive a kill -9 of a call the client saw finish (the call log: one row
+        # built and journaled, router/store/writer). Called as the finish is observed: for a
+        # whole reply, in the loop step right after its bytes were written (spec: a kill -9
+        # may lose calls finished within 50 ms); for a stream, before its end goes out. Keep
+        # them cheap; everything else observes after that step (``observers``).
         self.durable_observers: list[Observer] = []
-        # True while the finish of a call must be observed at once too: a recording session
-        # persists the inspector record, so it is built before the reply goes out (set by
-        # the composition root; nothing records by default).
+        # True while the finish of a call must be observed with the durable observers too: a
+        # recording session persists the inspector record, so it is journaled with the call
+        # log (set by the composition root; nothing records by default).
         self.observe_finish_now: Callable[[], bool] = _never
 
     @property
@@ -283,13 +285,25 @@ class Router:
         info.t_first_token = time.perf_counter()
         payload = jsonfast.dumps(out)
         info.response_bytes = payload
-        self._finish_ok(info, req, step, resp)
+        # aiohttp writes a returned whole reply in this same step of the loop: the finish is
+        # observed in the next one, so the call log's row is not on the reply's path.
+        self._finish_ok(info, req, step, resp, after_reply=True)
         headers = {"Content-Type": "application/json", **self._headers(info, final=True)}
         return Reply(200, headers, body=payload)
 
     # ------------------------------------------------------------------ bookkeeping
 
-    def _finish_ok(self, info: CallInfo, req: ir.Request, step: Step, resp: ir.Response) -> None:
+    def _finish_ok(
+        self,
+        info: CallInfo,
+        req: ir.Request,
+        step: Step,
+        resp: ir.Response,
+        *,
+        after_reply: bool = False,
+    ) -> None:
+        """Settle a call that succeeded; ``after_reply``: observe its finish once the current
+        step of the loop is over (the whole reply it returns has been written by then)."""
         info.t_done = time.perf_counter()
         info.status = 200
         info.response = resp
@@ -297,6 +311,12 @@ class Router:
         info.cost_usd = self.price(step.model, info.usage)
         info.attempts.append(_attempt(step, status=200, t=info.t_sent))
         self.guard.success(step, info.latency_ms or 0.0, info.ttft_ms)
+        if after_reply:
+            try:
+                asyncio.get_running_loop().call_soon(self._notify, info, "finish")
+                return
+            except RuntimeError:  # no loop (a synchronous caller): right away
+                pass
         self._notify(info, "finish")
 
     def _fail(self, info: CallInfo, exc: BaseException) -> None:
@@ -323,8 +343,8 @@ class Router:
             return
         # Observers (the inspector record) run after the current step of the loop: the reply,
         # or the stream's next bytes, go out first. They read ``info`` as it is then; nothing
-        # changes it after "finish". While a session records, a finish is observed at once:
-        # what a session keeps must be journaled before the client sees success.
+        # changes it after "finish". While a session records, a finish is observed with the
+        # durable observers: what a session keeps is journaled with the call log.
         if phase == "finish" and self.observe_finish_now():
             self._observe(info, phase, self.observers)
             return

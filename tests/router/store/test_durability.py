@@ -2,12 +2,13 @@
 is killed (SIGKILL, SIGTERM, SIGINT), restarted on the same data dir, and the call-log rows
 and recording-session records are counted against what the clients saw.
 
-A SIGKILL may lose only calls still in flight: the call-log row of a router call and the
-session records of router and proxied calls are journaled (router/store/writer.py) before the
-reply goes out, and replayed at the restart. (A router call's inspector record is built after
-its reply, off the request path, unless a session is recording, as here: then its finish is
-observed at once, router/engine/router.py.) No timing window is involved, so the test holds
-on a loaded machine too. SIGTERM and SIGINT lose nothing (the writer drains)."""
+A SIGKILL may lose only calls still in flight or finished within the last 50 ms (issue 12):
+the call-log row of a router call and the session records of router and proxied calls are
+journaled (router/store/writer.py) and replayed at the restart. A proxied call's record and a
+stream's row are journaled before the reply's end goes out; a whole router reply's row in the
+loop step right after its bytes were written (router/engine/router.py), so the window is that
+step, far inside the 50 ms. (While a session records, as here, the router call's inspector
+record is journaled with its row.) SIGTERM and SIGINT lose nothing (the writer drains)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.addons.test_http_proxy import wait_listening
 from tests.fakes.upstream import FakeUpstream
 
 P = "/api/tools/traffic-inspector"
+KILL_WINDOW_S = 0.05  # what a kill -9 may lose: calls finished this close to it (issue 12)
 CHAT = {"model": "oa/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -139,7 +141,7 @@ def _lost(seen: dict[str, float], present: set[str], before: float) -> list[str]
 
 async def test_sigkill_loses_only_calls_in_flight(tmp_path: Path, upstream: FakeUpstream) -> None:
     seen, killed_at, present = await _run_and_stop(tmp_path, upstream, signal.SIGKILL)
-    _assert_kept(seen, present, killed_at)
+    _assert_kept(seen, present, killed_at - KILL_WINDOW_S)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
