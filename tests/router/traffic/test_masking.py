@@ -350,3 +350,27 @@ def test_the_clean_check_looks_at_values_without_keys_only_when_the_whole_text_h
     assert not _clean(b'{"x": "%s"}' % run)
     assert not _clean(b'"%s": 1' % run, is_json=False)
     assert _clean(b'{"id": "chatcmpl-0123456789abcdef", "n": 1}')
+
+
+_PARAM_TEXT = st.lists(
+    st.sampled_from(["key", "API_Key", "x-goog-api-KEY", "sig", "signature", "monkey", "auth",
+                     "Token", "to", "ken", "=", "==", "&", "?", " ", "_", "-", "a", "\u0130"])
+    | st.text(max_size=6),
+    max_size=12,
+).map("".join)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(_PARAM_TEXT)
+def test_the_secret_parameter_check_finds_what_the_regex_it_replaced_finds(text: str) -> None:
+    """``_secret_param`` looks back from each "=" (the case-insensitive regex of every parameter
+    name took ~75 us per KiB): on any text, str or UTF-8 bytes, it answers as the regex did."""
+    import re
+
+    from router.traffic import masking
+
+    regex = re.compile(rf"(?i)(?:{masking._SECRET_PARAMS})=")
+    expected = regex.search(text) is not None
+    assert masking._secret_param(text.lower()) == expected
+    if text.isascii():
+        assert masking._secret_param(text.encode().lower()) == expected
