@@ -64,7 +64,9 @@ class CallRecorder:
     def __init__(self, inspector: Inspector, port: Callable[[], int]) -> None:
         self.inspector = inspector
         self.port = port
-        self._open: dict[str, InterceptedRequest] = {}
+        # In-flight records awaiting their finish, with whether their request side needed no
+        # masking (what the final record may then skip scanning again).
+        self._open: dict[str, tuple[InterceptedRequest, bool]] = {}
         # In-flight records not yet published, in start order: (when due, loop time; call).
         # One timer serves them all (armed for the oldest), not one timer per call.
         self._due: dict[str, tuple[float, CallInfo]] = {}
@@ -103,10 +105,12 @@ class CallRecorder:
         # order; else nobody would see the in-flight state: the final record alone, built once.
         if self._due.pop(request_id, None) is not None and self.inspector.watched():
             self._start(info)
-        base = self._open.pop(request_id, None)
+        base, clean = self._open.pop(request_id, (None, False))
         # upsert: a call refused before it started (unknown model) has only a finish
         self.inspector.upsert(
-            record_from_call(info, port=self.port(), base=base, max_chars=self._max_chars())
+            record_from_call(
+                info, port=self.port(), base=base, base_clean=clean, max_chars=self._max_chars()
+            )
         )
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -127,7 +131,7 @@ class CallRecorder:
     def _start(self, info: CallInfo) -> None:
         request_id = info.inbound.request_id
         self._due.pop(request_id, None)
-        start = _start_record(
+        start, clean = _start_record(
             info,
             port=self.port(),
             host="127.0.0.1",
@@ -135,7 +139,7 @@ class CallRecorder:
             max_chars=self._max_chars(),
             in_flight=True,
         )
-        self._open[request_id] = self.inspector.add(start)
+        self._open[request_id] = (self.inspector.add(start), clean)
         while len(self._open) > self._MAX_OPEN:
             self._open.pop(next(iter(self._open)))
 
@@ -151,20 +155,22 @@ def record_from_call(
     host: str = "127.0.0.1",
     note: str | None = None,
     base: InterceptedRequest | None = None,
+    base_clean: bool = False,
     max_chars: int | None = None,
 ) -> InterceptedRequest:
     """A router /v1 call as a masked inspector record (source ``router``): in-flight until
     the engine has finished it, then final with the reply the client got, tokens and cost
     from the call and the latencies of inspector.md. ``base``, the masked in-flight record
-    of the same call, saves building and masking the request side again. ``max_chars``
+    of the same call, saves building and masking the request side again (``base_clean``: its
+    request side needed no masking, see :func:`_final_fields`). ``max_chars``
     caps every string the record keeps (bodies, conversation, upstream request) *before* it
     is masked or serialised: a 30 MB prompt is then never copied whole by recording, and the
     record the live buffer holds after the call is small."""
     if base is None or not base.masked or base.llm is None:
-        return _start_record(info, port=port, host=host, note=note, max_chars=max_chars)
+        return _start_record(info, port=port, host=host, note=note, max_chars=max_chars)[0]
     if not info.finished:
         return base
-    return _final_record(info, base, max_chars)
+    return _final_record(info, base, max_chars, base_clean)
 
 
 def _capped(value: Any, max_chars: int | None, size: int | None) -> Any:
@@ -190,9 +196,9 @@ def _start_record(
     note: str | None,
     max_chars: int | None = None,
     in_flight: bool = False,
-) -> InterceptedRequest:
+) -> tuple[InterceptedRequest, bool]:
     """The call's record from what the engine holds: in flight (``in_flight``, or while the
-    call runs), else final at once."""
+    call runs), else final at once; and whether its request side needed no masking."""
     inbound = info.inbound
     scheme = "http"
     if inbound.router_records:
@@ -257,13 +263,13 @@ def _start_record(
         body_truncated=True if body is not inbound.body else None,
     )
     if info.finished and not in_flight:  # over: the final record at once, no copy of a start
-        final = _final_fields(info, llm_fields, max_chars)
+        final = _final_fields(info, llm_fields, max_chars, request_clean=clean)
         llm_fields.update(final.pop("llm"))
         fields.update(final)
     # Every value was masked as it was built above: the record is marked so, not re-masked.
     # Without validation (``trusted``): every value above has its field's type already.
     fields["llm"] = mark_masked(LlmInfo.trusted(**llm_fields))
-    return mark_masked(InterceptedRequest.trusted(**fields))
+    return mark_masked(InterceptedRequest.trusted(**fields)), clean
 
 
 def _clean_docs(*parts: bytes | list[Any]) -> bool:
@@ -278,19 +284,26 @@ def _clean_docs(*parts: bytes | list[Any]) -> bool:
 
 
 def _final_record(
-    info: CallInfo, base: InterceptedRequest, max_chars: int | None
+    info: CallInfo, base: InterceptedRequest, max_chars: int | None, request_clean: bool
 ) -> InterceptedRequest:
     """The final record from the call's masked in-flight one (its request side kept)."""
     assert base.llm is not None
     llm = {"model": base.llm.model, "conversation": base.llm.conversation}
-    update = _final_fields(info, llm, max_chars)
+    update = _final_fields(info, llm, max_chars, request_clean=request_clean)
     update["llm"] = masked_copy(base.llm, update["llm"])
     return masked_copy(base, update)
 
 
-def _final_fields(info: CallInfo, llm: dict[str, Any], max_chars: int | None) -> dict[str, Any]:
+def _final_fields(
+    info: CallInfo, llm: dict[str, Any], max_chars: int | None, *, request_clean: bool = False
+) -> dict[str, Any]:
     """What the end of the call adds to its record (masked), given the request side's ``llm``
-    fields (model, conversation); ``"llm"`` holds the LlmInfo fields to change."""
+    fields (model, conversation); ``"llm"`` holds the LlmInfo fields to change.
+
+    ``request_clean``: no masking rule fired anywhere in the client's body. An upstream of the
+    same format was then sent that body with only top-level values replaced by the model and
+    llmtap's own constants (``passthrough_body``), so it is not scanned again: for an agent's
+    100+ KiB prompt that is a third of the record's scanning. The model is scanned here."""
     inbound = info.inbound
     step = info.step
     raw = info.response_bytes
@@ -312,8 +325,12 @@ def _final_fields(info: CallInfo, llm: dict[str, Any], max_chars: int | None) ->
     upstream_body = _upstream_blob(info, max_chars)
     # A whole reply is our own JSON text: scanned with the rest. An SSE text is masked apart.
     whole = raw is not None and not info.streamed and raw[:1] in (b"{", b"[")
-    docs: list[bytes | list[Any]] = [[turns, rendered, [model or "", mapped or "", error]]]
-    if upstream_body is not None:
+    sent_model = step.model if step is not None else ""
+    docs: list[bytes | list[Any]] = [
+        [turns, rendered, [model or "", mapped or "", error, sent_model]]
+    ]
+    passthrough = request_clean and info.target_format == inbound.format
+    if upstream_body is not None and not passthrough:
         docs.append(upstream_body)
     if whole:
         assert raw is not None

@@ -72,6 +72,8 @@ def counting() -> Iterator[Counter[str]]:
             caller = frame.f_back
             if name is not None and caller is not None and _ours(caller.f_code.co_filename):
                 counts[name] += 1
+                if name == "mask.clean_json":  # what the scan reads: the texts it is given
+                    counts["scanned.bytes"] += sum(map(len, frame.f_locals["blobs"]))
         elif event == "c_call":
             name = c_funcs.get(id(arg))
             if name is not None and _ours(frame.f_code.co_filename):
@@ -166,3 +168,22 @@ async def test_a_streamed_cross_format_call(server: Server) -> None:
         "mask.clean_json": 3,
         "mask.mask_body": 1,
     }
+
+
+PROMPT = "Answer in plain words and cite the file you read. " * 1300  # ~64 KiB of prose
+
+
+async def test_a_long_prompt_is_scanned_once_per_copy_the_record_keeps(server: Server) -> None:
+    """An agent's prompt is long (100+ KiB) and the record keeps it twice: as the request body
+    and as the conversation's turns; each is scanned once. The body sent upstream of the same
+    format is the client's with the model replaced: not scanned again when the client's body
+    needed no masking (it was, a third full pass). Across formats it is a new text: scanned."""
+    server.upstream.script(*(Reply.text("ok") for _ in range(4)))
+    chat = {"model": server.model("oa"), "messages": [{"role": "system", "content": PROMPT},
+                                                      {"role": "user", "content": "hi"}]}  # fmt: skip
+    same = await _one_call(server, "/v1/chat/completions", chat)
+    assert 2 * len(PROMPT) <= same["scanned.bytes"] < 2.2 * len(PROMPT)
+    messages = {"model": server.model("oa"), "max_tokens": 50, "system": PROMPT,
+                "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
+    cross = await _one_call(server, "/v1/messages", messages)  # Anthropic in, OpenAI up
+    assert 3 * len(PROMPT) <= cross["scanned.bytes"] < 3.2 * len(PROMPT)

@@ -242,3 +242,55 @@ async def test_one_timer_publishes_the_in_flight_records_that_are_due() -> None:
     recorder.record(slow, "finish")
     final = inspector.get(slow.inbound.request_id)
     assert final is not None and final.status == 200 and final.masked
+
+
+def _passthrough_call(body: dict[str, object], sent_model: str) -> CallInfo:
+    """A finished same-format call: the client's body went upstream with the model replaced."""
+    from router.routing.resolve import Step
+    from router.store.records import ProviderConnection
+
+    info = CallInfo(Inbound(format="openai-chat", body=body, path="/v1/chat/completions"))
+    info.requested_model = str(body["model"])
+    info.request = get_codec("openai-chat").parse_request(body)
+    conn = ProviderConnection(id="c1", provider="openai", name="oa", url="https://one.test/v1")
+    info.step = Step(connection=conn, model=sent_model)
+    info.target_format = "openai-chat"
+    info.upstream_body = get_codec("openai-chat").passthrough_body(body, sent_model, stream=False)
+    info.status, info.finished = 200, True
+    info.response = ir.Response(model=sent_model, content=[ir.TextBlock("ok")])
+    info.response_bytes = b'{"choices":[{"message":{"content":"ok"}}]}'
+    return info
+
+
+@pytest.mark.parametrize("two_steps", [False, True])
+@pytest.mark.parametrize(
+    ("content", "sent_model"),
+    [
+        ("plain words", "gpt-4o-mini"),
+        ("my key is sk-" + "k" * 40, "gpt-4o-mini"),  # the client's body needs masking
+        ("plain words", "sk-" + "m" * 40),  # only the model sent upstream does
+    ],
+)
+def test_a_passthrough_calls_upstream_body_is_masked_as_its_request_is(
+    content: str, sent_model: str, two_steps: bool
+) -> None:
+    """A same-format call's upstream body is the client's body with the model replaced: when
+    no masking rule fired in the client's body it is not scanned again (the model sent is);
+    whatever needed masking in either is masked in both, at once or via the in-flight record."""
+    from router.traffic.calls import CallRecorder
+
+    body = {"model": "fast", "messages": [{"role": "user", "content": content}]}
+    info = _passthrough_call(body, sent_model)
+    recorder = CallRecorder(Inspector(LiveBuffer(10)), lambda: 20128)
+    if two_steps:  # in flight first (a slow call), then final from that record
+        recorder._start(info)
+    recorder.record(info, "finish")
+    record = recorder.inspector.get(info.inbound.request_id)
+    assert record is not None and record.status == 200 and record.upstream_request is not None
+    sent = json.loads(record.upstream_request.body or "")
+    kept = json.loads(record.request_body or "")
+    assert sent["messages"] == kept["messages"]  # the same (masked) content in both
+    dumped = record.model_dump_json()
+    assert "k" * 40 not in dumped and "m" * 40 not in dumped
+    if content == "plain words" and sent_model == "gpt-4o-mini":
+        assert sent == {**body, "model": "gpt-4o-mini"}  # nothing to mask: as it was sent
