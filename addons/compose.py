@@ -108,7 +108,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         ),
     )
     writer = CallLogWriter(writer=store_writer)
-    # Before the reply: a client that saw success has its row journaled (router.durable_observers).
+    # As the reply goes out: a client that saw success has its row journaled (durable_observers).
     router.durable_observers.append(lambda info, phase: log_call(writer, info, phase))
 
     def verify_key(key: str) -> str | None:

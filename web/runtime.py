@@ -324,8 +324,8 @@ def call_log(info: CallInfo) -> CallLog:
     ]
     req = info.request
     # Built without validation (every value below has its field's type; a test validates a
-    # row's own dump against it), then masked as validation would have: this runs on the
-    # reply's path, before the journal append that makes the call durable.
+    # row's own dump against it), then masked as validation would have: this runs once per
+    # call on the loop thread, before the journal append that makes the call durable.
     return CallLog.trusted(
         id=info.inbound.request_id,
         timestamp=datetime.fromtimestamp(info.started_at, UTC),

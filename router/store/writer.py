@@ -13,11 +13,12 @@ another writer.
 
 Durability against SIGKILL does not depend on this thread being scheduled: a channel given a
 codec also appends each item to a write-ahead :class:`Journal` in ``submit``, on the caller's
-thread, before the caller answers its client. One ``write(2)`` puts it in the OS page cache,
-which a killed process cannot take back. Measured under load (a 2-core machine at load ~10),
-a thread that only sleeps 2 ms woke up to 355 ms late and the writer committed up to 230 ms
-after a client saw its reply, so no commit deadline could promise a window; the journal makes
-the window zero. Each writer round seals the journal segment holding what it took and deletes
+thread, as the caller answers its client (a proxied call's record and a stream's row before
+the reply's end; a whole router reply's row in the loop step right after the reply was
+written). One ``write(2)`` puts it in the OS page cache, which a killed process cannot take
+back. Measured under load (a 2-core machine at load ~10), a thread that only sleeps 2 ms woke
+up to 355 ms late and the writer committed up to 230 ms after a client saw its reply, so no
+commit deadline could promise a window; the journal makes it one loop step at most. Each writer round seals the journal segment holding what it took and deletes
 it once that is committed; the next start replays leftover segments (the sinks upsert, so an
 item committed just before the kill is harmless to write again). A power loss or OS crash can
 still lose the page cache (``synchronous=NORMAL`` in store/db.py, no fsync per item).
