@@ -18,9 +18,10 @@ the reply's end; a whole router reply's row in the loop step right after the rep
 written). One ``write(2)`` puts it in the OS page cache, which a killed process cannot take
 back. Measured under load (a 2-core machine at load ~10), a thread that only sleeps 2 ms woke
 up to 355 ms late and the writer committed up to 230 ms after a client saw its reply, so no
-commit deadline could promise a window; the journal makes it one loop step at most. Each writer round seals the journal segment holding what it took and deletes
-it once that is committed; the next start replays leftover segments (the sinks upsert, so an
-item committed just before the kill is harmless to write again). A power loss or OS crash can
+commit deadline could promise a window; the journal makes it one loop step at most. Each
+writer round seals the journal segment holding what it took and deletes it once that is
+committed; the next start replays leftover segments (the sinks upsert, so an item committed
+just before the kill is harmless to write again). A power loss or OS crash can
 still lose the page cache (``synchronous=NORMAL`` in store/db.py, no fsync per item).
 SIGTERM/SIGINT close the writer, which drains every channel first.
 """

@@ -91,7 +91,7 @@ async def _traffic(app: Llmtap, upstream: FakeUpstream, seen: Seen, stop: asynci
 
 async def _run_and_stop(
     tmp_path: Path, upstream: FakeUpstream, sig: int
-) -> tuple[Seen, float, dict[str, set[str]]]:
+) -> tuple[Seen, float, dict[str, set[str]], list[str]]:
     data_dir = tmp_path / "data"
     app = _start(data_dir)
     try:
@@ -119,6 +119,7 @@ async def _run_and_stop(
         await asyncio.wait_for(traffic, 30)
     finally:
         app.stop(signal.SIGKILL)
+        stopped_log = app.log()
     assert len(seen.router) >= 60 and len(seen.proxy) >= 30, "not enough traffic went through"
 
     again = _start(data_dir)
@@ -132,7 +133,9 @@ async def _run_and_stop(
     router_records = {r["id"] for r in records if r["source"] == "router"}
     proxy_calls = {r["path"].rpartition("call=")[2] for r in records if "call=" in r["path"]}
     present = {"call logs": logged, "router records": router_records, "proxy records": proxy_calls}
-    return seen, stopped_at, present
+    # What the stopped instance warned about (its writer, its journal), for a failure's message.
+    said = [line for line in stopped_log.splitlines() if "WARNING" in line or "ERROR" in line]
+    return seen, stopped_at, present, said[-20:]
 
 
 def _lost(seen: dict[str, float], present: set[str], before: float) -> list[str]:
@@ -140,19 +143,19 @@ def _lost(seen: dict[str, float], present: set[str], before: float) -> list[str]
 
 
 async def test_sigkill_loses_only_calls_in_flight(tmp_path: Path, upstream: FakeUpstream) -> None:
-    seen, killed_at, present = await _run_and_stop(tmp_path, upstream, signal.SIGKILL)
-    _assert_kept(seen, present, killed_at - KILL_WINDOW_S)
+    seen, killed_at, present, said = await _run_and_stop(tmp_path, upstream, signal.SIGKILL)
+    _assert_kept(seen, present, killed_at - KILL_WINDOW_S, said)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_sigterm_and_sigint_lose_nothing(
     tmp_path: Path, upstream: FakeUpstream, sig: int
 ) -> None:
-    seen, stopped_at, present = await _run_and_stop(tmp_path, upstream, sig)
-    _assert_kept(seen, present, stopped_at + 60)  # everything the clients saw
+    seen, stopped_at, present, said = await _run_and_stop(tmp_path, upstream, sig)
+    _assert_kept(seen, present, stopped_at + 60, said)  # everything the clients saw
 
 
-def _assert_kept(seen: Seen, present: dict[str, set[str]], before: float) -> None:
+def _assert_kept(seen: Seen, present: dict[str, set[str]], before: float, said: list[str]) -> None:
     lost = {
         "call logs": _lost(seen.router, present["call logs"], before),
         "router records": _lost(seen.router, present["router records"], before),
@@ -160,4 +163,7 @@ def _assert_kept(seen: Seen, present: dict[str, set[str]], before: float) -> Non
     }
     total = {"call logs": len(seen.router), "router records": len(seen.router),
              "proxy records": len(seen.proxy)}  # fmt: skip
-    assert all(not v for v in lost.values()), {k: f"{len(v)}/{total[k]}" for k, v in lost.items()}
+    assert all(not v for v in lost.values()), (
+        {k: f"{len(v)}/{total[k]}: {v[:3]}" for k, v in lost.items()},
+        said,
+    )
