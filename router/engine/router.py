@@ -312,12 +312,9 @@ class Router:
         info.attempts.append(_attempt(step, status=200, t=info.t_sent))
         self.guard.success(step, info.latency_ms or 0.0, info.ttft_ms)
         if after_reply:
-            try:
-                asyncio.get_running_loop().call_soon(self._notify, info, "finish")
-                return
-            except RuntimeError:  # no loop (a synchronous caller): right away
-                pass
-        self._notify(info, "finish")
+            _after_this_step(self._notify, info, "finish")
+        else:
+            self._notify(info, "finish")
 
     def _fail(self, info: CallInfo, exc: BaseException) -> None:
         if info.finished:
@@ -348,10 +345,7 @@ class Router:
         if phase == "finish" and self.observe_finish_now():
             self._observe(info, phase, self.observers)
             return
-        try:
-            asyncio.get_running_loop().call_soon(self._observe, info, phase, self.observers)
-        except RuntimeError:  # no loop (a synchronous caller): right away
-            self._observe(info, phase, self.observers)
+        _after_this_step(self._observe, info, phase, self.observers)
 
     def _observe(self, info: CallInfo, phase: str, observers: list[Observer]) -> None:
         for observer in observers:
@@ -423,6 +417,15 @@ def _figures(info: CallInfo) -> dict[str, str]:
         "X-OmniRoute-Tokens-Out": str(usage.output_tokens),
         "X-OmniRoute-Latency-Ms": str(round(info.latency_ms or 0.0)),
     }
+
+
+def _after_this_step(fn: Callable[..., None], *args: Any) -> None:
+    """Call ``fn(*args)`` once the current step of the event loop is over; right away when
+    there is no loop (a synchronous caller)."""
+    try:
+        asyncio.get_running_loop().call_soon(fn, *args)
+    except RuntimeError:
+        fn(*args)
 
 
 def _attempt(
