@@ -106,6 +106,8 @@ async def search_records(request: web.Request) -> web.Response:
     writer = rt.session_writer
     if writer is not None:
         await asyncio.to_thread(writer.flush, 10.0)
-    # Decompressing and scanning thousands of bodies: off the event loop.
+    # Decompressing and scanning thousands of bodies: off the event loop. What the live
+    # records hold back (in-flight router calls nobody watched) is published here, on it.
+    rt.inspector.publish_pending()
     result = await asyncio.to_thread(_run, query, flt, limit, rt.inspector)
     return web.json_response(result)

@@ -52,10 +52,14 @@ class CallRecorder:
 
     Diverted agent traffic (``source`` other than "router") is recorded by the capture path.
     The engine calls observers just after the current step of the event loop, so the reply is
-    never held up by building a record. The in-flight record is published
-    ``IN_FLIGHT_AFTER_S`` after the call starts: a call that ends sooner (most whole replies)
-    gets both states right after its reply, so building them never competes with the upstream
-    answer for the loop; subscribers still see ``new`` (in flight) then ``update``.
+    never held up by building a record. The in-flight record is due ``IN_FLIGHT_AFTER_S``
+    after the call starts: a call that ends sooner (most whole replies) gets both states right
+    after its reply, so building them never competes with the upstream answer for the loop;
+    subscribers still see ``new`` (in flight) then ``update``. A due in-flight record is built
+    when someone would see it: at once while anyone watches (a WebSocket client, a recording
+    session), else when the live records are next read (:meth:`publish_due`, which the
+    inspector runs before every read), so a call nobody looks at while it runs costs one
+    record, not two.
     """
 
     _MAX_OPEN = 4096  # start records waiting for their finish; a bound, not a working limit
@@ -71,7 +75,8 @@ class CallRecorder:
         # One timer serves them all (armed for the oldest), not one timer per call.
         self._due: dict[str, tuple[float, CallInfo]] = {}
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_loop: asyncio.AbstractEventLoop | None = None  # the loop it is armed on
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the calls run on
+        inspector.add_pending(self.publish_due)
 
     def observe(self, info: CallInfo, phase: str) -> None:
         if info.inbound.source != "router" and not info.inbound.router_records:
@@ -97,8 +102,9 @@ class CallRecorder:
             self._due[request_id] = (loop.time() + self.IN_FLIGHT_AFTER_S, info)
             while len(self._due) > self._MAX_OPEN:
                 self._due.pop(next(iter(self._due)))
-            if self._timer is None or self._timer_loop is not loop:
-                self._timer_loop = loop
+            if self._loop is not loop:
+                self._loop, self._timer = loop, None
+            if self._timer is None and self.inspector.watched():
                 self._timer = loop.call_later(self.IN_FLIGHT_AFTER_S, self._tick, loop)
             return
         # Ended before its in-flight record was due: when someone sees events, both states in
@@ -114,13 +120,35 @@ class CallRecorder:
         )
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Publish the in-flight records now due; re-arm for the next one, if any."""
+        """The timer: publish the in-flight records now due, if anyone would see them."""
         self._timer = None
+        if loop is self._loop and self.inspector.watched():
+            self._publish(loop)
+        # Else nobody would see them now: a reader publishes what is due (publish_due), and
+        # the next call started while someone watches arms the timer again.
+
+    def publish_due(self) -> None:
+        """Publish the in-flight records now due (the inspector runs this before every read
+        of its live records). Only on the calls' own loop: a reader on another thread
+        (a search) has them published by its handler first."""
+        loop = self._loop
+        if loop is None or not self._due:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if running is loop:
+            self._publish(loop)
+
+    def _publish(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Publish the due in-flight records; arm the timer for the next one, if any."""
         now = loop.time()
         while self._due:
             when, info = next(iter(self._due.values()))
             if when > now:  # the rest started later: due later
-                self._timer = loop.call_at(when, self._tick, loop)
+                if self._timer is None:
+                    self._timer = loop.call_at(when, self._tick, loop)
                 return
             try:
                 self._start(info)  # takes it out of _due

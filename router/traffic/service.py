@@ -52,6 +52,7 @@ class Inspector:
         self._active: dict[str, Session] = {}
         self._notes: dict[str, str] = {}
         self._upstream: dict[str, UpstreamRequest] = {}
+        self._pending: builtins.list[Callable[[], None]] = []
         buffer.subscribe(self._on_event, wants=self.recording)
         if session_sink is not None:
             # A session left open by a crash keeps recording (it was never stopped).
@@ -80,15 +81,33 @@ class Inspector:
             return self.add(record)
         return self.update(record)
 
+    def add_pending(self, publish: Callable[[], None]) -> None:
+        """Run ``publish`` before every read of the live records: a source that holds back
+        records while nobody watches (the router's in-flight records) publishes what is due,
+        so a reader sees what a watcher would have."""
+        self._pending.append(publish)
+
+    def publish_pending(self) -> None:
+        """Have every source publish what it holds back (see :meth:`add_pending`); the reads
+        below do this themselves, a caller about to read from another thread does it first."""
+        for publish in self._pending:
+            try:
+                publish()
+            except Exception:  # a read must not fail because a record could not be built
+                log.exception("publishing held-back records failed")
+
     def get(self, record_id: str) -> InterceptedRequest | None:
+        self.publish_pending()
         return self.buffer.get(record_id)
 
     def list(self, flt: RecordFilter | None = None) -> list[InterceptedRequest]:
         """Live records matching ``flt``, newest first."""
+        self.publish_pending()
         return self.buffer.list(flt)
 
     def iter_records(self, flt: RecordFilter | None = None) -> Iterator[InterceptedRequest]:
         """Live records matching ``flt``, newest first, made whole one at a time (exports)."""
+        self.publish_pending()
         return self.buffer.iter_records(flt)
 
     def clear(self) -> None:
@@ -152,7 +171,7 @@ class Inspector:
 
     def find(self, record_id: str) -> InterceptedRequest | None:
         """The live record, else the newest session copy of it."""
-        live = self.buffer.get(record_id)
+        live = self.get(record_id)
         if live is not None:
             return live
         copies = store_sessions.record_copies(record_id)

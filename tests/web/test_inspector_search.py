@@ -183,3 +183,44 @@ async def test_resend_to_the_original_host(server: Server) -> None:
     sent = server.upstream.requests[-1]
     assert sent.json["model"] == "gpt-4o"
     assert SECRET not in out.text
+
+
+async def test_a_running_call_nobody_watches_is_in_flight_for_every_reader(
+    server: Server,
+) -> None:
+    """With no WebSocket client and no recording session, a running call's in-flight record
+    is built when the live records are read, not by a timer: nothing is built while nobody
+    looks, and the list, one record and the search (which reads on another thread) each
+    see the call in flight. It ends as one record, final."""
+    import asyncio
+
+    gate = asyncio.Event()
+
+    async def gated_sleep(_seconds: float) -> None:
+        await gate.wait()
+
+    setattr(server.upstream, "_sleep", gated_sleep)  # noqa: B010  (the fake's one delay)
+    server.upstream.script(Reply.text("held answer", delay_first=1))
+    body = {"model": server.model("oa"), "messages": [{"role": "user", "content": "OKAPI?"}]}
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        call = asyncio.create_task(client.post("/v1/chat/completions", json=body))
+        for _ in range(300):  # bounded: 3 s, until the upstream holds the request
+            if server.upstream.requests:
+                break
+            await asyncio.sleep(0.01)
+        assert server.upstream.requests, "the call never reached the upstream"
+        await asyncio.sleep(0.05)  # well past the in-flight delay (5 ms): the record is due
+        buffer = server.runtime.inspector.buffer
+        assert not server.runtime.inspector.watched()
+        assert len(buffer) == 0  # due, but nobody watched: not built yet
+        (hit,) = (await search(server, "OKAPI"))["results"]
+        assert hit["live"] is True
+        listed = (await server.api("GET", P + "/requests")).json()
+        assert [(r["id"], r["status"]) for r in listed] == [(hit["id"], "in-flight")]
+        one = await server.api("GET", f"{P}/requests/{hit['id']}")
+        assert one.status_code == 200 and one.json()["status"] == "in-flight"
+        gate.set()
+        resp = await call
+    assert resp.status_code == 200 and resp.headers["x-omniroute-request-id"] == hit["id"]
+    final = (await server.api("GET", P + "/requests")).json()
+    assert [(r["id"], r["status"]) for r in final] == [(hit["id"], 200)]

@@ -212,13 +212,15 @@ async def test_the_in_flight_record_is_built_only_when_someone_watches(watched: 
 
 
 async def test_one_timer_publishes_the_in_flight_records_that_are_due() -> None:
-    """Calls still running when their in-flight record is due are published (one timer for
-    all of them, re-armed for a later start); a call that ended first never shows in flight."""
+    """While someone watches, calls still running when their in-flight record is due are
+    published by the timer (one for all of them, re-armed for a later start), with no read;
+    a call that ended first never shows in flight."""
     import asyncio
 
     from router.traffic.calls import CallRecorder
 
     inspector = Inspector(LiveBuffer(10, max_body_kb=64))
+    inspector.subscribe(lambda _event, _record: None, wants=lambda: True)
     recorder = CallRecorder(inspector, lambda: 20128)
     quick, slow, later = (_finished_call("x") for _ in range(3))
     for info in (quick, slow):
@@ -229,12 +231,13 @@ async def test_one_timer_publishes_the_in_flight_records_that_are_due() -> None:
     await asyncio.sleep(recorder.IN_FLIGHT_AFTER_S / 2)
     later.finished = False
     recorder.record(later, "start")
+    peek = inspector.buffer.peek  # reads without publishing: only the timer builds them here
     for _ in range(200):  # bounded: 2 s
         await asyncio.sleep(0.01)
-        if all(inspector.get(i.inbound.request_id) is not None for i in (slow, later)):
+        if all(peek(i.inbound.request_id) is not None for i in (slow, later)):
             break
     states = {
-        name: (record.status if (record := inspector.get(i.inbound.request_id)) else None)
+        name: (record.status if (record := peek(i.inbound.request_id)) else None)
         for name, i in (("quick", quick), ("slow", slow), ("later", later))
     }
     assert states == {"quick": 200, "slow": "in-flight", "later": "in-flight"}
@@ -242,6 +245,52 @@ async def test_one_timer_publishes_the_in_flight_records_that_are_due() -> None:
     recorder.record(slow, "finish")
     final = inspector.get(slow.inbound.request_id)
     assert final is not None and final.status == 200 and final.masked
+
+
+async def test_a_due_in_flight_record_nobody_watches_waits_for_a_reader() -> None:
+    """With nobody watching, the timer builds no in-flight record: a read on the calls' own
+    loop does (a read from another thread leaves it to its handler). Once someone watches,
+    the timer of the next call started publishes every due record, the older ones too."""
+    import asyncio
+
+    from router.traffic.calls import CallRecorder
+
+    inspector = Inspector(LiveBuffer(10, max_body_kb=64))
+    recorder = CallRecorder(inspector, lambda: 20128)
+    first, second, third = (_finished_call("x") for _ in range(3))
+    ids = [i.inbound.request_id for i in (first, second, third)]
+    for info in (first, second):
+        info.finished = False
+        recorder.record(info, "start")
+    await asyncio.sleep(recorder.IN_FLIGHT_AFTER_S * 4)  # both due
+    peek = inspector.buffer.peek
+    assert [peek(i) for i in ids] == [None, None, None]  # due, unseen: not built
+    assert await asyncio.to_thread(inspector.list) == []  # another thread: not published
+    record = inspector.get(ids[0])  # on the loop: every due one is published
+    assert record is not None and record.status == "in-flight" and record.masked
+    assert [r.status for r in inspector.list()] == ["in-flight", "in-flight"]
+
+    for info in (first, second):  # their final records replace the in-flight ones
+        info.finished = True
+        recorder.record(info, "finish")
+    assert [(r.id, r.status) for r in inspector.list()] == [(ids[1], 200), (ids[0], 200)]
+
+    inspector.clear()
+    fourth = _finished_call("w")
+    fourth.finished = False
+    recorder.record(fourth, "start")  # nobody watches yet: no timer
+    await asyncio.sleep(recorder.IN_FLIGHT_AFTER_S * 4)
+    inspector.subscribe(lambda _event, _record: None, wants=lambda: True)
+    third.finished = False
+    recorder.record(third, "start")
+    for _ in range(200):  # bounded: 2 s
+        await asyncio.sleep(0.01)
+        if peek(ids[2]) is not None:
+            break
+    assert [(r.id, r.status) for r in inspector.buffer.list()] == [
+        (ids[2], "in-flight"),
+        (fourth.inbound.request_id, "in-flight"),
+    ]
 
 
 def _passthrough_call(body: dict[str, object], sent_model: str) -> CallInfo:
