@@ -23,7 +23,7 @@ from bench.arms import Arm, Proc
 from bench.driver import closed_loop
 from bench.experiments.gateway import gateway
 from bench.profile import Profile
-from bench.report import keep_marked, render_headline
+from bench.report import analysis_block, keep_marked, render_headline, replace_block
 
 DOC = armlib.ROOT / "docs" / "benchmarks.md"
 ANALYSIS = armlib.ROOT / "bench" / "analysis.md"
@@ -192,7 +192,7 @@ def render(ctx: ex.Ctx, started: float, load: tuple[tuple[float, ...], tuple[flo
     if ANALYSIS.exists():
         # Written by hand (dated, with its commit): what the profiles say is left per missed
         # target, and whether it is llmtap's code or aiohttp/mitmproxy internals.
-        lines += [ANALYSIS.read_text().rstrip(), ""]
+        lines += [analysis_block(ANALYSIS.read_text())]
     if ctx.driver_limited:
         lines += ["## Driver-limited runs", ""]
         lines.append(
@@ -297,9 +297,22 @@ def main(argv: list[str] | None = None) -> None:
         help="only the soak: RSS growth at a steady rate through the proxy + router"
         " (writes bench/soak.json, which the report's soak row reads)",
     )
+    parser.add_argument(
+        "--analysis",
+        action="store_true",
+        help="measure nothing: put bench/analysis.md into the report's analysis block",
+    )
     parser.add_argument("--soak-minutes", type=float, default=30.0, help="soak length")
     parser.add_argument("--soak-rps", type=float, default=200.0, help="soak arrival rate")
     args = parser.parse_args(argv)
+    if args.analysis:
+        try:
+            text = replace_block(args.out.read_text(), analysis_block(ANALYSIS.read_text()))
+        except (OSError, ValueError) as exc:
+            sys.exit(f"bench --analysis: {exc}")
+        args.out.write_text(text)
+        print(f"wrote {args.out} (analysis only)", file=sys.stderr)
+        return
     if args.soak:
         from bench.experiments.soak import run_soak
 

@@ -84,6 +84,28 @@ def marked_blocks(text: str) -> dict[str, str]:
     return {m.group("name"): m.group(0).rstrip("\n") + "\n" for m in _BLOCK.finditer(text)}
 
 
+ANALYSIS_BLOCK = "analysis"
+
+
+def analysis_block(text: str) -> str:
+    """The hand-written analysis (bench/analysis.md) as the report's marked block, which
+    ``python -m bench --analysis`` can replace without measuring again."""
+    return (
+        f"<!-- {ANALYSIS_BLOCK} from bench/analysis.md (python -m bench --analysis) -->\n"
+        f"{text.rstrip()}\n<!-- /{ANALYSIS_BLOCK} -->\n"
+    )
+
+
+def replace_block(doc: str, block: str) -> str:
+    """``doc`` with its marked block of ``block``'s name replaced by ``block``. Raises
+    ValueError when ``doc`` has no such block (a report written before it was marked)."""
+    ((name, _),) = marked_blocks(block).items()
+    for match in _BLOCK.finditer(doc):
+        if match.group("name") == name:
+            return doc[: match.start()] + block + doc[match.end() :]
+    raise ValueError(f"the report has no '{name}' block: run the bench to write one")
+
+
 def keep_marked(old: str, new: str) -> str:
     """``new`` plus every marked block of ``old`` that ``new`` does not itself regenerate
     (a block of the same name in ``new`` wins), appended in ``old``'s order. A regenerated

@@ -1,7 +1,17 @@
 """Side-by-side rows: added latency per round, ratios per round, verdicts, Markdown table."""
 
+import pytest
+
 from bench.experiments import compare_row, value_row
-from bench.report import Headline, keep_marked, marked_blocks, render_headline, verdict
+from bench.report import (
+    Headline,
+    analysis_block,
+    keep_marked,
+    marked_blocks,
+    render_headline,
+    replace_block,
+    verdict,
+)
 from bench.stats import spread
 
 
@@ -65,3 +75,29 @@ def test_a_block_the_run_regenerates_replaces_the_old_one():
 def test_unclosed_or_mismatched_markers_are_not_blocks():
     assert marked_blocks("<!-- a -->\nx\n<!-- /b -->\n<!-- c -->\ny\n") == {}
     assert keep_marked("<!-- a -->\nx\n", "# new\n") == "# new\n"
+
+
+def test_the_analysis_block_is_replaced_in_place_and_nothing_else_moves(tmp_path):
+    """``python -m bench --analysis`` swaps the report's analysis for bench/analysis.md's
+    current text; the tables around it and the other blocks stay as they were."""
+    from bench.__main__ import main
+
+    doc = "# report\n\n| t |\n\n" + analysis_block("## What is left\n\nold words") + GATEWAY
+    assert "old words" in marked_blocks(doc)["analysis"]
+    new = replace_block(doc, analysis_block("## What is left\n\nnew words\n"))
+    assert new == doc.replace("old words", "new words")
+    assert marked_blocks(new)["gateway"] == marked_blocks(doc)["gateway"]
+    with pytest.raises(ValueError, match="no 'analysis' block"):
+        replace_block("# an old report\n", analysis_block("x"))
+
+    out = tmp_path / "benchmarks.md"
+    out.write_text(doc)
+    main(["--analysis", "--out", str(out)])  # the repo's own bench/analysis.md
+    from bench.__main__ import ANALYSIS
+
+    assert marked_blocks(out.read_text())["analysis"] == analysis_block(ANALYSIS.read_text())
+    assert out.read_text().startswith("# report\n\n| t |\n\n")
+    out.write_text("# an old report\n")
+    with pytest.raises(SystemExit, match="no 'analysis' block"):
+        main(["--analysis", "--out", str(out)])
+    assert out.read_text() == "# an old report\n"  # nothing written
