@@ -160,7 +160,7 @@ class Inspector:
             )
             found = copy
             self._submit(session_id, copy)
-        live = self.buffer.get(record_id)
+        live = self.get(record_id)
         if live is not None:
             annotated = live.model_copy(update={"annotation": annotation})
             self.buffer.update(annotated)
