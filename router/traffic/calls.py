@@ -121,8 +121,10 @@ class CallRecorder:
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
         """The timer: publish the in-flight records now due, if anyone would see them."""
+        if loop is not self._loop:
+            return  # armed on a loop the calls no longer run on (its timer was dropped)
         self._timer = None
-        if loop is self._loop and self.inspector.watched():
+        if self.inspector.watched():
             self._publish(loop)
         # Else nobody would see them now: a reader publishes what is due (publish_due), and
         # the next call started while someone watches arms the timer again.
