@@ -164,15 +164,11 @@ async def _serve_llmtap(upstream: str, data_dir: Path) -> tuple[int, Any]:
     from addons.compose import build_runtime
     from addons.webapp import WebApp
     from router.settings import build
-    from router.traffic.calls import CallRecorder
     from web.app import create_app
     from web.runtime import parse_provider_spec
 
-    # A call's in-flight record is published 5 ms after it starts, when it has not finished by
-    # then. Counted, a call runs ~10x slower than it does (every Python call goes through the
-    # profile hook), so it would always be "slow": its counts would include an in-flight record
-    # that the same call, uncounted, never builds. The delay is scaled to match.
-    CallRecorder.IN_FLIGHT_AFTER_S = 1.0
+    # Counted, a call runs ~10x slower (the profile hook), past the 5 ms after which a running
+    # call's in-flight record is due; nobody watches here, so none is built (as uncounted).
     runtime = await build_runtime(build(cli={"data_dir": data_dir, "port": 0}, env={}))
     runtime.ensure_provider(parse_provider_spec(f"openai={upstream}/v1,name=up"))
     webapp = WebApp(create_app(runtime), "127.0.0.1", 0)

@@ -185,7 +185,7 @@ async def test_resend_to_the_original_host(server: Server) -> None:
     assert SECRET not in out.text
 
 
-async def test_a_running_call_nobody_watches_is_in_flight_for_every_reader(
+async def test_a_running_call_nobody_watches_is_in_flight_when_listed_fetched_or_searched(
     server: Server,
 ) -> None:
     """With no WebSocket client and no recording session, a running call's in-flight record
